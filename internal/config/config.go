@@ -1,0 +1,161 @@
+// Package config holds the gateway's YAML configuration: the input schema,
+// labels, models and their roles, deadlines, store URL, recorder limits,
+// compatibility routes and the training data mapping.
+//
+// Load parses; Validate reports every problem at once with its YAML path
+// (e.g. "models[1].deadline: must be > 0").
+package config
+
+import (
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	Store    Store    `yaml:"store"`
+	Recorder Recorder `yaml:"recorder"`
+	Schema   Schema   `yaml:"schema"`
+	Labels   Labels   `yaml:"labels"`
+	Models   []Model  `yaml:"models"`
+	Policy   Policy   `yaml:"policy"`
+	Routes   []Route  `yaml:"routes"`
+	Training Training `yaml:"training"`
+	Analysis Analysis `yaml:"analysis"`
+
+	// Dir is the directory relative paths (bundles) resolve against; empty
+	// for the embedded example, whose files come from the embedded FS.
+	Dir string `yaml:"-"`
+}
+
+// Server holds HTTP settings.
+type Server struct {
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes caps a request body (413 above it).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RejectUnknownFields rejects input fields the schema does not declare.
+	RejectUnknownFields *bool         `yaml:"reject_unknown_fields"`
+	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Store selects the record store by URL scheme.
+type Store struct {
+	URL            string        `yaml:"url"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// Recorder bounds the path from request to store.
+type Recorder struct {
+	QueueSize     int           `yaml:"queue_size"`
+	BatchSize     int           `yaml:"batch_size"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// Schema declares the input.
+type Schema struct {
+	// EntityField names the input field that carries the entity id (optional).
+	EntityField string  `yaml:"entity_field"`
+	Fields      []Field `yaml:"fields"`
+}
+
+// Field declares one input field.
+type Field struct {
+	Name     string      `yaml:"name"`
+	Type     schema.Type `yaml:"type"`
+	Required bool        `yaml:"required"`
+	// Default is used when the field is absent (then it is not required).
+	Default any `yaml:"default"`
+	// Allowed lists the permitted values (strings or numbers).
+	Allowed []any    `yaml:"allowed"`
+	Min     *float64 `yaml:"min"`
+	Max     *float64 `yaml:"max"`
+	// Missing lists sentinel values that mean "missing" (e.g. -1).
+	Missing     []any  `yaml:"missing"`
+	Description string `yaml:"description"`
+}
+
+// Labels names the classes. Classes are integers; Positive is the class
+// whose probability models report.
+type Labels struct {
+	Positive int            `yaml:"positive"`
+	Words    map[int]string `yaml:"words"`
+}
+
+// Model is one live model.
+type Model struct {
+	Name string     `yaml:"name"`
+	Role model.Role `yaml:"role"`
+	// Kind is "bundle" (default) or "remote".
+	Kind string `yaml:"kind"`
+	// Bundle is the bundle path (relative to the config file).
+	Bundle      string        `yaml:"bundle"`
+	Deadline    time.Duration `yaml:"deadline"`
+	MaxInFlight int           `yaml:"max_in_flight"`
+	Remote      *Remote       `yaml:"remote"`
+}
+
+// Remote configures a model served over HTTP.
+type Remote struct {
+	Protocol string `yaml:"protocol"` // oip-v2 | mlflow
+	URL      string `yaml:"url"`
+	Model    string `yaml:"model"`
+	Version  string `yaml:"version"`
+	// Headers values name environment variables ("env:TOKEN") or are literal.
+	Headers map[string]string `yaml:"headers"`
+	// Pipeline, when set, names a bundle whose feature pipeline runs before
+	// the call; otherwise the raw input is sent.
+	Pipeline        string         `yaml:"pipeline"`
+	ProbabilityOut  string         `yaml:"probability_output"`
+	ClassOut        string         `yaml:"class_output"`
+	BreakerFailures int            `yaml:"breaker_failures"`
+	BreakerCooldown time.Duration  `yaml:"breaker_cooldown"`
+	Extra           map[string]any `yaml:"extra"`
+}
+
+// Policy decides which answer the caller gets.
+type Policy struct {
+	// Fallback lists model names tried in order when production fails or
+	// misses its deadline (default: the canary).
+	Fallback []string `yaml:"fallback"`
+	// OverallDeadline: nothing qualified by then → 503.
+	OverallDeadline time.Duration `yaml:"overall_deadline"`
+}
+
+// Route is a compatibility route that maps a legacy request/response shape
+// onto the rendezvous (the original service's /singletitanicpred/ etc.).
+type Route struct {
+	Path string `yaml:"path"`
+	// Kind is "single" (one JSON object) or "batch" (a JSON array).
+	Kind string `yaml:"kind"`
+	// Fields maps request keys to schema fields (identity when absent).
+	Fields map[string]string `yaml:"fields"`
+	// Defaults are applied for absent request keys.
+	Defaults map[string]any `yaml:"defaults"`
+	// EntityKey is the request key carrying the entity id.
+	EntityKey string `yaml:"entity_key"`
+	// Response maps response keys to values: "$entity_id", "$prediction",
+	// "$label", "$probability", "$request_id", "$served_by".
+	Response map[string]string `yaml:"response"`
+	// ResponseOrder fixes the key order of Response in the body.
+	ResponseOrder []string `yaml:"response_order"`
+	// BatchKey wraps batch results ("results").
+	BatchKey string `yaml:"batch_key"`
+}
+
+// Training maps a training CSV onto the schema.
+type Training struct {
+	// Columns maps CSV column → input field.
+	Columns map[string]string `yaml:"columns"`
+	// IDColumn holds the entity id; LabelColumn the class.
+	IDColumn    string `yaml:"id_column"`
+	LabelColumn string `yaml:"label_column"`
+}
+
+// Analysis holds thresholds for comparisons and drift.
+type Analysis struct {
+	// MinLabelledPairs before /v1/compare gives a verdict (default 200).
+	MinLabelledPairs int `yaml:"min_labelled_pairs"`
+}

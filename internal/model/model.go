@@ -1,0 +1,63 @@
+// Package model defines the Model interface the gateway calls, the bundle file
+// format of a trained model version, and the declarative feature pipeline.
+package model
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// Role is the part a model plays in the rendezvous.
+type Role string
+
+// The roles. Exactly one production and at most one canary are live at a time;
+// any number of challengers may run beside them.
+const (
+	RoleProduction Role = "production"
+	RoleCanary     Role = "canary"
+	RoleChallenger Role = "challenger"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool {
+	return r == RoleProduction || r == RoleCanary || r == RoleChallenger
+}
+
+// Info identifies one model version.
+type Info struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Algorithm string `json:"algorithm"`
+	// Artifact is "sha256:<hex>" of the bundle file bytes, or a remote
+	// model's identity (e.g. "oip-v2:http://host/v2/models/x").
+	Artifact string `json:"artifact"`
+}
+
+// Prediction is one model's answer for one input.
+type Prediction struct {
+	// Class is the predicted class (1 = positive).
+	Class int
+	// Label is the configured word for Class (e.g. "Survived").
+	Label string
+	// Probability is the probability of the positive class.
+	Probability float64
+	// Features are the transformed features the model scored (empty for a
+	// remote model that receives the raw input).
+	Features Features
+}
+
+// Model is a trained model the gateway can call.
+//
+// Implementations must be safe for concurrent use by many goroutines. Predict
+// must honour ctx where it can block (remote calls); in-process models may
+// ignore it. An error means the model produced no answer; the caller records
+// it and never retries.
+type Model interface {
+	Info() Info
+	Predict(ctx context.Context, in schema.Input) (Prediction, error)
+}
+
+// ErrInvalidBundle is wrapped by every bundle loading error.
+var ErrInvalidBundle = errors.New("invalid model bundle")
