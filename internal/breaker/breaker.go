@@ -1,0 +1,190 @@
+// Package breaker is a consecutive-failure circuit breaker.
+//
+// A Breaker starts closed. After Failures consecutive failed calls it opens:
+// Allow refuses every call with ErrOpen until Cooldown has passed, then the
+// breaker is half-open and Allow lets exactly one probe call through. The
+// probe's success closes the breaker; its failure opens it again for another
+// Cooldown. A call whose outcome says nothing about the remote's health (the
+// caller gave up) is reported with Ignore, which frees the probe slot.
+//
+// Outcomes are matched to the state they were allowed in by a generation
+// number carried in the Ticket, so a slow call admitted while the breaker was
+// closed cannot close a breaker that has since opened, and cannot count as a
+// second failure of a half-open probe.
+package breaker
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrOpen is returned by Allow while the breaker is open, or half-open with
+// its probe already in flight.
+var ErrOpen = errors.New("circuit breaker open")
+
+// State is the breaker's state.
+type State int
+
+// The states.
+const (
+	Closed State = iota
+	Open
+	HalfOpen
+)
+
+// String returns "closed", "open" or "half-open".
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "unknown"
+}
+
+// Outcome is how an allowed call ended.
+type Outcome int
+
+// The outcomes.
+const (
+	// Success: the remote answered; resets the failure count, closes a
+	// half-open breaker.
+	Success Outcome = iota
+	// Failure: the remote failed (timeout, refused, 5xx, bad payload).
+	Failure
+	// Ignore: the call ended without telling anything about the remote
+	// (the caller cancelled it); frees a half-open probe slot.
+	Ignore
+)
+
+// Defaults for a zero Config.
+const (
+	DefaultFailures = 5
+	DefaultCooldown = 5 * time.Second
+)
+
+// Config configures a Breaker. The zero value is usable.
+type Config struct {
+	// Failures is the number of consecutive failures that opens the
+	// breaker (default 5).
+	Failures int
+	// Cooldown is how long the breaker stays open before it lets one probe
+	// through (default 5s).
+	Cooldown time.Duration
+	// Now is the clock (default time.Now); tests inject a fake one.
+	Now func() time.Time
+}
+
+// Ticket identifies one allowed call; pass it back to Done.
+type Ticket struct {
+	gen   uint64
+	probe bool
+}
+
+// Breaker is a circuit breaker. It is safe for concurrent use; create it with
+// New.
+type Breaker struct {
+	failures int
+	cooldown time.Duration
+	now      func() time.Time
+
+	mu          sync.Mutex
+	state       State
+	gen         uint64 // incremented on every state change
+	consecutive int
+	openedAt    time.Time
+	probing     bool // a half-open probe is in flight
+}
+
+// New returns a closed breaker.
+func New(cfg Config) *Breaker {
+	b := &Breaker{failures: cfg.Failures, cooldown: cfg.Cooldown, now: cfg.Now}
+	if b.failures <= 0 {
+		b.failures = DefaultFailures
+	}
+	if b.cooldown <= 0 {
+		b.cooldown = DefaultCooldown
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	return b
+}
+
+// Allow reports whether a call may go ahead. On success the caller must pass
+// the Ticket to Done exactly once when the call ends. While the breaker is
+// open, or half-open with the probe in flight, it returns ErrOpen at once.
+func (b *Breaker) Allow() (Ticket, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advanceLocked()
+	switch b.state {
+	case Open:
+		return Ticket{}, ErrOpen
+	case HalfOpen:
+		if b.probing {
+			return Ticket{}, ErrOpen
+		}
+		b.probing = true
+		return Ticket{gen: b.gen, probe: true}, nil
+	}
+	return Ticket{gen: b.gen}, nil
+}
+
+// Done records the outcome of the call t was issued for. Outcomes of calls
+// admitted in an earlier state are ignored.
+func (b *Breaker) Done(t Ticket, o Outcome) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t.gen != b.gen {
+		return
+	}
+	if t.probe {
+		b.probing = false
+		switch o {
+		case Success:
+			b.setLocked(Closed)
+		case Failure:
+			b.setLocked(Open)
+		}
+		return
+	}
+	switch o {
+	case Success:
+		b.consecutive = 0
+	case Failure:
+		b.consecutive++
+		if b.consecutive >= b.failures {
+			b.setLocked(Open)
+		}
+	}
+}
+
+// State returns the current state (open turns half-open once the cooldown has
+// passed, even before the next Allow).
+func (b *Breaker) State() State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advanceLocked()
+	return b.state
+}
+
+func (b *Breaker) advanceLocked() {
+	if b.state == Open && !b.now().Before(b.openedAt.Add(b.cooldown)) {
+		b.setLocked(HalfOpen)
+	}
+}
+
+func (b *Breaker) setLocked(s State) {
+	b.state = s
+	b.gen++
+	b.consecutive = 0
+	b.probing = false
+	if s == Open {
+		b.openedAt = b.now()
+	}
+}
