@@ -77,6 +77,10 @@ type Config struct {
 	Cooldown time.Duration
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
+	// OnChange, when set, is called after every state change, outside the
+	// breaker's lock (it may call State), on the goroutine that caused the
+	// change. Calls for concurrent changes may arrive out of order.
+	OnChange func(from, to State)
 }
 
 // Ticket identifies one allowed call; pass it back to Done.
@@ -91,6 +95,7 @@ type Breaker struct {
 	failures int
 	cooldown time.Duration
 	now      func() time.Time
+	onChange func(from, to State)
 
 	mu          sync.Mutex
 	state       State
@@ -98,11 +103,15 @@ type Breaker struct {
 	consecutive int
 	openedAt    time.Time
 	probing     bool // a half-open probe is in flight
+	// pending holds state changes made under mu, reported by unlock.
+	pending []change
 }
+
+type change struct{ from, to State }
 
 // New returns a closed breaker.
 func New(cfg Config) *Breaker {
-	b := &Breaker{failures: cfg.Failures, cooldown: cfg.Cooldown, now: cfg.Now}
+	b := &Breaker{failures: cfg.Failures, cooldown: cfg.Cooldown, now: cfg.Now, onChange: cfg.OnChange}
 	if b.failures <= 0 {
 		b.failures = DefaultFailures
 	}
@@ -120,7 +129,7 @@ func New(cfg Config) *Breaker {
 // open, or half-open with the probe in flight, it returns ErrOpen at once.
 func (b *Breaker) Allow() (Ticket, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	b.advanceLocked()
 	switch b.state {
 	case Open:
@@ -139,7 +148,7 @@ func (b *Breaker) Allow() (Ticket, error) {
 // admitted in an earlier state are ignored.
 func (b *Breaker) Done(t Ticket, o Outcome) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if t.gen != b.gen {
 		return
 	}
@@ -168,9 +177,22 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 // passed, even before the next Allow).
 func (b *Breaker) State() State {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	b.advanceLocked()
 	return b.state
+}
+
+// unlock releases mu and reports the state changes made while it was held.
+func (b *Breaker) unlock() {
+	pending := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	if b.onChange == nil {
+		return
+	}
+	for _, c := range pending {
+		b.onChange(c.from, c.to)
+	}
 }
 
 func (b *Breaker) advanceLocked() {
@@ -180,6 +202,9 @@ func (b *Breaker) advanceLocked() {
 }
 
 func (b *Breaker) setLocked(s State) {
+	if b.onChange != nil && s != b.state {
+		b.pending = append(b.pending, change{b.state, s})
+	}
 	b.state = s
 	b.gen++
 	b.consecutive = 0

@@ -160,3 +160,27 @@ func TestState_String(t *testing.T) {
 		}
 	}
 }
+
+func TestBreaker_OnChangeReportsEveryTransitionInOrder(t *testing.T) {
+	clk := newFakeClock()
+	var got []string
+	var b *Breaker
+	b = New(Config{Failures: 1, Cooldown: time.Second, Now: clk.Now, OnChange: func(from, to State) {
+		_ = b.State() // must not deadlock: called outside the lock
+		got = append(got, from.String()+"->"+to.String())
+	}})
+	call(t, b, Failure)
+	clk.Advance(time.Second)
+	call(t, b, Failure)
+	clk.Advance(time.Second)
+	call(t, b, Success)
+	want := []string{"closed->open", "open->half-open", "half-open->open", "open->half-open", "half-open->closed"}
+	if len(got) != len(want) {
+		t.Fatalf("transitions = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("transitions = %v, want %v", got, want)
+		}
+	}
+}
