@@ -7,6 +7,7 @@
 package config
 
 import (
+	"io/fs"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
@@ -26,9 +27,14 @@ type Config struct {
 	Training Training `yaml:"training"`
 	Analysis Analysis `yaml:"analysis"`
 
-	// Dir is the directory relative paths (bundles) resolve against; empty
-	// for the embedded example, whose files come from the embedded FS.
+	// Dir is the directory relative bundle paths resolve against (the
+	// config file's directory); empty for the embedded example.
 	Dir string `yaml:"-"`
+	// FS, when not nil, holds the bundle files instead of the file system
+	// (the embedded example); bundle paths are then slash paths in FS.
+	FS fs.FS `yaml:"-"`
+	// Source names where the configuration came from, for messages.
+	Source string `yaml:"-"`
 }
 
 // Server holds HTTP settings.
@@ -37,8 +43,12 @@ type Server struct {
 	// MaxBodyBytes caps a request body (413 above it).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// RejectUnknownFields rejects input fields the schema does not declare.
-	RejectUnknownFields *bool         `yaml:"reject_unknown_fields"`
-	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+	// (default true).
+	RejectUnknownFields *bool `yaml:"reject_unknown_fields"`
+	// ShutdownTimeout bounds a graceful shutdown (default 10s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxBatch caps the instances of one batch request (default 1000).
+	MaxBatch int `yaml:"max_batch"`
 }
 
 // Store selects the record store by URL scheme.
@@ -61,21 +71,9 @@ type Schema struct {
 	Fields      []Field `yaml:"fields"`
 }
 
-// Field declares one input field.
-type Field struct {
-	Name     string      `yaml:"name"`
-	Type     schema.Type `yaml:"type"`
-	Required bool        `yaml:"required"`
-	// Default is used when the field is absent (then it is not required).
-	Default any `yaml:"default"`
-	// Allowed lists the permitted values (strings or numbers).
-	Allowed []any    `yaml:"allowed"`
-	Min     *float64 `yaml:"min"`
-	Max     *float64 `yaml:"max"`
-	// Missing lists sentinel values that mean "missing" (e.g. -1).
-	Missing     []any  `yaml:"missing"`
-	Description string `yaml:"description"`
-}
+// Field declares one input field (schema.fields[i]); see schema.Field for
+// the meaning of each key.
+type Field = schema.Field
 
 // Labels names the classes. Classes are integers; Positive is the class
 // whose probability models report.

@@ -99,6 +99,23 @@ func (f Field) Problems() []FieldError {
 	return ps
 }
 
+// Check validates one non-nil received value against the declaration, as
+// Validator.Validate does, and returns its Input value (nil for a sentinel)
+// and "" or the problem ("must be one of S, C, Q, got \"X\"").
+func (f Field) Check(v any) (any, string) {
+	cv, ok := f.convert(v)
+	if !ok {
+		return nil, f.expectation() + ", got " + describe(v)
+	}
+	if f.isMissing(cv) {
+		return nil, ""
+	}
+	if p := f.checkValue(cv, v); p != "" {
+		return nil, p
+	}
+	return cv, ""
+}
+
 // noun names the type for messages ("a number").
 func (t Type) noun() string {
 	switch t {

@@ -103,16 +103,8 @@ func (v *Validator) Validate(raw map[string]any, prefix string) (Input, []FieldE
 			}
 			continue
 		}
-		cv, ok := f.convert(rv)
-		if !ok {
-			errs = append(errs, FieldError{Field: prefix + f.Name, Problem: f.expectation() + ", got " + describe(rv)})
-			continue
-		}
-		if f.isMissing(cv) {
-			in[f.Name] = nil
-			continue
-		}
-		if p := f.checkValue(cv, rv); p != "" {
+		cv, p := f.Check(rv)
+		if p != "" {
 			errs = append(errs, FieldError{Field: prefix + f.Name, Problem: p})
 			continue
 		}
