@@ -1,0 +1,97 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// Source is what Run reads: a store's record and feedback scans.
+type Source interface {
+	ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec *record.Record) error) error
+	ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn func(fb record.Feedback) error) error
+}
+
+// Options configures Run.
+type Options struct {
+	Format Format
+	// Planner starts the plan (configured fields and models); nil starts
+	// empty. Run observes every record before writing, so all models and
+	// features found get columns.
+	Planner *Planner
+	Scan    store.ScanParams
+	// Progress, when set, is called after every 1,000 rows and at the end
+	// with the rows written so far and the total to write.
+	Progress func(done, total int)
+}
+
+// LatestLabels reads every feedback row and keeps the latest label per
+// request (the feedback contract: the last label received wins).
+func LatestLabels(ctx context.Context, src Source) (map[string]Label, error) {
+	labels := map[string]Label{}
+	err := src.ScanFeedback(ctx, store.FeedbackScanParams{}, func(fb record.Feedback) error {
+		if old, ok := labels[fb.RequestID]; !ok || !fb.ReceivedAt.Before(old.At) {
+			labels[fb.RequestID] = Label{Class: fb.Label, At: fb.ReceivedAt}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read feedback: %w", err)
+	}
+	return labels, nil
+}
+
+// Run streams the records matching opts.Scan to w, one row per request, and
+// returns the number of rows written. It scans twice: once to plan the
+// columns, once to write, so memory holds one row and the labels, not the
+// records.
+func Run(ctx context.Context, src Source, w io.Writer, opts Options) (int, error) {
+	planner := opts.Planner
+	if planner == nil {
+		planner = NewPlanner(nil, nil)
+	}
+	total := 0
+	if err := src.ScanRecords(ctx, opts.Scan, func(rec *record.Record) error {
+		planner.Observe(rec)
+		total++
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("plan export columns: %w", err)
+	}
+	labels, err := LatestLabels(ctx, src)
+	if err != nil {
+		return 0, err
+	}
+	out, err := NewWriter(opts.Format, w, planner.Plan())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = src.ScanRecords(ctx, opts.Scan, func(rec *record.Record) error {
+		var lb *Label
+		if l, ok := labels[rec.ID]; ok {
+			lb = &l
+		}
+		if err := out.Write(rec, lb); err != nil {
+			return err
+		}
+		n++
+		if opts.Progress != nil && n%1000 == 0 {
+			opts.Progress(n, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("export records: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return n, err
+	}
+	if opts.Progress != nil {
+		opts.Progress(n, total)
+	}
+	return n, nil
+}
