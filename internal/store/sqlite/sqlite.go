@@ -1,0 +1,608 @@
+// Package sqlite is the embedded default record store: one SQLite file,
+// written with the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// # URL
+//
+//	sqlite:///var/lib/rendezvous/records.db   absolute path
+//	sqlite://./data/records.db               path relative to the working directory
+//	sqlite:records.db                        path relative to the working directory
+//	sqlite://data/records.db                 also relative: data/records.db
+//
+// Percent-escapes in the path are decoded. One query parameter is accepted:
+// busy_timeout (a Go duration, default 5s), how long a statement waits for a
+// lock held by another process before failing. The file and its directory are
+// created when missing. In-memory databases are refused: the store uses
+// separate reader and writer connections, which would see different
+// databases.
+//
+// # Layout
+//
+// The database runs in WAL mode with synchronous=NORMAL (a committed batch
+// survives a crash of the process; a power loss may lose the last batches).
+//
+//	records(id TEXT PRIMARY KEY, received_at INTEGER, entity_id TEXT, status TEXT, doc TEXT)
+//	feedback(seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id, entity_id, label INTEGER, received_at INTEGER)
+//	schema_migrations(version INTEGER PRIMARY KEY, name, applied_at)
+//
+// doc is the whole record as JSON (the record.Record encoding, "_id" first);
+// received_at is microseconds since the Unix epoch in UTC; entity_id is NULL
+// when the request named none. records is indexed on (received_at, id),
+// (entity_id, received_at, id) and (status, received_at, id); feedback on
+// (received_at, seq) and request_id. The JSON can be queried with SQLite's
+// JSON functions, e.g. json_extract(doc, '$.models."prod-gbt".prediction').
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Writes go through a single connection
+// (SQLite has one writer at a time) and each batch is one BEGIN IMMEDIATE
+// transaction with a prepared INSERT OR IGNORE; records are JSON-encoded
+// before the transaction starts, so concurrent writers encode in parallel.
+// Reads use a separate pool of read-only connections and never wait for a
+// write (WAL).
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// Scheme is the URL scheme of this backend.
+const Scheme = "sqlite"
+
+// DefaultBusyTimeout is how long a statement waits for another process's
+// lock when the URL sets no busy_timeout.
+const DefaultBusyTimeout = 5 * time.Second
+
+// readers is the size of the read-only connection pool.
+const readers = 4
+
+// matchChunk bounds the ids bound into one IN (…) list.
+const matchChunk = 500
+
+// Store is a record store in one SQLite file. See the package doc.
+type Store struct {
+	path string
+	w    *sql.DB // one connection: every write
+	r    *sql.DB // read-only connections
+
+	insertRecord   *sql.Stmt
+	insertFeedback *sql.Stmt
+	getRecord      *sql.Stmt
+
+	mu    sync.Mutex
+	scans map[string]*sql.Stmt // prepared scan queries on r, by SQL text
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Config is a parsed sqlite store URL.
+type Config struct {
+	// Path is the database file, absolute or relative to the working
+	// directory.
+	Path string
+	// BusyTimeout is how long a statement waits for another process's lock.
+	BusyTimeout time.Duration
+}
+
+// ParseURL parses a sqlite store URL (see the package doc).
+func ParseURL(rawURL string) (Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Config{}, fmt.Errorf("parse sqlite URL: %w", err)
+	}
+	if !strings.EqualFold(u.Scheme, Scheme) {
+		return Config{}, fmt.Errorf("parse sqlite URL: scheme is %q, want %q", u.Scheme, Scheme)
+	}
+	var path string
+	switch {
+	case u.Opaque != "": // sqlite:relative.db
+		path, err = url.PathUnescape(u.Opaque)
+		if err != nil {
+			return Config{}, fmt.Errorf("parse sqlite URL: path: %w", err)
+		}
+	case u.Host != "": // sqlite://./rel.db, sqlite://dir/file.db
+		path = u.Host + u.Path
+	default: // sqlite:///abs/path.db
+		path = u.Path
+	}
+	if path == "" || path == "/" {
+		return Config{}, errors.New("parse sqlite URL: no file path (want e.g. sqlite:///var/lib/rendezvous.db or sqlite:rendezvous.db)")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(u.RawQuery, "mode=memory") {
+		return Config{}, errors.New("parse sqlite URL: in-memory databases are not supported; name a file")
+	}
+	cfg := Config{Path: filepath.Clean(path), BusyTimeout: DefaultBusyTimeout}
+	for k, vs := range u.Query() {
+		switch k {
+		case "busy_timeout":
+			d, err := time.ParseDuration(vs[len(vs)-1])
+			if err != nil || d < 0 {
+				return Config{}, fmt.Errorf("parse sqlite URL: busy_timeout: want a duration such as 5s, got %q", vs[len(vs)-1])
+			}
+			cfg.BusyTimeout = d
+		default:
+			return Config{}, fmt.Errorf("parse sqlite URL: unknown parameter %q (known: busy_timeout)", k)
+		}
+	}
+	return cfg, nil
+}
+
+// Open opens (creating and migrating when needed) the store a sqlite URL
+// names. ctx bounds the opening and migration only.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	cfg, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", store.RedactURL(rawURL), err)
+	}
+	s, err := OpenConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", store.RedactURL(rawURL), err)
+	}
+	return s, nil
+}
+
+// OpenConfig opens the store cfg describes, creating the file and its
+// directory when missing and applying pending migrations.
+func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
+	return openAt(ctx, cfg, len(migrations))
+}
+
+// openAt opens the store migrated up to version upTo (tests build old
+// databases with it).
+func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
+	abs, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("resolve path %q: %w", cfg.Path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("create directory: %w", err)
+	}
+	busy := cfg.BusyTimeout
+	if busy == 0 {
+		busy = DefaultBusyTimeout
+	}
+	base := (&url.URL{Scheme: "file", Path: abs}).String() +
+		fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", busy.Milliseconds())
+	s := &Store{path: abs, scans: map[string]*sql.Stmt{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	s.w, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(0)&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxIdleTime(0)
+	s.w.SetConnMaxLifetime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("open %s: %w", abs, err)
+	}
+	if err := migrate(ctx, s.w, upTo); err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", abs, err)
+	}
+
+	s.r, err = sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+
+	if upTo < len(migrations) {
+		return s, nil // an old schema for a test: no statements
+	}
+	for _, p := range []struct {
+		db  *sql.DB
+		dst **sql.Stmt
+		sql string
+	}{
+		{s.w, &s.insertRecord, `INSERT OR IGNORE INTO records (id, received_at, entity_id, status, doc) VALUES (?, ?, ?, ?, ?)`},
+		{s.w, &s.insertFeedback, `INSERT INTO feedback (request_id, entity_id, label, received_at) VALUES (?, ?, ?, ?)`},
+		{s.r, &s.getRecord, `SELECT doc FROM records WHERE id = ?`},
+	} {
+		if *p.dst, err = p.db.PrepareContext(ctx, p.sql); err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+	}
+	return s, nil
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// encodeRecord is the JSON document stored for rec: rec with its ReceivedAt
+// in store.Timestamp form, HTML characters left unescaped.
+func encodeRecord(rec *record.Record) (string, error) {
+	r := *rec
+	r.ReceivedAt = store.Timestamp(r.ReceivedAt)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&r); err != nil {
+		return "", fmt.Errorf("encode record %q: %w", rec.ID, err)
+	}
+	return string(bytes.TrimSuffix(b.Bytes(), []byte{'\n'})), nil
+}
+
+func decodeRecord(doc []byte, rec *record.Record) error {
+	if err := json.Unmarshal(doc, rec); err != nil {
+		return fmt.Errorf("decode stored record: %w", err)
+	}
+	rec.ReceivedAt = rec.ReceivedAt.UTC()
+	return nil
+}
+
+// micros is t in stored form: microseconds since the epoch, UTC.
+func micros(t time.Time) int64 { return store.Timestamp(t).UnixMicro() }
+
+// bound is a filter time as stored microseconds: the first stored value at
+// or after t, so "received_at >= bound(t)" is exactly "at or after t".
+func bound(t time.Time) int64 {
+	us := t.UnixMicro()
+	if t.Nanosecond()%1000 != 0 {
+		us++
+	}
+	return us
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+type row struct {
+	id, doc, status string
+	at              int64
+	entity          any
+}
+
+// WriteRecords writes recs in one transaction; records whose ID is stored
+// already (or appeared earlier in recs) are skipped.
+func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	recs = store.UniqueByID(recs)
+	if len(recs) == 0 {
+		return nil
+	}
+	rows := make([]row, len(recs))
+	for i := range recs {
+		doc, err := encodeRecord(&recs[i])
+		if err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
+		rows[i] = row{id: recs[i].ID, doc: doc, status: recs[i].Status, at: micros(recs[i].ReceivedAt), entity: nullable(recs[i].EntityID)}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, s.insertRecord)
+		for _, r := range rows {
+			if _, err := stmt.ExecContext(ctx, r.id, r.at, r.entity, r.status, r.doc); err != nil {
+				return fmt.Errorf("insert %q: %w", r.id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %d records: %w", len(rows), err)
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction and commits it when fn succeeds.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// GetRecord returns the record with that id, or an error wrapping
+// store.ErrNotFound.
+func (s *Store) GetRecord(ctx context.Context, id string) (record.Record, error) {
+	var doc []byte
+	if err := s.getRecord.QueryRowContext(ctx, id).Scan(&doc); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return record.Record{}, fmt.Errorf("get record %q: %w", id, store.ErrNotFound)
+		}
+		return record.Record{}, fmt.Errorf("get record %q: %w", id, err)
+	}
+	var rec record.Record
+	if err := decodeRecord(doc, &rec); err != nil {
+		return record.Record{}, fmt.Errorf("get record %q: %w", id, err)
+	}
+	return rec, nil
+}
+
+// scanQuery builds the SQL and arguments of a record scan.
+func scanQuery(p store.ScanParams) (string, []any) {
+	var where []string
+	var args []any
+	if !p.Since.IsZero() {
+		where = append(where, "received_at >= ?")
+		args = append(args, bound(p.Since))
+	}
+	if !p.Until.IsZero() {
+		where = append(where, "received_at < ?")
+		args = append(args, bound(p.Until))
+	}
+	if p.EntityID != "" {
+		where = append(where, "entity_id = ?")
+		args = append(args, p.EntityID)
+	}
+	if p.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, p.Status)
+	}
+	q := "SELECT doc FROM records"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if p.Descending {
+		q += " ORDER BY received_at DESC, id DESC"
+	} else {
+		q += " ORDER BY received_at, id"
+	}
+	if p.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, p.Limit)
+	}
+	return q, args
+}
+
+// prepared returns the prepared read statement for query, preparing it on
+// first use.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.scans[query]; ok {
+		return st, nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.scans[query] = st
+	return st, nil
+}
+
+// ScanRecords calls fn for each matching record in (ReceivedAt, ID) order,
+// or the reverse when p.Descending.
+func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec *record.Record) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	q, args := scanQuery(p)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan records: %w", err)
+		}
+		var doc sql.RawBytes
+		if err := rows.Scan(&doc); err != nil {
+			return fmt.Errorf("scan records: %w", err)
+		}
+		var rec record.Record
+		if err := decodeRecord(doc, &rec); err != nil {
+			return fmt.Errorf("scan records: %w", err)
+		}
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	return nil
+}
+
+// WriteFeedback appends fb in one transaction, in slice order.
+func (s *Store) WriteFeedback(ctx context.Context, fb []record.Feedback) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write feedback: %w", err)
+	}
+	if len(fb) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, s.insertFeedback)
+		for _, f := range fb {
+			if _, err := stmt.ExecContext(ctx, f.RequestID, nullable(f.EntityID), f.Label, micros(f.ReceivedAt)); err != nil {
+				return fmt.Errorf("insert feedback for %q: %w", f.RequestID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %d feedback rows: %w", len(fb), err)
+	}
+	return nil
+}
+
+// ScanFeedback calls fn for every feedback row in p's range, in ReceivedAt
+// order and insertion order for ties.
+func (s *Store) ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn func(fb record.Feedback) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan feedback: %w", err)
+	}
+	var where []string
+	var args []any
+	if !p.Since.IsZero() {
+		where = append(where, "received_at >= ?")
+		args = append(args, bound(p.Since))
+	}
+	if !p.Until.IsZero() {
+		where = append(where, "received_at < ?")
+		args = append(args, bound(p.Until))
+	}
+	q := "SELECT request_id, coalesce(entity_id, ''), label, received_at FROM feedback"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY received_at, seq"
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return fmt.Errorf("scan feedback: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("scan feedback: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan feedback: %w", err)
+		}
+		var f record.Feedback
+		var us int64
+		if err := rows.Scan(&f.RequestID, &f.EntityID, &f.Label, &us); err != nil {
+			return fmt.Errorf("scan feedback: %w", err)
+		}
+		f.ReceivedAt = time.UnixMicro(us).UTC()
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan feedback: %w", err)
+	}
+	return nil
+}
+
+// Match resolves request ids and entity ids to stored requests; an entity's
+// requests are listed in (ReceivedAt, ID) order. Empty ids are ignored.
+func (s *Store) Match(ctx context.Context, p store.MatchParams) (store.MatchResult, error) {
+	res := store.MatchResult{Requests: map[string]bool{}, Entities: map[string][]string{}}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("match: %w", err)
+	}
+	err := s.inChunks(ctx, p.RequestIDs, "SELECT id, id FROM records WHERE id IN (%s)", func(_, id string) {
+		res.Requests[id] = true
+	})
+	if err != nil {
+		return res, fmt.Errorf("match request ids: %w", err)
+	}
+	err = s.inChunks(ctx, p.EntityIDs, "SELECT entity_id, id FROM records WHERE entity_id IN (%s) ORDER BY received_at, id", func(e, id string) {
+		res.Entities[e] = append(res.Entities[e], id)
+	})
+	if err != nil {
+		return res, fmt.Errorf("match entity ids: %w", err)
+	}
+	return res, nil
+}
+
+// inChunks runs query (a format with one %s for the placeholders) over the
+// distinct non-empty ids, matchChunk at a time, calling fn with each row's
+// two text columns.
+func (s *Store) inChunks(ctx context.Context, ids []string, query string, fn func(a, b string)) error {
+	uniq := make([]any, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	for start := 0; start < len(uniq); start += matchChunk {
+		chunk := uniq[start:min(start+matchChunk, len(uniq))]
+		q := fmt.Sprintf(query, strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ","))
+		rows, err := s.r.QueryContext(ctx, q, chunk...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			fn(a, b)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ping checks that the database file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1 FROM sqlite_schema LIMIT 1").Scan(&one); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("ping sqlite store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes the statements and connections. It is safe to call more
+// than once.
+func (s *Store) Close() error {
+	var errs []error
+	s.mu.Lock()
+	for q, st := range s.scans {
+		errs = append(errs, st.Close())
+		delete(s.scans, q)
+	}
+	s.mu.Unlock()
+	for _, st := range []**sql.Stmt{&s.insertRecord, &s.insertFeedback, &s.getRecord} {
+		if *st != nil {
+			errs = append(errs, (*st).Close())
+			*st = nil
+		}
+	}
+	for _, db := range []**sql.DB{&s.r, &s.w} {
+		if *db != nil {
+			errs = append(errs, (*db).Close())
+			*db = nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
+)
+
+func openTemp(tb testing.TB) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), "sqlite://"+filepath.Join(tb.TempDir(), "records.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func TestStore_PassesContractSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
+
+func BenchmarkStore_WriteRecords512(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
+
+func TestParseURL_AcceptsDocumentedForms(t *testing.T) {
+	tests := []struct {
+		url  string
+		path string
+		busy time.Duration
+	}{
+		{"sqlite:///abs/path.db", "/abs/path.db", DefaultBusyTimeout},
+		{"sqlite://./rel.db", "rel.db", DefaultBusyTimeout},
+		{"sqlite://../up/rel.db", "../up/rel.db", DefaultBusyTimeout},
+		{"sqlite:relative.db", "relative.db", DefaultBusyTimeout},
+		{"sqlite:dir/relative.db", "dir/relative.db", DefaultBusyTimeout},
+		{"sqlite://data/records.db", "data/records.db", DefaultBusyTimeout},
+		{"SQLITE:///abs/with%20space%3F.db", "/abs/with space?.db", DefaultBusyTimeout},
+		{"sqlite:///abs.db?busy_timeout=250ms", "/abs.db", 250 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		cfg, err := ParseURL(tc.url)
+		if err != nil {
+			t.Errorf("ParseURL(%q): %v", tc.url, err)
+			continue
+		}
+		if cfg.Path != tc.path || cfg.BusyTimeout != tc.busy {
+			t.Errorf("ParseURL(%q) = %+v, want path %q busy %v", tc.url, cfg, tc.path, tc.busy)
+		}
+	}
+}
+
+func TestParseURL_RejectsBadURLsNamingTheProblem(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"postgres:///x.db", `scheme is "postgres"`},
+		{"sqlite://", "no file path"},
+		{"sqlite:", "no file path"},
+		{"sqlite::memory:", "in-memory"},
+		{"sqlite:///x.db?mode=memory", "in-memory"},
+		{"sqlite:///x.db?busy_timeout=soon", "busy_timeout"},
+		{"sqlite:///x.db?journal=off", `unknown parameter "journal"`},
+	}
+	for _, tc := range tests {
+		_, err := ParseURL(tc.url)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseURL(%q) error = %v, want one containing %q", tc.url, err, tc.want)
+		}
+	}
+}
+
+func TestOpen_CreatesFileAndDirectoryWhenMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "records.db")
+	s, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Path() != path {
+		t.Errorf("Path() = %q, want %q", s.Path(), path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file not created: %v", err)
+	}
+	var mode string
+	if err := s.w.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q (%v), want wal", mode, err)
+	}
+}
+
+func TestOpen_RelativePathIsRelativeToWorkingDirectory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Open(t.Context(), "sqlite:rel.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat("rel.db"); err != nil {
+		t.Errorf("sqlite:rel.db did not create ./rel.db: %v", err)
+	}
+}
+
+func TestOpen_FailsNamingTheURLWhenTheFileCannotBeCreated(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := "sqlite://" + filepath.Join(blocker, "records.db") // parent is a file
+	_, err := Open(t.Context(), u)
+	if err == nil || !strings.Contains(err.Error(), u) {
+		t.Errorf("Open(%q) error = %v, want one naming the URL", u, err)
+	}
+}
+
+func versions(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), "SELECT version || ' ' || name || ' ' || applied_at FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestMigrate_UpgradesAVersion1DatabaseKeepingItsRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := openAt(t.Context(), Config{Path: path}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record written by a version-1 binary.
+	rec := storetest.FullRecord("from-v1", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
+	doc, err := encodeRecord(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.w.ExecContext(t.Context(), `INSERT INTO records (id, received_at, entity_id, status, doc) VALUES (?, ?, ?, ?, ?)`,
+		rec.ID, micros(rec.ReceivedAt), rec.EntityID, rec.Status, doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.w.ExecContext(t.Context(), `SELECT 1 FROM feedback`); err == nil {
+		t.Fatal("a version-1 database already has the feedback table")
+	}
+	old.Close()
+	if v := versions(t, path); len(v) != 1 {
+		t.Fatalf("old database has migrations %v, want only version 1", v)
+	}
+
+	s, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatalf("Open of a version-1 database: %v", err)
+	}
+	defer s.Close()
+	if v := versions(t, path); len(v) != len(migrations) {
+		t.Fatalf("after Open the database has migrations %v, want %d", v, len(migrations))
+	}
+	if got, err := s.GetRecord(t.Context(), "from-v1"); err != nil || got.ID != "from-v1" {
+		t.Errorf("record written at version 1: %+v, %v", got.ID, err)
+	}
+	if err := s.WriteFeedback(t.Context(), []record.Feedback{{RequestID: "from-v1", Label: 1, ReceivedAt: time.Now()}}); err != nil {
+		t.Errorf("feedback after migration: %v", err)
+	}
+}
+
+func TestMigrate_ReopeningIsANoOp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	for range 3 {
+		s, err := Open(t.Context(), "sqlite://"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	first := versions(t, path)
+	s, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	again := versions(t, path)
+	if len(first) != len(migrations) || strings.Join(first, "|") != strings.Join(again, "|") {
+		t.Errorf("re-opening changed schema_migrations:\n%v\n%v", first, again)
+	}
+}
+
+func TestMigrate_RefusesADatabaseFromANewerBinary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	s, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(t.Context(), `INSERT INTO schema_migrations VALUES (99, 'future', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(t.Context(), "sqlite://"+path)
+	if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("Open of a version-99 database: %v, want a 'newer than this binary' error", err)
+	}
+}
+
+func TestStore_TwoStoresOnOneFileShareRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	errc := make(chan error, 2)
+	for i, s := range []*Store{a, b} {
+		go func() {
+			var recs []record.Record
+			for j := range 200 {
+				recs = append(recs, storetest.FullRecord(string(rune('a'+i))+time.Duration(j).String(), time.Now()))
+			}
+			var err error
+			for k := 0; k < 5 && err == nil; k++ {
+				err = s.WriteRecords(context.Background(), recs[k*40:(k+1)*40])
+			}
+			errc <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Errorf("writer on a shared file: %v", err)
+		}
+	}
+	n := 0
+	if err := b.ScanRecords(t.Context(), store.ScanParams{}, func(*record.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 400 {
+		t.Errorf("two processes' stores wrote %d records, want 400", n)
+	}
+}
+
+func TestStore_ReadOnlyConnectionsCannotWrite(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	_, err := s.r.ExecContext(t.Context(), "DELETE FROM records")
+	if err == nil {
+		t.Fatal("DELETE on a reader connection succeeded")
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
