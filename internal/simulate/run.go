@@ -1,0 +1,471 @@
+package simulate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	// ErrBadOptions wraps every problem with Options found by Run.
+	ErrBadOptions = errors.New("bad options")
+)
+
+// MaxFeedbackBatch is the most labels sent in one POST /v1/feedback.
+const MaxFeedbackBatch = 10000
+
+// Options configures one run.
+type Options struct {
+	// Target is the gateway's base URL ("http://127.0.0.1:8080").
+	Target string
+	Route  Route
+	// Rate > 0 runs open loop: request i is due at start + i/Rate whatever
+	// happened to earlier requests, and its latency is measured from that
+	// intended time, so a stalled server shows up in the latencies instead
+	// of silently lowering the rate (no coordinated omission). Concurrency
+	// then caps requests in flight (default 256).
+	//
+	// Rate == 0 runs closed loop: Concurrency workers (default 4) each send
+	// the next request as soon as their previous one is answered, and
+	// latency is measured from the actual send.
+	Rate        float64
+	Concurrency int
+	// Exactly one of Duration and Count bounds the run.
+	Duration time.Duration
+	Count    int
+	// Ramp grows drift from none at the start to full at the end.
+	Ramp bool
+	// Labels sends each request's outcome to /v1/feedback LabelDelay after
+	// its answer, for the requests the generator marked (the label rate).
+	Labels     bool
+	LabelDelay time.Duration
+	// Client sends the requests (default: a keep-alive client sized for
+	// Concurrency with a 10 s timeout).
+	Client *http.Client
+	// Progress, when set, receives a one-line progress bar redrawn every
+	// ProgressEvery (default 250 ms) and ended with a newline.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+}
+
+func (o *Options) check() error {
+	var errs []string
+	if o.Target == "" {
+		errs = append(errs, "target is empty")
+	}
+	if o.Route.Path == "" {
+		errs = append(errs, "route has no path")
+	}
+	if o.Rate < 0 {
+		errs = append(errs, fmt.Sprintf("rate must be > 0, got %v", o.Rate))
+	}
+	if o.Concurrency < 0 {
+		errs = append(errs, fmt.Sprintf("concurrency must be > 0, got %d", o.Concurrency))
+	}
+	switch {
+	case (o.Duration > 0) == (o.Count > 0):
+		errs = append(errs, "give exactly one of duration and count")
+	case o.Rate > 0 && o.Duration > 0 && o.Rate*o.Duration.Seconds() < 1:
+		errs = append(errs, "rate × duration is less than one request")
+	}
+	if o.LabelDelay < 0 {
+		errs = append(errs, "label delay must be >= 0")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrBadOptions, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Mode        string         `json:"mode"`
+	Target      string         `json:"target"`
+	Path        string         `json:"path"`
+	Elapsed     time.Duration  `json:"elapsed_ns"`
+	Sent        int64          `json:"sent"`
+	OK          int64          `json:"ok"`
+	Errors      map[string]int `json:"errors,omitempty"`
+	FirstError  string         `json:"first_error,omitempty"`
+	Rate        float64        `json:"achieved_rate"`
+	P50         time.Duration  `json:"p50_ns"`
+	P90         time.Duration  `json:"p90_ns"`
+	P99         time.Duration  `json:"p99_ns"`
+	Max         time.Duration  `json:"max_ns"`
+	Mean        time.Duration  `json:"mean_ns"`
+	LabelsSent  int64          `json:"labels_sent"`
+	LabelErrors int64          `json:"label_errors,omitempty"`
+	LabelError  string         `json:"label_error,omitempty"`
+	// LabelsUnsent were due but never sent (interrupted run) or had no
+	// request id to refer to.
+	LabelsUnsent int64 `json:"labels_unsent,omitempty"`
+	Interrupted  bool  `json:"interrupted,omitempty"`
+}
+
+// WriteText writes the summary for people.
+func (s *Summary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s → %s%s", s.Mode, s.Target, s.Path)
+	if s.Interrupted {
+		b.WriteString(" (interrupted)")
+	}
+	fmt.Fprintf(&b, "\nsent %d in %s (%.1f/s), ok %d, errors %d\n", s.Sent, s.Elapsed.Round(time.Millisecond), s.Rate, s.OK, s.Sent-s.OK)
+	for _, k := range slices.Sorted(maps.Keys(s.Errors)) {
+		fmt.Fprintf(&b, "  %-24s %d\n", k, s.Errors[k])
+	}
+	if s.FirstError != "" {
+		fmt.Fprintf(&b, "  first error: %s\n", s.FirstError)
+	}
+	fmt.Fprintf(&b, "latency p50 %s  p90 %s  p99 %s  max %s  mean %s\n",
+		fmtDur(s.P50), fmtDur(s.P90), fmtDur(s.P99), fmtDur(s.Max), fmtDur(s.Mean))
+	fmt.Fprintf(&b, "labels sent %d", s.LabelsSent)
+	if s.LabelErrors > 0 {
+		fmt.Fprintf(&b, ", failed %d", s.LabelErrors)
+	}
+	if s.LabelsUnsent > 0 {
+		fmt.Fprintf(&b, ", unsent %d", s.LabelsUnsent)
+	}
+	if s.LabelError != "" {
+		fmt.Fprintf(&b, " (first error: %s)", s.LabelError)
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	}
+}
+
+// job is one request handed to a worker with the time it was due (zero in
+// closed loop, where the worker measures from its own send).
+type job struct {
+	req      Request
+	intended time.Time
+}
+
+// runner is the state of one Run.
+type runner struct {
+	opt    Options
+	client *http.Client
+	hist   Histogram
+	sent   atomic.Int64
+	ok     atomic.Int64
+	mu     sync.Mutex
+	errs   map[string]int
+	first  string
+	labels *labeler
+}
+
+// Run sends traffic from gen to opt.Target as opt says and returns what
+// happened. Cancelling ctx stops sending; the summary then covers what was
+// sent and says Interrupted. Requests are generated in one goroutine in
+// sequence order, so a run with the same generator seed and Count sends the
+// same inputs whatever the timing.
+func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	workers := opt.Concurrency
+	if workers == 0 {
+		workers = 4
+		if opt.Rate > 0 {
+			workers = 256
+		}
+	}
+	client := opt.Client
+	if client == nil {
+		client = &http.Client{
+			Timeout: 10 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConns:        workers + 4,
+				MaxIdleConnsPerHost: workers + 4,
+				IdleConnTimeout:     90 * time.Second,
+				DisableCompression:  true,
+			},
+		}
+	}
+	r := &runner{opt: opt, client: client, errs: map[string]int{}}
+	if opt.Labels {
+		r.labels = newLabeler(client, strings.TrimRight(opt.Target, "/")+"/v1/feedback", opt.LabelDelay)
+	}
+
+	start := time.Now()
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				r.do(ctx, j)
+			}
+		})
+	}
+	labelsDone := make(chan struct{})
+	workersDone := make(chan struct{})
+	if r.labels != nil {
+		go func() {
+			r.labels.run(ctx, workersDone)
+			close(labelsDone)
+		}()
+	} else {
+		close(labelsDone)
+	}
+	stopProgress := r.startProgress(start)
+
+	interrupted := r.dispatch(ctx, gen, jobs, start)
+	close(jobs)
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(workersDone)
+	<-labelsDone
+	stopProgress()
+
+	s := &Summary{
+		Mode:        r.mode(workers),
+		Target:      strings.TrimRight(opt.Target, "/"),
+		Path:        opt.Route.Path,
+		Elapsed:     elapsed,
+		Sent:        r.sent.Load(),
+		OK:          r.ok.Load(),
+		Errors:      r.errs,
+		FirstError:  r.first,
+		P50:         r.hist.Quantile(0.50),
+		P90:         r.hist.Quantile(0.90),
+		P99:         r.hist.Quantile(0.99),
+		Max:         r.hist.Max(),
+		Mean:        r.hist.Mean(),
+		Interrupted: interrupted || ctx.Err() != nil,
+	}
+	if elapsed > 0 {
+		s.Rate = float64(s.Sent) / elapsed.Seconds()
+	}
+	if len(s.Errors) == 0 {
+		s.Errors = nil
+	}
+	if r.labels != nil {
+		s.LabelsSent, s.LabelErrors, s.LabelsUnsent = r.labels.counts()
+		s.LabelError = r.labels.firstError()
+	}
+	return s, nil
+}
+
+func (r *runner) mode(workers int) string {
+	if r.opt.Rate > 0 {
+		return fmt.Sprintf("open loop at %g/s (≤ %d in flight)", r.opt.Rate, workers)
+	}
+	return fmt.Sprintf("closed loop, %d concurrent", workers)
+}
+
+// total is the number of requests the run will send, or 0 when only the
+// duration bounds it (closed loop).
+func (r *runner) total() int {
+	switch {
+	case r.opt.Count > 0:
+		return r.opt.Count
+	case r.opt.Rate > 0:
+		return int(r.opt.Rate * r.opt.Duration.Seconds())
+	}
+	return 0
+}
+
+// dispatch generates requests in order and hands them to the workers; in
+// open loop it releases request i at start + i/rate. It reports whether ctx
+// stopped it early.
+func (r *runner) dispatch(ctx context.Context, gen *Generator, jobs chan<- job, start time.Time) bool {
+	total := r.total()
+	var interval time.Duration
+	if r.opt.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / r.opt.Rate)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := 0; total == 0 || i < total; i++ {
+		var j job
+		if interval > 0 {
+			j.intended = start.Add(time.Duration(i) * interval)
+			if wait := time.Until(j.intended); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return true
+				}
+			}
+		} else if total == 0 && time.Since(start) >= r.opt.Duration {
+			return false
+		}
+		t := 1.0
+		if r.opt.Ramp {
+			switch {
+			case total > 1:
+				t = float64(i) / float64(total-1)
+			case total == 0:
+				t = min(1, float64(time.Since(start))/float64(r.opt.Duration))
+			}
+		}
+		j.req = gen.Next(t)
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			return true
+		}
+	}
+	return false
+}
+
+// do sends one request and records its outcome.
+func (r *runner) do(ctx context.Context, j job) {
+	begin := j.intended
+	if begin.IsZero() {
+		begin = time.Now()
+	}
+	status, id, err := r.post(ctx, j.req)
+	r.hist.Record(time.Since(begin))
+	r.sent.Add(1)
+	switch {
+	case err != nil:
+		r.fail(classify(err), err.Error())
+	case status < 200 || status > 299:
+		r.fail(fmt.Sprintf("HTTP %d", status), "")
+	default:
+		r.ok.Add(1)
+		if r.labels != nil && j.req.SendLabel {
+			r.labels.add(id, j.req.Label)
+		}
+	}
+}
+
+func (r *runner) fail(key, msg string) {
+	r.mu.Lock()
+	r.errs[key]++
+	if r.first == "" {
+		r.first = key
+		if msg != "" {
+			r.first = msg
+		}
+	}
+	r.mu.Unlock()
+}
+
+// post sends one request and returns the status and the request id the
+// gateway assigned (X-Request-ID header, else "request_id" in the body).
+func (r *runner) post(ctx context.Context, req Request) (int, string, error) {
+	body, err := r.opt.Route.Body(req)
+	if err != nil {
+		return 0, "", err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.opt.Target, "/")+r.opt.Route.Path, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := r.client.Do(hreq)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, "", fmt.Errorf("read response: %w", err)
+	}
+	id := resp.Header.Get("X-Request-ID")
+	if id == "" && resp.StatusCode/100 == 2 {
+		var v struct {
+			RequestID string `json:"request_id"`
+		}
+		if json.Unmarshal(data, &v) == nil {
+			id = v.RequestID
+		}
+	}
+	return resp.StatusCode, id, nil
+}
+
+// classify names a transport error for the error counts.
+func classify(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded), strings.Contains(err.Error(), "Client.Timeout"):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection reset"
+	}
+	return "transport error"
+}
+
+// startProgress redraws the progress bar until the returned func is called.
+func (r *runner) startProgress(start time.Time) (stop func()) {
+	if r.opt.Progress == nil {
+		return func() {}
+	}
+	every := r.opt.ProgressEvery
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				r.drawProgress(start, false)
+			case <-done:
+				r.drawProgress(start, true)
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (r *runner) drawProgress(start time.Time, final bool) {
+	elapsed := time.Since(start)
+	sent, ok := r.sent.Load(), r.ok.Load()
+	var frac float64
+	if total := r.total(); total > 0 {
+		frac = float64(sent) / float64(total)
+	} else if r.opt.Duration > 0 {
+		frac = float64(elapsed) / float64(r.opt.Duration)
+	}
+	frac = min(max(frac, 0), 1)
+	const width = 24
+	filled := int(frac * width)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(sent) / elapsed.Seconds()
+	}
+	line := fmt.Sprintf("\r[%s%s] %3.0f%%  sent %d  errors %d  %.0f/s ",
+		strings.Repeat("#", filled), strings.Repeat("-", width-filled), frac*100, sent, sent-ok, rate)
+	if r.labels != nil {
+		s, _, _ := r.labels.counts()
+		line += fmt.Sprintf(" labels %d ", s)
+	}
+	if final {
+		line += "\n"
+	}
+	io.WriteString(r.opt.Progress, line)
+}
