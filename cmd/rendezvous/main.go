@@ -31,6 +31,7 @@ var errUsage = errors.New("usage")
 // Add a subcommand by adding one line here and one file beside this one.
 var commands = []command{
 	// commands: keep one per line, sorted by workflow.
+	{"train", "train a model bundle from a labelled CSV", runTrain},
 }
 
 func main() {
