@@ -1,0 +1,486 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ColumnType is the inferred statistical type of a column.
+type ColumnType string
+
+// The column types.
+const (
+	TypeNumeric     ColumnType = "numeric"
+	TypeCategorical ColumnType = "categorical"
+	TypeBinary      ColumnType = "binary"
+)
+
+// Method is a drift test or distance.
+type Method string
+
+// The drift methods. KS, chi-square and z are tests (drift when the p-value
+// is below the threshold); the others are distances (drift when the
+// statistic is at or above the threshold).
+const (
+	MethodKS            Method = "ks"
+	MethodChiSquare     Method = "chisquare"
+	MethodZ             Method = "z"
+	MethodWasserstein   Method = "wasserstein"
+	MethodJensenShannon Method = "jensenshannon"
+	MethodPSI           Method = "psi"
+)
+
+// ParseMethod returns the Method named s.
+func ParseMethod(s string) (Method, error) {
+	m := Method(strings.ToLower(strings.TrimSpace(s)))
+	switch m {
+	case MethodKS, MethodChiSquare, MethodZ, MethodWasserstein, MethodJensenShannon, MethodPSI:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w %q (want ks, chisquare, z, wasserstein, jensenshannon or psi)", ErrUnknownMethod, s)
+}
+
+// IsTest reports whether m yields a p-value.
+func (m Method) IsTest() bool { return m == MethodKS || m == MethodChiSquare || m == MethodZ }
+
+// Defaults of the drift engine (Evidently's).
+const (
+	// DefaultLargeReference: a reference column with more non-missing values
+	// than this uses distances instead of tests.
+	DefaultLargeReference = 1000
+	// DefaultPValueThreshold: a test drifts when p < 0.05.
+	DefaultPValueThreshold = 0.05
+	// DefaultDistanceThreshold: a distance (and PSI as a method) drifts
+	// when ≥ 0.1.
+	DefaultDistanceThreshold = 0.1
+	// DefaultDriftShare: the dataset drifts when at least this share of its
+	// columns drift.
+	DefaultDriftShare = 0.5
+	// MaxCategoricalDistinct: a numeric column with at most this many
+	// distinct values is categorical.
+	MaxCategoricalDistinct = 5
+	// jsNumericBins: equal-width bins of a numeric Jensen–Shannon override.
+	jsNumericBins = 30
+)
+
+// DriftOptions tunes ComputeDrift. The zero value gives Evidently's defaults
+// on every reference column.
+type DriftOptions struct {
+	// Columns selects and orders the columns; nil means every reference
+	// column.
+	Columns []string
+	// Methods overrides the method of some columns.
+	Methods map[string]Method
+	// Thresholds overrides the threshold of some columns.
+	Thresholds map[string]float64
+	// LargeReference overrides DefaultLargeReference when > 0.
+	LargeReference int
+	// DriftShare overrides DefaultDriftShare when > 0.
+	DriftShare float64
+}
+
+// Number is a float64 that encodes NaN and ±Inf as JSON null.
+type Number float64
+
+// MarshalJSON implements json.Marshaler.
+func (n Number) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// DriftReport is the drift of a current sample against a reference sample.
+// Its JSON form is the one the CLI and GET /v1/drift return.
+type DriftReport struct {
+	ReferenceRows int           `json:"reference_rows"`
+	CurrentRows   int           `json:"current_rows"`
+	Columns       []ColumnDrift `json:"columns"`
+	// DriftShare is drifted columns / columns (0 without columns).
+	DriftShare   float64 `json:"drift_share"`
+	DatasetDrift bool    `json:"dataset_drift"`
+}
+
+// ColumnDrift is the drift of one column.
+type ColumnDrift struct {
+	Column string     `json:"column"`
+	Type   ColumnType `json:"type"`
+	Method Method     `json:"method"`
+	// Statistic is D (ks), χ² (chisquare), z (z), W1/σ_ref (wasserstein),
+	// the JS distance (jensenshannon) or the PSI (psi). null in JSON when
+	// not finite: a category unseen in the reference makes χ² infinite,
+	// and a column without values on one side has no statistic.
+	Statistic Number `json:"statistic"`
+	// PValue is nil for distances and for an empty side.
+	PValue    *float64 `json:"p_value"`
+	Threshold float64  `json:"threshold"`
+	Drifted   bool     `json:"drifted"`
+	// PSI is computed for every column (categories, or reference deciles).
+	PSI Number `json:"psi"`
+	// Missing counts (NaN/±Inf, empty text) are dropped before testing;
+	// reported in the text table, not in the JSON shape.
+	ReferenceMissing int `json:"-"`
+	CurrentMissing   int `json:"-"`
+	// ReferenceN and CurrentN are the non-missing values tested.
+	ReferenceN int `json:"-"`
+	CurrentN   int `json:"-"`
+}
+
+// ComputeDrift compares every selected column of cur with the same column of
+// ref. Column types are inferred over both samples together: text with two
+// distinct values is binary, other text categorical; numbers with two
+// distinct values are binary, with at most MaxCategoricalDistinct
+// categorical, otherwise numeric. A column numeric on one side and text on
+// the other is compared as text.
+//
+// Default methods (Evidently): when the reference column has at most
+// LargeReference non-missing values, numeric → ks, categorical → chisquare,
+// binary → z, drifted when p < 0.05; otherwise numeric → wasserstein (normed),
+// categorical and binary → jensenshannon, drifted when ≥ 0.1. The dataset
+// drifts when the drifted share of columns is ≥ DriftShare.
+//
+// Errors: a selected column missing from either table (ErrUnknownColumn), a
+// method override for a column not compared or not applicable to its type.
+func ComputeDrift(ref, cur Table, opts DriftOptions) (DriftReport, error) {
+	names := opts.Columns
+	if names == nil {
+		names = ref.Names()
+	}
+	selected := make(map[string]bool, len(names))
+	for _, n := range names {
+		selected[n] = true
+	}
+	for col, m := range opts.Methods {
+		if !selected[col] {
+			return DriftReport{}, fmt.Errorf("method %s for column %q: %w (not among the compared columns)", m, col, ErrUnknownColumn)
+		}
+	}
+	large := opts.LargeReference
+	if large <= 0 {
+		large = DefaultLargeReference
+	}
+	share := opts.DriftShare
+	if share <= 0 {
+		share = DefaultDriftShare
+	}
+	rep := DriftReport{ReferenceRows: ref.Rows, CurrentRows: cur.Rows, Columns: make([]ColumnDrift, 0, len(names))}
+	drifted := 0
+	for _, name := range names {
+		rc, ok := ref.Column(name)
+		if !ok {
+			return DriftReport{}, fmt.Errorf("column %q: %w in the reference", name, ErrUnknownColumn)
+		}
+		cc, ok := cur.Column(name)
+		if !ok {
+			return DriftReport{}, fmt.Errorf("column %q: %w in the current sample", name, ErrUnknownColumn)
+		}
+		cd, err := columnDrift(rc, cc, opts.Methods[name], opts.Thresholds, large)
+		if err != nil {
+			return DriftReport{}, fmt.Errorf("column %q: %w", name, err)
+		}
+		if cd.Drifted {
+			drifted++
+		}
+		rep.Columns = append(rep.Columns, cd)
+	}
+	if len(rep.Columns) > 0 {
+		rep.DriftShare = float64(drifted) / float64(len(rep.Columns))
+	}
+	rep.DatasetDrift = len(rep.Columns) > 0 && rep.DriftShare >= share
+	return rep, nil
+}
+
+// prepared is one column with missing values dropped, on both sides.
+type prepared struct {
+	numeric    bool
+	refNums    []float64
+	curNums    []float64
+	refStrs    []string
+	curStrs    []string
+	categories []string // sorted (numerically for numeric columns)
+	typ        ColumnType
+}
+
+func prepare(rc, cc Column) (prepared, int, int) {
+	var p prepared
+	if rc.IsNumeric() != cc.IsNumeric() {
+		rc, cc = rc.asText(), cc.asText()
+	}
+	var refMiss, curMiss int
+	if rc.IsNumeric() {
+		p.numeric = true
+		p.refNums, refMiss = dropMissingNumbers(rc.Numbers)
+		p.curNums, curMiss = dropMissingNumbers(cc.Numbers)
+		distinct := map[float64]bool{}
+		for _, s := range [][]float64{p.refNums, p.curNums} {
+			for _, v := range s {
+				if len(distinct) > MaxCategoricalDistinct {
+					break
+				}
+				distinct[v] = true
+			}
+		}
+		switch d := len(distinct); {
+		case d == 2:
+			p.typ = TypeBinary
+		case d <= MaxCategoricalDistinct && d > 0:
+			p.typ = TypeCategorical
+		default:
+			p.typ = TypeNumeric
+		}
+		if p.typ != TypeNumeric {
+			vals := make([]float64, 0, len(distinct))
+			for v := range distinct {
+				vals = append(vals, v)
+			}
+			slices.Sort(vals)
+			for _, v := range vals {
+				p.categories = append(p.categories, strconv.FormatFloat(v, 'g', -1, 64))
+			}
+			p.refStrs = numbersAsText(p.refNums)
+			p.curStrs = numbersAsText(p.curNums)
+		}
+		return p, refMiss, curMiss
+	}
+	p.refStrs, refMiss = dropMissingStrings(rc.Strings)
+	p.curStrs, curMiss = dropMissingStrings(cc.Strings)
+	distinct := map[string]bool{}
+	for _, s := range [][]string{p.refStrs, p.curStrs} {
+		for _, v := range s {
+			distinct[v] = true
+		}
+	}
+	for v := range distinct {
+		p.categories = append(p.categories, v)
+	}
+	slices.Sort(p.categories)
+	p.typ = TypeCategorical
+	if len(distinct) == 2 {
+		p.typ = TypeBinary
+	}
+	return p, refMiss, curMiss
+}
+
+func dropMissingNumbers(v []float64) ([]float64, int) {
+	out := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !isMissingNumber(x) {
+			out = append(out, x)
+		}
+	}
+	return out, len(v) - len(out)
+}
+
+func dropMissingStrings(v []string) ([]string, int) {
+	out := make([]string, 0, len(v))
+	for _, x := range v {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out, len(v) - len(out)
+}
+
+func numbersAsText(v []float64) []string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return out
+}
+
+// categoryCounts counts values into the aligned categories.
+func categoryCounts(values, categories []string) []float64 {
+	idx := make(map[string]int, len(categories))
+	for i, c := range categories {
+		idx[c] = i
+	}
+	counts := make([]float64, len(categories))
+	for _, v := range values {
+		counts[idx[v]]++
+	}
+	return counts
+}
+
+func defaultMethod(typ ColumnType, refN, large int) Method {
+	small := refN <= large
+	switch {
+	case typ == TypeNumeric && small:
+		return MethodKS
+	case typ == TypeNumeric:
+		return MethodWasserstein
+	case typ == TypeBinary && small:
+		return MethodZ
+	case small:
+		return MethodChiSquare
+	default:
+		return MethodJensenShannon
+	}
+}
+
+func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, large int) (ColumnDrift, error) {
+	p, refMiss, curMiss := prepare(rc, cc)
+	cd := ColumnDrift{
+		Column:           rc.Name,
+		Type:             p.typ,
+		ReferenceMissing: refMiss,
+		CurrentMissing:   curMiss,
+	}
+	refN, curN := len(p.refStrs), len(p.curStrs)
+	if p.numeric {
+		refN, curN = len(p.refNums), len(p.curNums)
+	}
+	cd.ReferenceN, cd.CurrentN = refN, curN
+	method := override
+	if method == "" {
+		method = defaultMethod(p.typ, refN, large)
+	} else if _, err := ParseMethod(string(method)); err != nil {
+		return cd, err
+	}
+	cd.Method = method
+	cd.Threshold = DefaultDistanceThreshold
+	if method.IsTest() {
+		cd.Threshold = DefaultPValueThreshold
+	}
+	if t, ok := thresholds[rc.Name]; ok {
+		cd.Threshold = t
+	}
+	// Applicability does not depend on the data being present.
+	numericOnly := p.typ == TypeNumeric
+	switch method {
+	case MethodKS, MethodWasserstein:
+		if !p.numeric {
+			return cd, fmt.Errorf("%w: %s needs numbers, column is text", ErrMethodNotApplicable, method)
+		}
+	case MethodZ:
+		if numericOnly || len(p.categories) > 2 {
+			return cd, fmt.Errorf("%w: z needs at most two distinct values, column has %d or more", ErrMethodNotApplicable, max(len(p.categories), MaxCategoricalDistinct+1))
+		}
+	}
+	if refN == 0 || curN == 0 {
+		cd.Statistic = Number(math.NaN())
+		cd.PSI = Number(math.NaN())
+		return cd, nil // no values on one side: nothing to test, not drifted
+	}
+
+	// PSI for every column.
+	var psi float64
+	var err error
+	if p.typ == TypeNumeric {
+		psi, err = PSINumeric(p.refNums, p.curNums)
+	} else {
+		psi, err = PSI(categoryCounts(p.refStrs, p.categories), categoryCounts(p.curStrs, p.categories))
+	}
+	if err != nil {
+		return cd, err
+	}
+	cd.PSI = Number(psi)
+
+	var stat float64
+	var pval *float64
+	switch method {
+	case MethodKS:
+		r, err := KS2Samp(p.refNums, p.curNums, KSAuto)
+		if err != nil {
+			return cd, err
+		}
+		stat, pval = r.Statistic, &r.PValue
+	case MethodWasserstein:
+		stat, err = WassersteinNormed(p.refNums, p.curNums)
+	case MethodChiSquare:
+		rs, cs := p.refStrs, p.curStrs
+		cats := p.categories
+		if p.typ == TypeNumeric { // numbers as categories
+			rs, cs = numbersAsText(p.refNums), numbersAsText(p.curNums)
+			cats = distinctSorted(rs, cs)
+		}
+		var r TestResult
+		r, err = DriftChiSquare(categoryCounts(rs, cats), categoryCounts(cs, cats))
+		stat, pval = r.Statistic, &r.PValue
+	case MethodZ:
+		var pos string
+		if len(p.categories) == 2 {
+			pos = p.categories[1]
+		}
+		rc, cc := countEqual(p.refStrs, pos), countEqual(p.curStrs, pos)
+		var r TestResult
+		r, err = ZTestProportions(rc, float64(refN), cc, float64(curN))
+		stat, pval = r.Statistic, &r.PValue
+	case MethodJensenShannon:
+		if p.typ == TypeNumeric {
+			rb, cb := histogramPair(p.refNums, p.curNums, jsNumericBins)
+			stat, err = JensenShannon(rb, cb, 0)
+		} else {
+			stat, err = JensenShannon(categoryCounts(p.refStrs, p.categories), categoryCounts(p.curStrs, p.categories), 0)
+		}
+	case MethodPSI:
+		stat = psi
+	}
+	if err != nil {
+		return cd, err
+	}
+	cd.Statistic = Number(stat)
+	cd.PValue = pval
+	if pval != nil {
+		cd.Drifted = *pval < cd.Threshold
+	} else {
+		cd.Drifted = stat >= cd.Threshold
+	}
+	return cd, nil
+}
+
+func distinctSorted(a, b []string) []string {
+	set := map[string]bool{}
+	for _, s := range [][]string{a, b} {
+		for _, v := range s {
+			set[v] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for v := range set {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func countEqual(vals []string, want string) float64 {
+	var n float64
+	for _, v := range vals {
+		if v == want {
+			n++
+		}
+	}
+	return n
+}
+
+// histogramPair counts both samples into `bins` equal-width bins over their
+// combined range (numpy.histogram_bin_edges of the union; last bin closed).
+func histogramPair(a, b []float64, bins int) ([]float64, []float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range [][]float64{a, b} {
+		for _, v := range s {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	if lo == hi {
+		lo, hi = lo-0.5, hi+0.5
+	}
+	count := func(s []float64) []float64 {
+		out := make([]float64, bins)
+		w := (hi - lo) / float64(bins)
+		for _, v := range s {
+			i := int((v - lo) / w)
+			if i >= bins {
+				i = bins - 1
+			}
+			out[i]++
+		}
+		return out
+	}
+	return count(a), count(b)
+}
