@@ -251,11 +251,13 @@ func (b *Bundle) ParamsMap() map[string]any {
 // order, sorted map keys, shortest round-trip floats), objects indented and
 // arrays of scalars on one line, with a final newline.
 func (b *Bundle) Encode() ([]byte, error) {
-	raw, err := json.Marshal(b)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(b); err != nil {
 		return nil, fmt.Errorf("encode bundle %s: %w", b.Name, err)
 	}
-	return prettyJSON(raw), nil
+	return prettyJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // prettyJSON indents compact JSON objects by one space per level but keeps

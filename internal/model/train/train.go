@@ -170,11 +170,11 @@ func Run(o Options) (*Result, error) {
 	for i, x := range X {
 		probs[i] = fitted.Prob(x)
 	}
-	paramsJSON, err := json.Marshal(params)
+	paramsJSON, err := marshal(params)
 	if err != nil {
 		return nil, fmt.Errorf("train: encode params: %w", err)
 	}
-	modelJSON, err := json.Marshal(fitted)
+	modelJSON, err := marshal(fitted)
 	if err != nil {
 		return nil, fmt.Errorf("train: encode model: %w", err)
 	}
@@ -445,4 +445,15 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// marshal encodes v as compact JSON without HTML escaping ("<" stays "<").
+func marshal(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
