@@ -33,7 +33,6 @@ type Generator struct {
 	inj       *Injector
 	rng       *rand.Rand
 	labelRate float64
-	idEntity  bool
 	seq       int
 }
 

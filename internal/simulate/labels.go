@@ -66,6 +66,15 @@ func (l *labeler) counts() (sent, failed, unsent int64) {
 	return l.sent, l.failed, l.unsent
 }
 
+// abandon counts every label still queued as unsent. Call it after run has
+// returned and no more adds can happen.
+func (l *labeler) abandon() {
+	l.mu.Lock()
+	l.unsent += int64(len(l.queue))
+	l.queue = nil
+	l.mu.Unlock()
+}
+
 // firstError returns the first feedback error, if any.
 func (l *labeler) firstError() string {
 	l.mu.Lock()
@@ -74,7 +83,7 @@ func (l *labeler) firstError() string {
 }
 
 // run posts labels as they fall due until producersDone is closed and the
-// queue is empty, or ctx is cancelled (what is left then counts as unsent).
+// queue is empty, or ctx is cancelled (then call abandon).
 func (l *labeler) run(ctx context.Context, producersDone <-chan struct{}) {
 	var last time.Time
 	timer := time.NewTimer(time.Hour)
@@ -123,10 +132,6 @@ func (l *labeler) run(ctx context.Context, producersDone <-chan struct{}) {
 		case <-producersDone:
 			done, producersDone = true, nil
 		case <-ctx.Done():
-			l.mu.Lock()
-			l.unsent += int64(len(l.queue))
-			l.queue = nil
-			l.mu.Unlock()
 			return
 		}
 	}

@@ -91,23 +91,25 @@ func (o *Options) check() error {
 
 // Summary is the outcome of a run.
 type Summary struct {
-	Mode        string         `json:"mode"`
-	Target      string         `json:"target"`
-	Path        string         `json:"path"`
-	Elapsed     time.Duration  `json:"elapsed_ns"`
-	Sent        int64          `json:"sent"`
-	OK          int64          `json:"ok"`
-	Errors      map[string]int `json:"errors,omitempty"`
-	FirstError  string         `json:"first_error,omitempty"`
-	Rate        float64        `json:"achieved_rate"`
-	P50         time.Duration  `json:"p50_ns"`
-	P90         time.Duration  `json:"p90_ns"`
-	P99         time.Duration  `json:"p99_ns"`
-	Max         time.Duration  `json:"max_ns"`
-	Mean        time.Duration  `json:"mean_ns"`
-	LabelsSent  int64          `json:"labels_sent"`
-	LabelErrors int64          `json:"label_errors,omitempty"`
-	LabelError  string         `json:"label_error,omitempty"`
+	Mode       string         `json:"mode"`
+	Target     string         `json:"target"`
+	Path       string         `json:"path"`
+	Elapsed    time.Duration  `json:"elapsed_ns"`
+	Sent       int64          `json:"sent"`
+	OK         int64          `json:"ok"`
+	Errors     map[string]int `json:"errors,omitempty"`
+	FirstError string         `json:"first_error,omitempty"`
+	Rate       float64        `json:"achieved_rate"`
+	P50        time.Duration  `json:"p50_ns"`
+	P90        time.Duration  `json:"p90_ns"`
+	P99        time.Duration  `json:"p99_ns"`
+	Max        time.Duration  `json:"max_ns"`
+	Mean       time.Duration  `json:"mean_ns"`
+	// Labels says feedback was on; the Label* counts are meaningful then.
+	Labels      bool   `json:"labels"`
+	LabelsSent  int64  `json:"labels_sent"`
+	LabelErrors int64  `json:"label_errors,omitempty"`
+	LabelError  string `json:"label_error,omitempty"`
 	// LabelsUnsent were due but never sent (interrupted run) or had no
 	// request id to refer to.
 	LabelsUnsent int64 `json:"labels_unsent,omitempty"`
@@ -130,6 +132,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "latency p50 %s  p90 %s  p99 %s  max %s  mean %s\n",
 		fmtDur(s.P50), fmtDur(s.P90), fmtDur(s.P99), fmtDur(s.Max), fmtDur(s.Mean))
+	if !s.Labels {
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "labels sent %d", s.LabelsSent)
 	if s.LabelErrors > 0 {
 		fmt.Fprintf(&b, ", failed %d", s.LabelErrors)
@@ -153,6 +159,20 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
 	default:
 		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	}
+}
+
+// NewClient returns a keep-alive HTTP client that holds up to conns idle
+// connections to the gateway, with a per-request timeout.
+func NewClient(conns int, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			MaxIdleConns:        conns + 4,
+			MaxIdleConnsPerHost: conns + 4,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
 	}
 }
 
@@ -194,15 +214,7 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 	}
 	client := opt.Client
 	if client == nil {
-		client = &http.Client{
-			Timeout: 10 * time.Second,
-			Transport: &http.Transport{
-				MaxIdleConns:        workers + 4,
-				MaxIdleConnsPerHost: workers + 4,
-				IdleConnTimeout:     90 * time.Second,
-				DisableCompression:  true,
-			},
-		}
+		client = NewClient(workers, 10*time.Second)
 	}
 	r := &runner{opt: opt, client: client, errs: map[string]int{}}
 	if opt.Labels {
@@ -262,6 +274,8 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 		s.Errors = nil
 	}
 	if r.labels != nil {
+		r.labels.abandon()
+		s.Labels = true
 		s.LabelsSent, s.LabelErrors, s.LabelsUnsent = r.labels.counts()
 		s.LabelError = r.labels.firstError()
 	}

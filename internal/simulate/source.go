@@ -1,18 +1,11 @@
 package simulate
 
 import (
-	"encoding/csv"
 	"errors"
-	"fmt"
-	"io"
-	"maps"
 	"math/rand/v2"
-	"slices"
-	"strconv"
-	"strings"
 
-	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/dataset"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
@@ -83,117 +76,21 @@ func (s *Replay) Next(*rand.Rand) Row {
 	return r
 }
 
-// ReadCSV reads a training-format CSV (a header line, then one row per
-// example) through the configuration's training mapping: tr.Columns maps CSV
-// columns to schema fields, tr.IDColumn holds the entity id and
-// tr.LabelColumn the integer class. Empty cells are missing values. Columns
-// not mapped are ignored. Errors name the line and column.
-func ReadCSV(r io.Reader, tr config.Training, fields []config.Field) ([]Row, error) {
-	if len(tr.Columns) == 0 {
-		return nil, errors.New("training.columns is empty: no mapping from CSV columns to input fields")
-	}
-	types := make(map[string]schema.Type, len(fields))
-	for _, f := range fields {
-		types[f.Name] = f.Type
-	}
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read CSV header: %w", err)
-	}
-	index := make(map[string]int, len(header))
-	for i, h := range header {
-		index[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
-	}
-	type col struct {
-		name, field string
-		typ         schema.Type
-		at          int
-	}
-	var cols []col
-	for _, name := range slices.Sorted(maps.Keys(tr.Columns)) {
-		field := tr.Columns[name]
-		typ, ok := types[field]
-		if !ok {
-			return nil, fmt.Errorf("training.columns.%s: field %q is not in the schema", name, field)
+// FromDataset turns a CSV read by package dataset (validated through the
+// configuration's training mapping, as the gateway would see the rows) into
+// rows with their entity ids and, when the file has them, their labels.
+func FromDataset(d *dataset.Dataset) []Row {
+	rows := make([]Row, len(d.Rows))
+	for i, in := range d.Rows {
+		rows[i] = Row{Input: in}
+		if i < len(d.IDs) {
+			rows[i].EntityID = d.IDs[i]
 		}
-		at, ok := index[name]
-		if !ok {
-			return nil, fmt.Errorf("column %q (training.columns) not in CSV header", name)
-		}
-		cols = append(cols, col{name, field, typ, at})
-	}
-	idAt, labelAt := -1, -1
-	if tr.IDColumn != "" {
-		if at, ok := index[tr.IDColumn]; ok {
-			idAt = at
+		if d.HasLabels() && i < len(d.Labels) {
+			rows[i].Label, rows[i].HasLabel = d.Labels[i], true
 		}
 	}
-	if tr.LabelColumn != "" {
-		if at, ok := index[tr.LabelColumn]; ok {
-			labelAt = at
-		}
-	}
-	var rows []Row
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read CSV: %w", err)
-		}
-		row := Row{Input: make(schema.Input, len(cols))}
-		for _, c := range cols {
-			v, err := parseCell(rec[c.at], c.typ)
-			if err != nil {
-				return nil, fmt.Errorf("line %d, column %s: %w", line, c.name, err)
-			}
-			row.Input[c.field] = v
-		}
-		if idAt >= 0 {
-			row.EntityID = strings.TrimSpace(rec[idAt])
-		}
-		if labelAt >= 0 {
-			if s := strings.TrimSpace(rec[labelAt]); s != "" {
-				l, err := strconv.Atoi(s)
-				if err != nil {
-					return nil, fmt.Errorf("line %d, column %s: bad label %q (want an integer class)", line, tr.LabelColumn, s)
-				}
-				row.Label, row.HasLabel = l, true
-			}
-		}
-		rows = append(rows, row)
-	}
-	if len(rows) == 0 {
-		return nil, errors.New("CSV has a header but no rows")
-	}
-	return rows, nil
-}
-
-// parseCell converts one CSV cell to a schema value; an empty cell is nil.
-func parseCell(s string, t schema.Type) (any, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	switch t {
-	case schema.TypeInteger, schema.TypeNumber:
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || !finite(v) {
-			return nil, fmt.Errorf("bad number %q", s)
-		}
-		return v, nil
-	case schema.TypeBoolean:
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			return nil, fmt.Errorf("bad boolean %q", s)
-		}
-		return v, nil
-	default:
-		return s, nil
-	}
+	return rows
 }
 
 // FromReference turns a bundle's reference sample into rows, each with its

@@ -6,19 +6,27 @@ import (
 	"testing"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/dataset"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
-func TestReadCSV_MapsTrainingColumnsIDsLabelsAndMissingCells(t *testing.T) {
-	f, err := os.Open("testdata/small.csv")
+func TestFromDataset_KeepsIDsLabelsAndMissingValues(t *testing.T) {
+	data, err := os.ReadFile("testdata/small.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rows, err := ReadCSV(f, titanicTraining, titanicFields)
+	v, err := schema.New(schema.Options{Fields: titanicFields, AllowUnknown: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ds, err := dataset.Read("small.csv", data, dataset.Mapping{
+		Fields: titanicFields, Validator: v, Columns: titanicTraining.Columns,
+		IDColumn: titanicTraining.IDColumn, LabelColumn: titanicTraining.LabelColumn,
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := FromDataset(ds)
 	if len(rows) != 5 {
 		t.Fatalf("got %d rows, want 5", len(rows))
 	}
@@ -29,32 +37,14 @@ func TestReadCSV_MapsTrainingColumnsIDsLabelsAndMissingCells(t *testing.T) {
 			t.Errorf("row 1 %s = %#v, want %#v", k, first.Input[k], v)
 		}
 	}
-	if len(first.Input) != len(want) {
-		t.Errorf("row 1 has fields %v, want exactly %v", first.Input, want)
+	if first.EntityID != "1" || !first.HasLabel || first.Label != 0 || rows[1].Label != 1 {
+		t.Errorf("rows 1-2 id/label = %q/%v/%d/%d, want 1/true/0/1", first.EntityID, first.HasLabel, first.Label, rows[1].Label)
 	}
-	if first.EntityID != "1" || !first.HasLabel || first.Label != 0 {
-		t.Errorf("row 1 id/label = %q/%v/%d, want 1/true/0", first.EntityID, first.HasLabel, first.Label)
-	}
-	if v, ok := rows[3].Input["age"]; !ok || v != nil {
-		t.Errorf("empty Age cell = %#v (present %v), want nil", v, ok)
+	if v := rows[3].Input["age"]; v != nil {
+		t.Errorf("empty Age cell = %#v, want nil", v)
 	}
 	if v := rows[4].Input["embarked"]; v != nil {
 		t.Errorf("empty Embarked cell = %#v, want nil", v)
-	}
-}
-
-func TestReadCSV_ErrorsNameLineAndColumn(t *testing.T) {
-	tests := []struct{ csv, want string }{
-		{"PassengerId,Survived,Pclass,Sex,Age,SibSp,Parch,Fare,Embarked\n1,0,3,male,abc,0,0,7,S\n", `line 2, column Age: bad number "abc"`},
-		{"PassengerId,Survived,Pclass,Sex,Age,SibSp,Parch,Fare,Embarked\n1,x,3,male,3,0,0,7,S\n", `line 2, column Survived: bad label "x"`},
-		{"PassengerId,Survived,Pclass,Sex,SibSp,Parch,Fare,Embarked\n", `column "Age" (training.columns) not in CSV header`},
-		{"PassengerId,Survived,Pclass,Sex,Age,SibSp,Parch,Fare,Embarked\n", `CSV has a header but no rows`},
-	}
-	for _, tt := range tests {
-		_, err := ReadCSV(strings.NewReader(tt.csv), titanicTraining, titanicFields)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("ReadCSV error = %v, want it to contain %q", err, tt.want)
-		}
 	}
 }
 
