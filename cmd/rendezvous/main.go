@@ -32,6 +32,7 @@ var errUsage = errors.New("usage")
 var commands = []command{
 	// commands: keep one per line, sorted by workflow.
 	{"train", "train a model bundle from a labelled CSV", runTrain},
+	{"simulate", "send realistic traffic with drift and delayed labels to a gateway", runSimulate},
 }
 
 func main() {
