@@ -1,0 +1,313 @@
+// Package api is the gateway's HTTP interface: the prediction routes
+// (POST /v1/predict and the configured compatibility routes such as the
+// original service's /singletitanicpred/), the record, model, health,
+// readiness, OpenAPI and Prometheus routes.
+//
+// Every prediction request — answered, rejected (4xx) or unanswered (503) —
+// becomes exactly one record.Record per instance (one per rejected body),
+// handed to the Recorder without waiting: the record of an answered request
+// is built in the router's completion callback, after every model has
+// answered or been cut off, so late results are part of it. The handler
+// never waits on the store.
+//
+// The package owns the small interfaces it needs (Router, Recorder, Store)
+// so it depends on no implementation.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// Router is the rendezvous as the API uses it (*rendezvous.Router).
+type Router interface {
+	// Route sends in to every model and returns the decision; complete is
+	// called exactly once, later, with every model's result. A non-nil
+	// error means no model qualified (Decision.Reason "unavailable").
+	Route(ctx context.Context, in schema.Input, complete func(rendezvous.Decision, []rendezvous.Result)) (rendezvous.Decision, error)
+	// Members describes the live models.
+	Members() []rendezvous.MemberStats
+}
+
+// Recorder takes records without blocking (*record.Recorder).
+type Recorder interface {
+	// Enqueue hands rec over; false means the queue was full and rec was
+	// dropped (the recorder counts drops).
+	Enqueue(rec record.Record) bool
+}
+
+// RecorderStats is what /metrics and /readyz read from the recorder.
+type RecorderStats struct {
+	// QueueDepth and QueueCapacity describe the bounded queue.
+	QueueDepth, QueueCapacity int
+	// Counters since start.
+	Enqueued, Written, Batches, Dropped, WriteErrors uint64
+	// Degraded is set by the recorder when it cannot keep up or cannot
+	// write; Reason says why.
+	Degraded bool
+	Reason   string
+}
+
+// Store is the read side the API needs (store.Store).
+type Store interface {
+	GetRecord(ctx context.Context, id string) (record.Record, error)
+	Ping(ctx context.Context) error
+}
+
+// Params builds a Handler. Config, Validator and Router are required.
+type Params struct {
+	Config    *config.Config
+	Validator *schema.Validator
+	Router    Router
+	// Recorder receives every record; nil disables recording (benchmarks).
+	Recorder Recorder
+	// RecorderStats reports the recorder's state for /metrics and /readyz
+	// (nil: not reported).
+	RecorderStats func() RecorderStats
+	// Store serves GET /v1/requests/{id} (an unknown id is an error
+	// wrapping store.ErrNotFound) and the store check of /readyz (nil: 503
+	// for the former, check skipped for the latter).
+	Store Store
+	Logger   *slog.Logger
+	// Registry receives the gateway's metrics and is served at /metrics
+	// (nil: a new registry).
+	Registry *prometheus.Registry
+	// Now is the clock for received_at (default time.Now).
+	Now func() time.Time
+}
+
+// Handler is the gateway's http.Handler. It is safe for concurrent use.
+type Handler struct {
+	cfg      *config.Config
+	val      *schema.Validator
+	router   Router
+	rec      Recorder
+	recStats func() RecorderStats
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
+	metrics  *metrics
+	openapi  []byte
+	// retryAfter is the Retry-After value of a 503, in whole seconds.
+	retryAfter string
+}
+
+// New builds the Handler and registers its metrics.
+func New(p Params) (*Handler, error) {
+	if p.Config == nil || p.Validator == nil || p.Router == nil {
+		return nil, errors.New("api: Config, Validator and Router are required")
+	}
+	h := &Handler{
+		cfg:        p.Config,
+		val:        p.Validator,
+		router:     p.Router,
+		rec:        p.Recorder,
+		recStats:   p.RecorderStats,
+		store:      p.Store,
+		log:        p.Logger,
+		now:        p.Now,
+		mux:        http.NewServeMux(),
+		retryAfter: "1",
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	reg := p.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg, h)
+	if err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
+	}
+	h.metrics = m
+	if h.openapi, err = OpenAPI(h.cfg); err != nil {
+		return nil, fmt.Errorf("api: build OpenAPI document: %w", err)
+	}
+
+	h.handle("POST /v1/predict", h.predictV1)
+	h.handle("GET /v1/requests/{id}", h.getRequest)
+	h.handle("GET /v1/models", h.getModels)
+	h.handle("GET /healthz", h.healthz)
+	h.handle("GET /readyz", h.readyz)
+	h.handle("GET /openapi.json", h.getOpenAPI)
+	h.mux.Handle("GET /metrics", h.instrument("GET /metrics",
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
+	for i := range h.cfg.Routes {
+		rt := &h.cfg.Routes[i]
+		fn := func(w http.ResponseWriter, r *http.Request) { h.predictCompat(w, r, rt) }
+		// Exact match, with and without the trailing slash (no redirect
+		// for POSTs).
+		name := "POST " + rt.Path
+		p := strings.TrimSuffix(rt.Path, "/")
+		h.handle("POST "+p+"/{$}", fn, name)
+		h.handle("POST "+p, fn, name)
+	}
+	return h, nil
+}
+
+// handle registers fn under pattern, instrumented under the route name
+// (pattern by default).
+func (h *Handler) handle(pattern string, fn http.HandlerFunc, name ...string) {
+	route := pattern
+	if len(name) > 0 {
+		route = name[0]
+	}
+	h.mux.Handle(pattern, h.instrument(route, fn))
+}
+
+type ctxKey struct{}
+
+// requestID returns the request id ServeHTTP assigned.
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(ctxKey{}).(string)
+	return id
+}
+
+// ValidRequestID reports whether a client's X-Request-ID is used as is:
+// 1 to 128 characters of [A-Za-z0-9._:-].
+func ValidRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newID returns a UUIDv7 (time-ordered).
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil { // only when the system's random source fails
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// ServeHTTP assigns the request id (the client's X-Request-ID when valid,
+// else a new UUIDv7), echoes it in the X-Request-ID header, and dispatches;
+// unknown paths and methods get JSON 404 and 405 bodies.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-ID")
+	if !ValidRequestID(id) {
+		id = newID()
+	}
+	w.Header().Set("X-Request-ID", id)
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	// No route: let the mux decide between 404 and 405, then answer in JSON.
+	probe := &probeWriter{header: http.Header{}}
+	h.mux.ServeHTTP(probe, r)
+	start := time.Now()
+	code := probe.status
+	switch code {
+	case http.StatusMethodNotAllowed:
+		allow := probe.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeError(w, code, errorBody{Error: fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow), RequestID: id})
+	case http.StatusNotFound, 0:
+		code = http.StatusNotFound
+		writeError(w, code, errorBody{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), RequestID: id})
+	default: // redirects and anything else the mux says: pass through
+		for k, v := range probe.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(code)
+		_, _ = w.Write(probe.body)
+	}
+	h.metrics.observeHTTP("unmatched", code, time.Since(start))
+}
+
+// probeWriter captures what the mux would answer for an unmatched request.
+type probeWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	p.body = append(p.body, b...)
+	return len(b), nil
+}
+
+// statusWriter records the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// instrument counts requests by route and status and recovers panics.
+func (h *Handler) instrument(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.Error("handler panicked", "route", route, "request_id", requestID(r), "panic", fmt.Sprint(v))
+				if sw.status == 0 {
+					writeError(sw, http.StatusInternalServerError, errorBody{Error: "internal error", RequestID: requestID(r)})
+				}
+			}
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			h.metrics.observeHTTP(route, code, time.Since(start))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

@@ -1,0 +1,531 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// ruleModel is a tiny in-process model: women survive. err makes it fail.
+type ruleModel struct {
+	name string
+	prob float64 // probability given to the predicted class
+	err  error
+}
+
+func (m ruleModel) Info() model.Info {
+	return model.Info{Name: m.name, Version: "v1-" + m.name, Algorithm: "rule", Artifact: "sha256:" + m.name}
+}
+
+func (m ruleModel) Predict(_ context.Context, in schema.Input) (model.Prediction, error) {
+	if m.err != nil {
+		return model.Prediction{}, m.err
+	}
+	sex, _ := in.String("sex")
+	age, _ := in.Float("age")
+	p := model.Prediction{Class: 0, Probability: 1 - m.prob,
+		Features: model.Features{Names: []string{"gender", "age"}, Values: []float64{0, age}}}
+	if sex == "female" {
+		p.Class, p.Probability, p.Features.Values[0] = 1, m.prob, 1
+	}
+	return p, nil
+}
+
+// memRecorder keeps records in memory (the real recorder writes to a store;
+// the end-to-end test in cmd/rendezvous uses it).
+type memRecorder struct {
+	mu   sync.Mutex
+	recs []record.Record
+}
+
+func (r *memRecorder) Enqueue(rec record.Record) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec)
+	return true
+}
+
+func (r *memRecorder) byID() map[string]record.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]record.Record{}
+	for _, rec := range r.recs {
+		m[rec.ID] = rec
+	}
+	return m
+}
+
+// GetRecord and Ping let memRecorder stand in as the read side too.
+func (r *memRecorder) GetRecord(_ context.Context, id string) (record.Record, error) {
+	if rec, ok := r.byID()[id]; ok {
+		return rec, nil
+	}
+	return record.Record{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+}
+
+func (r *memRecorder) Ping(context.Context) error { return nil }
+
+type fixture struct {
+	srv    *httptest.Server
+	router *rendezvous.Router
+	rec    *memRecorder
+	cfg    *config.Config
+	reg    *prometheus.Registry
+	stats  RecorderStats
+}
+
+// testConfig is the shipped Titanic configuration with placeholder bundles.
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/titanic/rendezvous.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadFS(fstest.MapFS{
+		"rendezvous.yaml":         {Data: data},
+		"models/prod-gbt.json":    {Data: []byte("{}")},
+		"models/canary-rule.json": {Data: []byte("{}")},
+		"models/dev-logreg.json":  {Data: []byte("{}")},
+	}, "rendezvous.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
+	t.Helper()
+	cfg := testConfig(t)
+	val, err := cfg.Validator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := []rendezvous.Member{
+		{Name: "prod-gbt", Role: model.RoleProduction, Model: prod, Deadline: time.Second},
+		{Name: "canary-rule", Role: model.RoleCanary, Model: canary, Deadline: time.Second},
+		{Name: "dev-logreg", Role: model.RoleChallenger, Model: dev, Deadline: time.Second},
+	}
+	router, err := rendezvous.New(members, rendezvous.Policy{Fallback: []string{"canary-rule"}, OverallDeadline: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{router: router, rec: &memRecorder{}, cfg: cfg, reg: prometheus.NewRegistry()}
+	h, err := New(Params{
+		Config: cfg, Validator: val, Router: router, Recorder: f.rec, Store: f.rec, Registry: f.reg,
+		RecorderStats: func() RecorderStats { return f.stats },
+		Now:           func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+
+func defaultFixture(t *testing.T) *fixture {
+	return newFixture(t, ruleModel{name: "prod", prob: 0.9}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})
+}
+
+// settle waits until every completion callback has run.
+func (f *fixture) settle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.router.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+func (f *fixture) do(t *testing.T, method, path, contentType, body string, header ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{code: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (f *fixture) post(t *testing.T, path, body string, header ...string) response {
+	return f.do(t, http.MethodPost, path, "application/json", body, header...)
+}
+
+func decodeMap(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return m
+}
+
+const passenger = `{"pclass":3,"sex":"female","age":22,"sibsp":1,"parch":0,"fare":7.25,"embarked":"S"}`
+
+var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestPredict_AnswersWithProductionAndRecordsEveryModel(t *testing.T) {
+	f := defaultFixture(t)
+	r := f.post(t, "/v1/predict", `{"entity_id":"892","input":`+passenger+`}`)
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d: %s", r.code, r.body)
+	}
+	got := decodeMap(t, r.body)
+	id := r.header.Get("X-Request-ID")
+	if !uuidV7.MatchString(id) || got["request_id"] != id {
+		t.Fatalf("request id %q / %v, want one UUIDv7 in header and body", id, got["request_id"])
+	}
+	want := map[string]any{"request_id": id, "entity_id": "892", "prediction": 1.0, "label": "Survived", "probability": 0.9,
+		"served_by": map[string]any{"model": "prod-gbt", "version": "v1-prod", "role": "production"}, "fallback": false}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("body\n got %v\nwant %v", got, want)
+	}
+	f.settle(t)
+	rec, ok := f.rec.byID()[id]
+	if !ok {
+		t.Fatal("no record")
+	}
+	if rec.Status != record.RequestOK || rec.Endpoint != "/v1/predict" || rec.EntityID != "892" || len(rec.Models) != 3 {
+		t.Fatalf("record %+v", rec)
+	}
+	if rec.Input["age"] != 22.0 || rec.Input["embarked"] != "S" {
+		t.Errorf("input %v", rec.Input)
+	}
+	for name, mr := range rec.Models {
+		if mr.Status != record.StatusOK || mr.Prediction == nil || *mr.Prediction != 1 || mr.Features.Len() != 2 || mr.Version == "" {
+			t.Errorf("model %s: %+v", name, mr)
+		}
+	}
+	if d := rec.Decision; d == nil || d.ServedBy != "prod-gbt" || d.Reason != "preferred" {
+		t.Errorf("decision %+v", rec.Decision)
+	}
+
+	// The stored record is served back.
+	r = f.do(t, http.MethodGet, "/v1/requests/"+id, "", "")
+	if r.code != http.StatusOK || decodeMap(t, r.body)["_id"] != id {
+		t.Fatalf("GET record: %d %s", r.code, r.body)
+	}
+}
+
+func TestPredict_FallsBackToCanaryWhenProductionFails(t *testing.T) {
+	f := newFixture(t, ruleModel{name: "prod", err: errors.New("boom")}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})
+	r := f.post(t, "/v1/predict", `{"input":`+passenger+`}`)
+	got := decodeMap(t, r.body)
+	if r.code != 200 || got["fallback"] != true || got["served_by"].(map[string]any)["model"] != "canary-rule" {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	f.settle(t)
+	rec := f.rec.byID()[got["request_id"].(string)]
+	if rec.Models["prod-gbt"].Status != record.StatusError || rec.Models["prod-gbt"].Error == "" || rec.Decision.Reason != "fallback" {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestPredict_Returns503WithRetryAfterWhenNoModelAnswers(t *testing.T) {
+	boom := errors.New("boom")
+	f := newFixture(t, ruleModel{name: "prod", err: boom}, ruleModel{name: "canary", err: boom}, ruleModel{name: "dev", prob: 0.6})
+	r := f.post(t, "/v1/predict", `{"input":`+passenger+`}`, "X-Request-ID", "client-7")
+	if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("%d %v %s", r.code, r.header, r.body)
+	}
+	if got := decodeMap(t, r.body); got["error"] != "no model answered in time" || got["request_id"] != "client-7" {
+		t.Fatalf("body %s", r.body)
+	}
+	f.settle(t)
+	rec := f.rec.byID()["client-7"]
+	if rec.Status != record.RequestUnavailable || len(rec.Models) != 3 || rec.Models["dev-logreg"].Status != record.StatusOK {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestPredict_ListsEveryFieldErrorAndRecordsTheRejection(t *testing.T) {
+	f := defaultFixture(t)
+	body := `{"input":{"pclass":4,"sex":"male","age":"abc","sibsp":0,"embarked":"X","cabin":"C85"}}`
+	r := f.post(t, "/v1/predict", body)
+	if r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	var got errorBody
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []schema.FieldError{
+		{Field: "pclass", Problem: "must be one of 1, 2, 3, got 4"},
+		{Field: "age", Problem: `must be a number between 0 and 120, got "abc"`},
+		{Field: "parch", Problem: "required"},
+		{Field: "embarked", Problem: `must be one of S, C, Q, got "X"`},
+		{Field: "cabin", Problem: "unknown field"},
+	}
+	if got.Error != "invalid input" || !slices.Equal(got.Fields, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	rec := f.rec.byID()[r.header.Get("X-Request-ID")]
+	if rec.Status != record.RequestRejected || rec.Raw != body || !slices.Equal(rec.Problems, want) || rec.Models != nil {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestPredict_BatchAnswersInOrderWithOneRecordPerInstance(t *testing.T) {
+	f := defaultFixture(t)
+	male := strings.Replace(passenger, "female", "male", 1)
+	r := f.post(t, "/v1/predict", `{"instances":[{"entity_id":"a","input":`+passenger+`},{"entity_id":2,"input":`+male+`}]}`, "X-Request-ID", "batch-1")
+	if r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	var got batchResponse
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.RequestID != "batch-1" || len(got.Results) != 2 ||
+		got.Results[0].RequestID != "batch-1.0" || got.Results[0].EntityID != "a" || got.Results[0].Prediction != 1 ||
+		got.Results[1].RequestID != "batch-1.1" || got.Results[1].EntityID != "2" || got.Results[1].Prediction != 0 {
+		t.Fatalf("%+v", got)
+	}
+	f.settle(t)
+	recs := f.rec.byID()
+	if len(recs) != 2 || recs["batch-1.0"].EntityID != "a" || recs["batch-1.1"].Models["prod-gbt"].Status != record.StatusOK {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+func TestPredict_BatchWithAnInvalidInstanceNamesItsPath(t *testing.T) {
+	f := defaultFixture(t)
+	r := f.post(t, "/v1/predict", `{"instances":[{"input":`+passenger+`},{"input":{"pclass":1,"sex":"x","sibsp":0,"parch":0}},7]}`)
+	if r.code != 422 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	var got errorBody
+	_ = json.Unmarshal(r.body, &got)
+	want := []schema.FieldError{
+		{Field: "instances[1].sex", Problem: "must be one of male, female, got \"x\""},
+		{Field: "instances[2]", Problem: "must be an object, got the number 7"},
+	}
+	if !slices.Equal(got.Fields, want) {
+		t.Fatalf("got %+v", got.Fields)
+	}
+	if n := len(f.rec.byID()); n != 1 {
+		t.Fatalf("%d records, want the one rejected batch", n)
+	}
+}
+
+func TestPredict_RejectsBadBodiesWithTheRightStatus(t *testing.T) {
+	f := defaultFixture(t)
+	big := `{"input":{"sex":"` + strings.Repeat("x", 1<<20) + `"}}`
+	tests := []struct {
+		name, contentType, body string
+		code                    int
+		msg                     string
+	}{
+		{"malformed JSON names the offset", "application/json", `{"input":{"pclass":3,}}`, 400, "malformed JSON at byte offset 21"},
+		{"truncated JSON", "application/json", `{"input":`, 400, "malformed JSON at byte offset 9: unexpected end of input"},
+		{"not an object", "application/json", `[1]`, 400, "request body must be a JSON object"},
+		{"over the body limit", "application/json", big, 413, "request body exceeds the limit of 1048576 bytes"},
+		{"not JSON", "text/plain", passenger, 415, `unsupported content type \"text/plain\"`},
+		{"JSON with charset is fine", "application/json; charset=utf-8", `{"input":` + passenger + `}`, 200, ""},
+		{"no content type is taken as JSON", "", `{"input":` + passenger + `}`, 200, ""},
+		{"missing input", "application/json", `{"entity_id":"1"}`, 422, "invalid input"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(t, http.MethodPost, "/v1/predict", tt.contentType, tt.body)
+			if r.code != tt.code || !strings.Contains(string(r.body), tt.msg) {
+				t.Fatalf("got %d %s, want %d %q", r.code, r.body, tt.code, tt.msg)
+			}
+			if tt.code == 200 {
+				return
+			}
+			rec, ok := f.rec.byID()[r.header.Get("X-Request-ID")]
+			if !ok || rec.Status != record.RequestRejected || len(rec.Problems) == 0 {
+				t.Fatalf("rejected request not recorded: %+v", rec)
+			}
+			if int64(len(rec.Raw)) > f.cfg.Server.MaxBodyBytes || (tt.code != 413 && rec.Raw != tt.body) {
+				t.Fatalf("raw body kept wrongly (%d bytes)", len(rec.Raw))
+			}
+		})
+	}
+}
+
+func TestRequestID_ClientIDIsUsedWhenValidElseUUIDv7(t *testing.T) {
+	f := defaultFixture(t)
+	for _, tt := range []struct {
+		sent string
+		kept bool
+	}{
+		{"abc-123_X.y:z", true},
+		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 129), false},
+		{"has space", false},
+		{"semi;colon", false},
+		{"", false},
+	} {
+		r := f.do(t, http.MethodGet, "/healthz", "", "", "X-Request-ID", tt.sent)
+		got := r.header.Get("X-Request-ID")
+		if tt.kept && got != tt.sent || !tt.kept && !uuidV7.MatchString(got) {
+			t.Errorf("sent %q, got %q", tt.sent, got)
+		}
+	}
+}
+
+func TestRouting_UnknownPathsAndMethodsAnswerJSON(t *testing.T) {
+	f := defaultFixture(t)
+	r := f.do(t, http.MethodGet, "/nope", "", "")
+	if r.code != 404 || !strings.Contains(decodeMap(t, r.body)["error"].(string), "no route GET /nope") {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	r = f.do(t, http.MethodGet, "/v1/predict", "", "")
+	if r.code != 405 || r.header.Get("Allow") == "" || !strings.Contains(decodeMap(t, r.body)["error"].(string), "method GET not allowed") {
+		t.Fatalf("%d %v %s", r.code, r.header, r.body)
+	}
+	if r.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("content type %q", r.header.Get("Content-Type"))
+	}
+	r = f.do(t, http.MethodGet, "/v1/requests/unknown", "", "")
+	if r.code != 404 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+}
+
+func TestModels_ListsEveryModelWithItsState(t *testing.T) {
+	f := defaultFixture(t)
+	r := f.do(t, http.MethodGet, "/v1/models", "", "")
+	var got struct{ Models []modelView }
+	if err := json.Unmarshal(r.body, &got); err != nil || r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	if len(got.Models) != 3 || got.Models[0].Name != "prod-gbt" || got.Models[0].Role != model.RoleProduction ||
+		got.Models[0].DeadlineMS != 1000 || got.Models[0].State != "ready" || got.Models[2].Artifact != "sha256:dev" {
+		t.Fatalf("%+v", got)
+	}
+}
+
+func TestReadyz_ReportsEveryReason(t *testing.T) {
+	f := defaultFixture(t)
+	if r := f.do(t, http.MethodGet, "/readyz", "", ""); r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	f.stats = RecorderStats{QueueDepth: 95, QueueCapacity: 100}
+	r := f.do(t, http.MethodGet, "/readyz", "", "")
+	if r.code != 503 || !strings.Contains(string(r.body), "recorder: saturated: queue 95 of 100") {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	f.stats = RecorderStats{Degraded: true, Reason: "store down"}
+	r = f.do(t, http.MethodGet, "/readyz", "", "")
+	if r.code != 503 || !strings.Contains(string(r.body), "recorder: degraded: store down") {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+}
+
+func TestMetrics_ExposeRequestsModelLatencyFallbacksAndRecorder(t *testing.T) {
+	f := newFixture(t, ruleModel{name: "prod", err: errors.New("boom")}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})
+	f.stats = RecorderStats{QueueDepth: 3, QueueCapacity: 100, Batches: 4, Dropped: 1}
+	f.post(t, "/v1/predict", `{"input":`+passenger+`}`)
+	f.post(t, "/v1/predict", `{`)
+	f.settle(t)
+	r := f.do(t, http.MethodGet, "/metrics", "", "")
+	for _, want := range []string{
+		`rendezvous_http_requests_total{code="200",route="POST /v1/predict"} 1`,
+		`rendezvous_http_requests_total{code="400",route="POST /v1/predict"} 1`,
+		`rendezvous_model_latency_seconds_count{model="prod-gbt",outcome="error",role="production"} 1`,
+		`rendezvous_model_latency_seconds_count{model="dev-logreg",outcome="ok",role="challenger"} 1`,
+		`rendezvous_fallbacks_total{served_by="canary-rule"} 1`,
+		`rendezvous_recorder_queue_depth 3`,
+		`rendezvous_recorder_batches_total 4`,
+		`rendezvous_recorder_dropped_total 1`,
+		`rendezvous_model_in_flight{model="prod-gbt",role="production"} 0`,
+	} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("missing %s", want)
+		}
+	}
+}
+
+// TestCompatRoutes_MatchGoldenResponses checks the original service's
+// routes field for field (including the misspelled key its clients use).
+func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
+	f := defaultFixture(t)
+	tests := []struct{ name, path, body string }{
+		{"singletitanicpred", "/singletitanicpred/",
+			`{"pclass":3,"sex":"male","sibsp":0,"parch":0,"fare":7.25,"embarked":"S","age":22,"passid":"1"}`},
+		{"singletitanicpred_defaults", "/singletitanicpred/", `{"pclass":1,"sex":"female","sibsp":1,"parch":0}`},
+		{"singletitanicpred_invalid", "/singletitanicpred/", `{"pclass":5,"sex":"male","sibsp":0,"parch":0,"age":-3,"passid":{}}`},
+		{"multititanicpred2", "/multititanicpred2/",
+			`[{"pclass":3,"sex":"male","sibsp":0,"parch":0,"fare":7.25,"embarked":"S","age":22,"passid":"1"},` +
+				`{"pclass":1,"sex":"female","sibsp":1,"parch":0,"passid":2}]`},
+		{"multititanicpred2_invalid", "/multititanicpred2/", `[{"pclass":3,"sex":"male","sibsp":0,"parch":0},{"pclass":3}]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.post(t, tt.path, tt.body, "X-Request-ID", "golden")
+			got := fmt.Sprintf("%d\n%s", r.code, r.body)
+			golden := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+	// Without the trailing slash too.
+	if r := f.post(t, "/singletitanicpred", tests[0].body); r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	f.settle(t)
+	rec := f.rec.byID()["golden.1"]
+	if rec.Endpoint != "/multititanicpred2/" || rec.EntityID != "2" || rec.Input["fare"] != nil || rec.Input["embarked"] != "Q" {
+		t.Fatalf("record %+v", rec)
+	}
+}

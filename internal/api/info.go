@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// storeTimeout bounds store calls made on behalf of a request.
+const storeTimeout = 2 * time.Second
+
+// getRequest serves GET /v1/requests/{id}: the stored record.
+func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if h.store == nil {
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "no record store configured"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	rec, err := h.store.GetRecord(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("request %q not found (records reach the store within recorder.flush_interval of the last model's answer)", id)})
+	case err != nil:
+		h.log.Warn("get record", "request_id", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "store: " + err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, rec)
+	}
+}
+
+// modelView is one entry of GET /v1/models.
+type modelView struct {
+	Name        string     `json:"name"`
+	Role        model.Role `json:"role"`
+	Version     string     `json:"version"`
+	Artifact    string     `json:"artifact"`
+	Algorithm   string     `json:"algorithm"`
+	DeadlineMS  float64    `json:"deadline_ms"`
+	InFlight    int        `json:"in_flight"`
+	MaxInFlight int        `json:"max_in_flight"`
+	State       string     `json:"state"`
+}
+
+func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
+	ms := h.router.Members()
+	out := make([]modelView, len(ms))
+	for i, m := range ms {
+		out[i] = modelView{
+			Name:        m.Name,
+			Role:        m.Role,
+			Version:     m.Info.Version,
+			Artifact:    m.Info.Artifact,
+			Algorithm:   m.Info.Algorithm,
+			DeadlineMS:  float64(m.Deadline.Microseconds()) / 1000,
+			InFlight:    m.InFlight,
+			MaxInFlight: m.MaxInFlight,
+			State:       m.State,
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// saturation is the queue fill level at which /readyz reports the
+// recorder as saturated.
+const saturation = 0.9
+
+type readiness struct {
+	Status  string            `json:"status"`
+	Checks  map[string]string `json:"checks"`
+	Reasons []string          `json:"reasons,omitempty"`
+}
+
+// readyz reports 200 when the production model is loaded and ready, the
+// store answers a ping and the recorder is neither degraded nor saturated;
+// otherwise 503 with every reason.
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	out := readiness{Status: "ready", Checks: map[string]string{}}
+	fail := func(check, reason string) {
+		out.Checks[check] = reason
+		out.Reasons = append(out.Reasons, check+": "+reason)
+	}
+
+	ms := h.router.Members()
+	out.Checks["models"] = "ok"
+	prod := false
+	for _, m := range ms {
+		if m.Role == model.RoleProduction {
+			prod = true
+			if m.State != "ready" {
+				fail("models", fmt.Sprintf("production model %s is %s", m.Name, m.State))
+			}
+		}
+	}
+	if !prod {
+		fail("models", fmt.Sprintf("no production model loaded (%d models)", len(ms)))
+	}
+
+	if h.store != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+		err := h.store.Ping(ctx)
+		cancel()
+		if err != nil {
+			fail("store", "unreachable: "+err.Error())
+		} else {
+			out.Checks["store"] = "ok"
+		}
+	}
+	if h.recStats != nil {
+		s := h.recStats()
+		switch {
+		case s.Degraded:
+			fail("recorder", "degraded: "+s.Reason)
+		case s.QueueCapacity > 0 && float64(s.QueueDepth) >= saturation*float64(s.QueueCapacity):
+			fail("recorder", fmt.Sprintf("saturated: queue %d of %d", s.QueueDepth, s.QueueCapacity))
+		default:
+			out.Checks["recorder"] = "ok"
+		}
+	}
+	code := http.StatusOK
+	if len(out.Reasons) > 0 {
+		out.Status, code = "not ready", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, out)
+}
+
+func (h *Handler) getOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(h.openapi)
+}
