@@ -81,8 +81,8 @@ type Params struct {
 	// Store serves GET /v1/requests/{id} (an unknown id is an error
 	// wrapping store.ErrNotFound) and the store check of /readyz (nil: 503
 	// for the former, check skipped for the latter).
-	Store Store
-	Logger   *slog.Logger
+	Store  Store
+	Logger *slog.Logger
 	// Registry receives the gateway's metrics and is served at /metrics
 	// (nil: a new registry).
 	Registry *prometheus.Registry

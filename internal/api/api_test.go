@@ -149,7 +149,6 @@ func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
 	return f
 }
 
-
 func defaultFixture(t *testing.T) *fixture {
 	return newFixture(t, ruleModel{name: "prod", prob: 0.9}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})
 }
