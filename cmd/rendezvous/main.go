@@ -32,6 +32,8 @@ var errUsage = errors.New("usage")
 var commands = []command{
 	// commands: keep one per line, sorted by workflow.
 	{"train", "train a model bundle from a labelled CSV", runTrain},
+	{"predict", "score a CSV offline with a model bundle", runPredict},
+	{"model", "inspect a model bundle (model inspect FILE)", runModel},
 	{"simulate", "send realistic traffic with drift and delayed labels to a gateway", runSimulate},
 }
 
