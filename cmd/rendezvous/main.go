@@ -31,10 +31,13 @@ var errUsage = errors.New("usage")
 // Add a subcommand by adding one line here and one file beside this one.
 var commands = []command{
 	// commands: keep one per line, sorted by workflow.
+	{"serve", "serve the gateway (embedded Titanic example by default)", runServe},
+	{"config", "print the default configuration or validate one (config print | config validate [FILE])", runConfig},
 	{"train", "train a model bundle from a labelled CSV", runTrain},
 	{"predict", "score a CSV offline with a model bundle", runPredict},
 	{"model", "inspect a model bundle (model inspect FILE)", runModel},
 	{"simulate", "send realistic traffic with drift and delayed labels to a gateway", runSimulate},
+	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},
 }
 
 func main() {

@@ -158,7 +158,7 @@ func (c *Config) validateServer(ps *problems) {
 	if s.MaxBatch < 0 {
 		ps.add("server.max_batch", "must be > 0")
 	}
-	if u, err := url.Parse(c.Store.URL); err != nil || u.Scheme == "" || !strings.Contains(c.Store.URL, "://") {
+	if u, err := url.Parse(c.Store.URL); err != nil || u.Scheme == "" {
 		ps.add("store.url", "must be a URL such as sqlite:///path/file.db, postgres://host/db or mongodb://host/db")
 	}
 	if c.Store.ConnectTimeout < 0 {

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rendezvous-gw/rendezvous/internal/api"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
+)
+
+// serveOptions are the process-level settings of `rendezvous serve`; every
+// behaviour lives in the configuration file.
+type serveOptions struct {
+	// ConfigPath is the configuration file ("" for the embedded example).
+	ConfigPath string
+	// Addr and StoreURL override the configuration when not empty.
+	Addr     string
+	StoreURL string
+	Logger   *slog.Logger
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve [flags]",
+		"Serve the gateway: every request goes to every configured model, one answer\n"+
+			"goes back, every model's result is recorded. With no flags it serves the\n"+
+			"embedded Titanic example on 127.0.0.1:8080 with an SQLite file store.", stderr)
+	addr := fs.String("addr", "", "listen address (default: server.addr of the config, 127.0.0.1:8080)")
+	cfgPath := fs.String("config", "", "configuration file (default: the embedded example; see 'rendezvous config print')")
+	storeURL := fs.String("store", "", "record store URL, e.g. sqlite:///var/lib/rendezvous.db, postgres://…, mongodb://… (default: store.url of the config)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("%w: --log-level: want debug, info, warn or error, got %q", errUsage, *level)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	s, err := newServer(ctx, serveOptions{ConfigPath: *cfgPath, Addr: *addr, StoreURL: *storeURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+// server is a started gateway: listening, models loaded, store open,
+// recorder running.
+type server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	ln       net.Listener
+	http     *http.Server
+	router   *rendezvous.Router
+	recorder *record.Recorder
+	store    store.Store
+}
+
+// newServer loads and validates the configuration, loads the models, opens
+// the store, starts the recorder and listens. On error everything opened so
+// far is closed.
+func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var cfg *config.Config
+	if opts.ConfigPath == "" {
+		cfg, err = config.Default()
+	} else {
+		cfg, err = config.Load(opts.ConfigPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.Addr != "" {
+		cfg.Server.Addr = opts.Addr
+	}
+	if opts.StoreURL != "" {
+		cfg.Store.URL = opts.StoreURL
+	}
+	val, err := cfg.Validator()
+	if err != nil {
+		return nil, err
+	}
+	members, err := loadMembers(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	router, err := rendezvous.New(members, rendezvous.Policy{
+		Fallback:        cfg.Policy.Fallback,
+		OverallDeadline: cfg.Policy.OverallDeadline,
+	}, rendezvous.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("build rendezvous: %w", err)
+	}
+
+	st, err := openStore(ctx, cfg.Store.URL, cfg.Store.ConnectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+	rec := record.NewRecorder(st, record.RecorderOptions{
+		QueueSize:     cfg.Recorder.QueueSize,
+		BatchSize:     cfg.Recorder.BatchSize,
+		FlushInterval: cfg.Recorder.FlushInterval,
+		Logger:        log,
+	})
+	defer func() {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			defer cancel()
+			_ = rec.Close(ctx)
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := api.New(api.Params{
+		Config:        cfg,
+		Validator:     val,
+		Router:        router,
+		Recorder:      rec,
+		RecorderStats: func() api.RecorderStats { return recorderStats(rec.Stats()) },
+		Store:         st,
+		Logger:        log,
+		Registry:      reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+	}
+	s := &server{
+		cfg:      cfg,
+		log:      log,
+		ln:       ln,
+		router:   router,
+		recorder: rec,
+		store:    st,
+		http: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	src := cfg.Source
+	if src == "" {
+		src = opts.ConfigPath
+	}
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = fmt.Sprintf("%s(%s %s)", m.Name, m.Role, m.Model.Info().Version)
+	}
+	log.Info("rendezvous serving", "addr", "http://"+ln.Addr().String(), "config", src,
+		"store", store.RedactURL(cfg.Store.URL), "models", strings.Join(names, ", "))
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *server) Addr() string { return s.ln.Addr().String() }
+
+// run serves until ctx is done, then shuts down gracefully within
+// server.shutdown_timeout: stop accepting and finish in-flight requests, wait
+// for late model results, flush the recorder, close the store.
+func (s *server) run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		serveErr = fmt.Errorf("serve: %w", serveErr)
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	if err := s.http.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("finish in-flight requests: %w", err))
+	}
+	if err := s.router.Wait(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("wait for late model results: %w", err))
+	}
+	if err := s.recorder.Close(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush recorder: %w", err))
+	}
+	st := s.recorder.Stats()
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	s.log.Info("stopped", "records_written", st.Written, "dropped", st.Dropped, "lost", st.Lost)
+	return errors.Join(errs...)
+}
+
+// recorderStats adapts the recorder's view to the API's.
+func recorderStats(s record.RecorderStats) api.RecorderStats {
+	reason := ""
+	if s.Degraded {
+		reason = fmt.Sprintf("queue %d of %d", s.QueueDepth, s.QueueCap)
+		if s.LastError != "" {
+			reason += ", last write error: " + s.LastError
+		}
+	}
+	return api.RecorderStats{
+		QueueDepth:    s.QueueDepth,
+		QueueCapacity: s.QueueCap,
+		Enqueued:      s.Enqueued,
+		Written:       s.Written,
+		Batches:       s.Batches,
+		Dropped:       s.Dropped,
+		WriteErrors:   s.WriteErrors,
+		Degraded:      s.Degraded,
+		Reason:        reason,
+	}
+}
+
+// loadMembers builds one rendezvous member per configured model: bundles
+// from the embedded FS or the file system (relative to the config file),
+// remote models over HTTP.
+func loadMembers(cfg *config.Config, log *slog.Logger) ([]rendezvous.Member, error) {
+	members := make([]rendezvous.Member, 0, len(cfg.Models))
+	for i, mc := range cfg.Models {
+		var m model.Model
+		switch mc.Kind {
+		case config.KindRemote:
+			rm, err := newRemote(cfg, mc, log)
+			if err != nil {
+				return nil, fmt.Errorf("models[%d] (%s): %w", i, mc.Name, err)
+			}
+			m = rm
+		default:
+			b, err := loadBundle(cfg, mc.Bundle)
+			if err != nil {
+				return nil, fmt.Errorf("models[%d] (%s): %w", i, mc.Name, err)
+			}
+			m = b
+		}
+		members = append(members, rendezvous.Member{
+			Name: mc.Name, Role: mc.Role, Model: m, Deadline: mc.Deadline, MaxInFlight: mc.MaxInFlight,
+		})
+	}
+	return members, nil
+}
+
+func loadBundle(cfg *config.Config, p string) (*model.Bundle, error) {
+	if cfg.FS == nil {
+		return model.Load(cfg.BundlePath(p))
+	}
+	data, err := cfg.ReadBundle(p)
+	if err != nil {
+		return nil, fmt.Errorf("read bundle %s: %w", p, err)
+	}
+	return model.LoadBytes(p, data)
+}
+
+func newRemote(cfg *config.Config, mc config.Model, log *slog.Logger) (*remote.Model, error) {
+	r := mc.Remote
+	rc := remote.Config{
+		Name:              mc.Name,
+		Protocol:          remote.Protocol(r.Protocol),
+		URL:               r.URL,
+		Model:             r.Model,
+		Version:           r.Version,
+		Headers:           r.Headers,
+		ClassOutput:       r.ClassOut,
+		ProbabilityOutput: r.ProbabilityOut,
+		Labels:            cfg.Labels.Words,
+		BreakerFailures:   r.BreakerFailures,
+		BreakerCooldown:   r.BreakerCooldown,
+		Logger:            log,
+	}
+	if r.Pipeline != "" {
+		b, err := loadBundle(cfg, r.Pipeline)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+		rc.Transformer = b.Pipeline
+	} else {
+		for _, f := range cfg.Schema.Fields {
+			rc.Fields = append(rc.Fields, remote.Field{Name: f.Name, Type: schema.Type(f.Type)})
+		}
+	}
+	m, err := remote.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("remote model: %w", err)
+	}
+	return m, nil
+}
+
+// openStore opens the record store the URL names, within timeout. The
+// error names the store by its redacted URL.
+func openStore(ctx context.Context, rawURL string, timeout time.Duration) (store.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	scheme, _, _ := strings.Cut(rawURL, ":")
+	var (
+		st  store.Store
+		err error
+	)
+	switch strings.ToLower(scheme) {
+	case sqlite.Scheme:
+		st, err = sqlite.Open(ctx, rawURL)
+	default:
+		err = fmt.Errorf("%w %q", store.ErrUnsupportedScheme, scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", store.RedactURL(rawURL), err)
+	}
+	return st, nil
+}
