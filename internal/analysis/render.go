@@ -13,7 +13,7 @@ import (
 // p-value.
 func (r DriftReport) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "column\ttype\tmethod\tstatistic\tp-value\tthreshold\tdrift\tpsi\tmissing ref/cur\t\n")
+	fmt.Fprintf(tw, "column\ttype\tmethod\tstatistic\tp-value\tthreshold\tdrift\tpsi\tmissing ref/cur\n")
 	for _, c := range r.Columns {
 		p := "-"
 		if c.PValue != nil {
@@ -23,7 +23,7 @@ func (r DriftReport) WriteText(w io.Writer) error {
 		if c.Drifted {
 			drift = "DRIFT"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n",
 			c.Column, c.Type, c.Method, formatStat(float64(c.Statistic)), p,
 			strconv.FormatFloat(c.Threshold, 'g', -1, 64), drift, formatStat(float64(c.PSI)),
 			c.ReferenceMissing, c.CurrentMissing)
