@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
+)
+
+const trainCSV = "/work/shared/data/titanic_train.csv"
+
+// trainingRequests turns the training CSV into /v1/predict bodies using the
+// configuration's training mapping and schema types (empty cells are
+// absent fields).
+func trainingRequests(t *testing.T, cfg *config.Config) (ids []string, bodies [][]byte) {
+	t.Helper()
+	f, err := os.Open(trainCSV)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("training data missing: %v", err)
+		}
+		t.Skipf("training data missing (%v); put the Kaggle Titanic train.csv at %s", err, trainCSV)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]schema.Type{}
+	for _, fd := range cfg.Schema.Fields {
+		types[fd.Name] = fd.Type
+	}
+	header := rows[0]
+	for _, row := range rows[1:] {
+		in := map[string]any{}
+		var id string
+		for i, col := range header {
+			cell := row[i]
+			if col == cfg.Training.IDColumn {
+				id = cell
+			}
+			field, ok := cfg.Training.Columns[col]
+			if !ok || cell == "" {
+				continue
+			}
+			switch types[field] {
+			case schema.TypeInteger, schema.TypeNumber:
+				x, err := strconv.ParseFloat(cell, 64)
+				if err != nil {
+					t.Fatalf("row %s column %s: %v", id, col, err)
+				}
+				in[field] = x
+			default:
+				in[field] = cell
+			}
+		}
+		b, err := json.Marshal(map[string]any{"entity_id": id, "input": in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		bodies = append(bodies, b)
+	}
+	return ids, bodies
+}
+
+// TestServe_RecordsEveryTrainingRowWithThreeModelResultsAfterCleanShutdown
+// runs the gateway on the embedded configuration and a temporary SQLite
+// file, sends the 891 training rows, shuts down as on SIGTERM, and checks
+// that every request's record holds all three models' results with their
+// transformed features: no record is lost on a clean shutdown.
+func TestServe_RecordsEveryTrainingRowWithThreeModelResultsAfterCleanShutdown(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, bodies := trainingRequests(t, cfg)
+	if len(ids) != 891 {
+		t.Fatalf("%d training rows, want 891", len(ids))
+	}
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "e2e.db")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	s, err := newServer(ctx, serveOptions{Addr: "127.0.0.1:0", StoreURL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+
+	base := "http://" + s.Addr()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	type answer struct {
+		RequestID  string `json:"request_id"`
+		EntityID   string `json:"entity_id"`
+		Prediction *int   `json:"prediction"`
+	}
+	answers := make([]answer, len(bodies))
+	errs := make(chan error, len(bodies))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				resp, err := client.Post(base+"/v1/predict", "application/json", bytes.NewReader(bodies[i]))
+				if err != nil {
+					errs <- err
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("row %s: %d %s", ids[i], resp.StatusCode, b)
+					continue
+				}
+				if err := json.Unmarshal(b, &answers[i]); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range bodies {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	stop() // as SIGINT/SIGTERM do through main's context
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	st, err := sqlite.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	seen := map[string]bool{}
+	statuses := map[record.Status]int{}
+	err = st.ScanRecords(context.Background(), store.ScanParams{}, func(rec *record.Record) error {
+		seen[rec.ID] = true
+		if rec.Status != record.RequestOK || rec.Endpoint != "/v1/predict" || rec.Decision == nil || rec.Decision.ServedBy == "" {
+			return fmt.Errorf("record %s: status %q endpoint %q decision %+v", rec.ID, rec.Status, rec.Endpoint, rec.Decision)
+		}
+		if len(rec.Models) != 3 {
+			return fmt.Errorf("record %s: %d model results, want 3", rec.ID, len(rec.Models))
+		}
+		for _, mc := range cfg.Models {
+			mr, ok := rec.Models[mc.Name]
+			if !ok {
+				return fmt.Errorf("record %s: no result for %s", rec.ID, mc.Name)
+			}
+			statuses[mr.Status]++
+			if mr.Features.Len() == 0 || mr.Prediction == nil || mr.Probability == nil || mr.Role != mc.Role || mr.Artifact == "" {
+				return fmt.Errorf("record %s model %s: %+v", rec.ID, mc.Name, mr)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range answers {
+		if !seen[a.RequestID] || a.EntityID != ids[i] || a.Prediction == nil {
+			t.Fatalf("row %s: answer %+v not recorded", ids[i], a)
+		}
+	}
+	if len(seen) != 891 {
+		t.Fatalf("%d records, want 891", len(seen))
+	}
+	t.Logf("model statuses over 891 requests: %v", statuses)
+}
+
+func TestServe_StoreFailureIsOneLineNamingTheRedactedURL(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{
+		"sqlite://" + filepath.Join(blocker, "sub", "x.db"), // a directory cannot be created under a file
+		"nosuch://user:hunter2@host/db",
+	} {
+		stderr.Reset()
+		code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--store", url}, &stdout, &stderr)
+		msg := stderr.String()
+		if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "rendezvous serve: open store ") {
+			t.Errorf("%s: exit %d, stderr %q", url, code, msg)
+		}
+		if strings.Contains(msg, "hunter2") || !strings.Contains(msg, store.RedactURL(url)) {
+			t.Errorf("%s: stderr does not name the redacted URL: %q", url, msg)
+		}
+	}
+}
+
+func TestServe_InvalidConfigListsEveryProblem(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	bad := "schema:\n  fields:\n    - {name: age, type: flaot}\nmodels:\n  - {name: a, role: production, bundle: nope.json, deadline: -1ms}\n"
+	if err := os.WriteFile(p, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--config", p}, &stdout, &stderr)
+	msg := stderr.String()
+	for _, want := range []string{
+		`schema.fields[0].type: unknown type "flaot" (want integer, number, string, boolean) (line 3)`,
+		`models[0].deadline: must be > 0 (line 5)`,
+		`models[0].bundle: cannot open`,
+		`labels.words: must name at least two classes`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in %q", want, msg)
+		}
+	}
+	if code != 1 || strings.Count(msg, "\n") != 1 {
+		t.Errorf("exit %d, %d lines", code, strings.Count(msg, "\n"))
+	}
+	// config validate reports the same problems.
+	stderr.Reset()
+	if code := run(context.Background(), []string{"config", "validate", p}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "models[0].deadline") {
+		t.Errorf("config validate: exit %d %q", code, stderr.String())
+	}
+}
+
+func TestConfigPrint_WritesTheEmbeddedDefaultWhichLoads(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"config", "print"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	want, err := config.DefaultYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stdout.Bytes(), want) {
+		t.Fatal("config print differs from the embedded configuration")
+	}
+	// Printed next to the example's bundles, it loads as is.
+	if _, err := config.LoadBytes(stdout.Bytes(), "../../examples/titanic"); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"config", "validate"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "valid (7 fields, 3 models, 2 routes)") {
+		t.Fatalf("config validate: exit %d %q %q", code, stdout.String(), stderr.String())
+	}
+}
