@@ -1,0 +1,380 @@
+package record
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Writer is where a Recorder puts batches of records. A store.Store
+// satisfies it.
+//
+// WriteRecords must write the batch atomically or not at all as far as it
+// can, must be idempotent by Record.ID (the Recorder retries a failed batch
+// as it is, so a batch that was committed before the error was reported
+// must not be duplicated), must not retain recs after it returns, and must
+// return promptly once ctx is cancelled.
+type Writer interface {
+	WriteRecords(ctx context.Context, recs []Record) error
+}
+
+// Recorder defaults, used for zero (or negative) RecorderOptions fields.
+const (
+	DefaultQueueSize     = 100_000
+	DefaultBatchSize     = 512
+	DefaultFlushInterval = 50 * time.Millisecond
+	DefaultRetryInitial  = 100 * time.Millisecond
+	DefaultRetryMax      = 5 * time.Second
+	DefaultWriteTimeout  = 10 * time.Second
+)
+
+// RecorderOptions configures a Recorder. Zero or negative values select the
+// defaults (config validation rejects negative values before they get here).
+type RecorderOptions struct {
+	// QueueSize bounds the records accepted and not yet written, including
+	// the batch being written (default 100000). It is the recorder's memory
+	// bound: over it, Enqueue drops.
+	QueueSize int
+	// BatchSize is the most records passed to one WriteRecords call
+	// (default 512). A full batch is written at once.
+	BatchSize int
+	// FlushInterval bounds how long a record waits for its batch to fill
+	// (default 50ms).
+	FlushInterval time.Duration
+	// RetryInitial and RetryMax bound the exponential backoff between
+	// attempts to write a batch the writer refused (defaults 100ms, 5s).
+	RetryInitial, RetryMax time.Duration
+	// WriteTimeout bounds one WriteRecords call; a call that times out is
+	// retried like any failed one (default 10s).
+	WriteTimeout time.Duration
+	// Logger receives write failures and recoveries (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// RecorderStats is a point-in-time view of a Recorder, for /metrics and
+// /readyz. Counters only grow. At any time Enqueued = Written + Lost +
+// QueueDepth.
+type RecorderStats struct {
+	// QueueDepth counts records accepted and not yet written (including the
+	// batch being written); QueueCap is its bound.
+	QueueDepth, QueueCap int
+	// Enqueued counts records accepted by Enqueue.
+	Enqueued uint64
+	// Written counts records the writer accepted; Batches the successful
+	// WriteRecords calls.
+	Written, Batches uint64
+	// Dropped counts records Enqueue refused: queue full, or recorder
+	// closed.
+	Dropped uint64
+	// Lost counts accepted records abandoned because Close's context ended
+	// before they could be written.
+	Lost uint64
+	// WriteErrors counts failed WriteRecords calls; LastError is the most
+	// recent one's message ("" if none yet).
+	WriteErrors uint64
+	LastError   string
+	// Degraded is true while the queue is over 80% full or the last write
+	// attempt failed.
+	Degraded bool
+}
+
+// Recorder moves records from request handlers to a Writer without ever
+// blocking them: Enqueue puts a record in a bounded in-memory queue, and one
+// background goroutine, started by NewRecorder, writes the queue in batches
+// (BatchSize records, or whatever is queued once the oldest record has
+// waited FlushInterval), one WriteRecords call per batch, in the order
+// records were accepted.
+//
+// When the writer fails (store down while running) the same batch is retried
+// with exponential backoff, as long as it takes; records keep arriving into
+// the queue meanwhile, and only a full queue drops them, counting each. So
+// memory is bounded by QueueSize records whatever the store does, and
+// nothing accepted is dropped except by a Close whose context ends first.
+//
+// A Recorder is safe for concurrent use. Close it to flush.
+type Recorder struct {
+	w    Writer
+	opts RecorderOptions
+	log  *slog.Logger
+
+	wake    chan struct{} // cap 1: a batch filled, or the queue became non-empty
+	closing chan struct{} // closed by the first Close
+	done    chan struct{} // closed when the batcher has exited
+	ctx     context.Context
+	abort   context.CancelFunc // cancels ctx: Close gave up
+
+	mu sync.Mutex
+	// chunks is the queue, oldest first: every chunk but the last holds
+	// exactly BatchSize records, and each chunk is written as one batch.
+	chunks [][]Record
+	spare  [][]Record // emptied chunks kept for reuse
+	depth  int
+	closed bool
+	stats  RecorderStats
+	// failing is true while the last write attempt failed.
+	failing bool
+}
+
+// maxSpareChunks bounds the emptied chunks kept for reuse.
+const maxSpareChunks = 4
+
+// NewRecorder returns a Recorder writing to w and starts its batcher
+// goroutine; Close stops it. It panics if w is nil.
+func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
+	if w == nil {
+		panic("record: NewRecorder with a nil Writer")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&opts.QueueSize, DefaultQueueSize)
+	def(&opts.BatchSize, DefaultBatchSize)
+	defDur(&opts.FlushInterval, DefaultFlushInterval)
+	defDur(&opts.RetryInitial, DefaultRetryInitial)
+	defDur(&opts.RetryMax, DefaultRetryMax)
+	defDur(&opts.WriteTimeout, DefaultWriteTimeout)
+	opts.RetryMax = max(opts.RetryMax, opts.RetryInitial)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, abort := context.WithCancel(context.Background())
+	r := &Recorder{
+		w:       w,
+		opts:    opts,
+		log:     opts.Logger,
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		ctx:     ctx,
+		abort:   abort,
+	}
+	r.stats.QueueCap = opts.QueueSize
+	go r.run()
+	return r
+}
+
+// Enqueue queues rec for writing and reports whether it was accepted. It
+// never blocks on the writer: when the queue is full, or the Recorder is
+// closed, it counts rec as dropped and returns false. The Recorder owns rec
+// afterwards; the caller must not modify what it references.
+func (r *Recorder) Enqueue(rec Record) bool {
+	r.mu.Lock()
+	if r.closed || r.depth >= r.opts.QueueSize {
+		r.stats.Dropped++
+		r.mu.Unlock()
+		return false
+	}
+	n := len(r.chunks)
+	if n == 0 || len(r.chunks[n-1]) == r.opts.BatchSize {
+		r.chunks = append(r.chunks, r.newChunk())
+		n++
+	}
+	r.chunks[n-1] = append(r.chunks[n-1], rec)
+	r.depth++
+	r.stats.Enqueued++
+	signal := r.depth == 1 || len(r.chunks[n-1]) == r.opts.BatchSize
+	r.mu.Unlock()
+	if signal {
+		select {
+		case r.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+	return true
+}
+
+// newChunk returns an empty chunk with room for a batch. r.mu is held.
+func (r *Recorder) newChunk() []Record {
+	if n := len(r.spare); n > 0 {
+		c := r.spare[n-1]
+		r.spare = r.spare[:n-1]
+		return c
+	}
+	return make([]Record, 0, r.opts.BatchSize)
+}
+
+// Stats returns a point-in-time view of the Recorder.
+func (r *Recorder) Stats() RecorderStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.QueueDepth = r.depth
+	s.Degraded = r.failing || r.depth*5 > r.opts.QueueSize*4
+	return s
+}
+
+// Close stops accepting records (Enqueue returns false from now on), writes
+// everything queued, and returns nil once it is written. If ctx ends first,
+// Close cancels the write in progress, abandons what is still queued, and
+// returns an error wrapping ctx's error that says how many records were not
+// written (also counted in RecorderStats.Lost). Close does not close the
+// writer. Calling it again waits for the same shutdown.
+func (r *Recorder) Close(ctx context.Context) error {
+	r.mu.Lock()
+	first := !r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if first {
+		close(r.closing)
+	}
+	var cause error
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		cause = ctx.Err()
+		r.abort()
+		<-r.done // the batcher stops at once: its write's context is cancelled
+	}
+	r.abort() // release the context
+	r.mu.Lock()
+	lost := r.stats.Lost
+	r.mu.Unlock()
+	if lost > 0 {
+		if cause == nil {
+			cause = context.Canceled
+		}
+		return fmt.Errorf("close recorder: %d records not written: %w", lost, cause)
+	}
+	return nil
+}
+
+// run is the batcher goroutine.
+func (r *Recorder) run() {
+	defer close(r.done)
+	var (
+		timer   *time.Timer
+		timerC  <-chan time.Time // non-nil while the flush timer is armed
+		due     bool             // the flush interval passed: write partial batches
+		closing bool
+	)
+	for {
+		batch, more := r.take(due || closing)
+		if batch != nil {
+			if !r.write(batch) {
+				r.abandon()
+				return
+			}
+			continue
+		}
+		if !more {
+			due = false
+			if closing {
+				return
+			}
+		} else if timerC == nil && !due {
+			if timer == nil {
+				timer = time.NewTimer(r.opts.FlushInterval)
+			} else {
+				timer.Reset(r.opts.FlushInterval)
+			}
+			timerC = timer.C
+		}
+		select {
+		case <-r.wake:
+		case <-timerC:
+			timerC, due = nil, true
+		case <-r.closing:
+			closing = true
+		}
+	}
+}
+
+// take removes and returns the oldest chunk if it is a full batch, or if
+// partial is set and it holds anything. more reports whether records remain
+// queued.
+func (r *Recorder) take(partial bool) (batch []Record, more bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.chunks) == 0 {
+		return nil, false
+	}
+	if !partial && len(r.chunks[0]) < r.opts.BatchSize {
+		return nil, true
+	}
+	batch = r.chunks[0]
+	r.chunks[0] = nil
+	r.chunks = r.chunks[1:]
+	if len(r.chunks) == 0 {
+		r.chunks = nil // let the backing array go
+	}
+	return batch, len(r.chunks) > 0
+}
+
+// write writes batch, retrying with backoff until it succeeds (true) or
+// Close gives up (false, the batch counted as lost).
+func (r *Recorder) write(batch []Record) bool {
+	backoff := r.opts.RetryInitial
+	var timer *time.Timer
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
+		err := r.w.WriteRecords(ctx, batch)
+		cancel()
+		r.mu.Lock()
+		if err == nil {
+			r.depth -= len(batch)
+			r.stats.Written += uint64(len(batch))
+			r.stats.Batches++
+			r.failing = false
+			clear(batch)
+			if len(r.spare) < maxSpareChunks {
+				r.spare = append(r.spare, batch[:0])
+			}
+			r.mu.Unlock()
+			if attempt > 1 {
+				r.log.Info("record store writes recovered", "records", len(batch), "attempts", attempt)
+			}
+			return true
+		}
+		r.stats.WriteErrors++
+		r.stats.LastError = err.Error()
+		r.failing = true
+		r.mu.Unlock()
+
+		if r.ctx.Err() != nil {
+			r.lose(len(batch))
+			return false
+		}
+		r.log.Warn("record store write failed; retrying", "records", len(batch), "attempt", attempt, "backoff", backoff, "err", err)
+		if timer == nil {
+			timer = time.NewTimer(backoff)
+		} else {
+			timer.Reset(backoff)
+		}
+		select {
+		case <-timer.C:
+		case <-r.ctx.Done():
+			timer.Stop()
+			r.lose(len(batch))
+			return false
+		}
+		backoff = min(2*backoff, r.opts.RetryMax)
+	}
+}
+
+// lose counts n accepted records as abandoned.
+func (r *Recorder) lose(n int) {
+	r.mu.Lock()
+	r.depth -= n
+	r.stats.Lost += uint64(n)
+	r.mu.Unlock()
+}
+
+// abandon counts everything still queued as lost (Close gave up).
+func (r *Recorder) abandon() {
+	r.mu.Lock()
+	r.stats.Lost += uint64(r.depth)
+	r.depth = 0
+	r.chunks = nil
+	lost := r.stats.Lost
+	r.mu.Unlock()
+	r.log.Error("recorder closed before everything was written", "lost", lost)
+}
