@@ -42,7 +42,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -59,6 +58,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/docjson"
 )
 
 // Scheme is the URL scheme of this backend.
@@ -71,6 +71,10 @@ const DefaultBusyTimeout = 5 * time.Second
 // readers is the size of the read-only connection pool.
 const readers = 4
 
+// multiRow is the number of records one multi-row INSERT writes (5 values
+// each, well under SQLite's limit of 32766 bound values).
+const multiRow = 64
+
 // matchChunk bounds the ids bound into one IN (…) list.
 const matchChunk = 500
 
@@ -80,7 +84,8 @@ type Store struct {
 	w    *sql.DB // one connection: every write
 	r    *sql.DB // read-only connections
 
-	insertRecord   *sql.Stmt
+	insertRecord   *sql.Stmt // one row
+	insertRecords  *sql.Stmt // multiRow rows
 	insertFeedback *sql.Stmt
 	getRecord      *sql.Stmt
 
@@ -215,7 +220,8 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{s.w, &s.insertRecord, `INSERT OR IGNORE INTO records (id, received_at, entity_id, status, doc) VALUES (?, ?, ?, ?, ?)`},
+		{s.w, &s.insertRecord, insertRecordsSQL(1)},
+		{s.w, &s.insertRecords, insertRecordsSQL(multiRow)},
 		{s.w, &s.insertFeedback, `INSERT INTO feedback (request_id, entity_id, label, received_at) VALUES (?, ?, ?, ?)`},
 		{s.r, &s.getRecord, `SELECT doc FROM records WHERE id = ?`},
 	} {
@@ -230,17 +236,15 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 func (s *Store) Path() string { return s.path }
 
 // encodeRecord is the JSON document stored for rec: rec with its ReceivedAt
-// in store.Timestamp form, HTML characters left unescaped.
+// in store.Timestamp form, as docjson writes it.
 func encodeRecord(rec *record.Record) (string, error) {
 	r := *rec
 	r.ReceivedAt = store.Timestamp(r.ReceivedAt)
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&r); err != nil {
+	b, err := docjson.AppendRecord(make([]byte, 0, 1536), &r)
+	if err != nil {
 		return "", fmt.Errorf("encode record %q: %w", rec.ID, err)
 	}
-	return string(bytes.TrimSuffix(b.Bytes(), []byte{'\n'})), nil
+	return string(b), nil
 }
 
 func decodeRecord(doc []byte, rec *record.Record) error {
@@ -296,18 +300,34 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 		rows[i] = row{id: recs[i].ID, doc: doc, status: recs[i].Status, at: micros(recs[i].ReceivedAt), entity: nullable(recs[i].EntityID)}
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt := tx.StmtContext(ctx, s.insertRecord)
-		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, r.id, r.at, r.entity, r.status, r.doc); err != nil {
-				return fmt.Errorf("insert %q: %w", r.id, err)
+		many := tx.StmtContext(ctx, s.insertRecords)
+		one := tx.StmtContext(ctx, s.insertRecord)
+		args := make([]any, 0, 5*multiRow)
+		for len(rows) > 0 {
+			stmt, n := many, multiRow
+			if len(rows) < multiRow {
+				stmt, n = one, 1
 			}
+			args = args[:0]
+			for _, r := range rows[:n] {
+				args = append(args, r.id, r.at, r.entity, r.status, r.doc)
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("insert %q…: %w", rows[0].id, err)
+			}
+			rows = rows[n:]
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("write %d records: %w", len(rows), err)
+		return fmt.Errorf("write %d records: %w", len(recs), err)
 	}
 	return nil
+}
+
+func insertRecordsSQL(n int) string {
+	return "INSERT OR IGNORE INTO records (id, received_at, entity_id, status, doc) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
 }
 
 // inTx runs fn in a write transaction and commits it when fn succeeds.
@@ -589,7 +609,7 @@ func (s *Store) Close() error {
 		delete(s.scans, q)
 	}
 	s.mu.Unlock()
-	for _, st := range []**sql.Stmt{&s.insertRecord, &s.insertFeedback, &s.getRecord} {
+	for _, st := range []**sql.Stmt{&s.insertRecord, &s.insertRecords, &s.insertFeedback, &s.getRecord} {
 		if *st != nil {
 			errs = append(errs, (*st).Close())
 			*st = nil

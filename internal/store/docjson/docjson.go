@@ -1,0 +1,307 @@
+// Package docjson encodes a record.Record as the JSON document the SQL stores
+// keep, several times faster than encoding/json (which spends most of its
+// time on reflection and on re-validating the output of Features.MarshalJSON).
+//
+// The output is byte for byte what a json.Encoder with SetEscapeHTML(false)
+// writes for the record (without the trailing newline); the tests hold it to
+// that on every field and on fuzzed strings, and fail when record.Record,
+// ModelResult, Decision or schema.FieldError gain a field this encoder does
+// not know. Decoding stays with encoding/json.
+package docjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// ErrUnsupportedValue is wrapped when a record holds a value JSON cannot
+// represent (NaN, ±Inf, a year outside 0–9999).
+var ErrUnsupportedValue = errors.New("value not representable in JSON")
+
+// AppendRecord appends the JSON document of rec to dst. It is safe for
+// concurrent use (it keeps no state).
+func AppendRecord(dst []byte, rec *record.Record) ([]byte, error) {
+	var err error
+	b := append(dst, `{"_id":`...)
+	b = appendString(b, rec.ID, false)
+	b = append(b, `,"received_at":`...)
+	if b, err = appendTime(b, rec.ReceivedAt); err != nil {
+		return dst, err
+	}
+	b = append(b, `,"endpoint":`...)
+	b = appendString(b, rec.Endpoint, false)
+	if rec.EntityID != "" {
+		b = append(b, `,"entity_id":`...)
+		b = appendString(b, rec.EntityID, false)
+	}
+	if len(rec.Input) > 0 {
+		b = append(b, `,"input":`...)
+		if b, err = appendInput(b, rec.Input); err != nil {
+			return dst, fmt.Errorf("input: %w", err)
+		}
+	}
+	if rec.Raw != "" {
+		b = append(b, `,"raw":`...)
+		b = appendString(b, rec.Raw, false)
+	}
+	b = append(b, `,"status":`...)
+	b = appendString(b, rec.Status, false)
+	if len(rec.Problems) > 0 {
+		b = append(b, `,"problems":[`...)
+		for i, p := range rec.Problems {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendProblem(b, p)
+		}
+		b = append(b, ']')
+	}
+	if len(rec.Models) > 0 {
+		b = append(b, `,"models":{`...)
+		names := make([]string, 0, len(rec.Models))
+		for name := range rec.Models {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for i, name := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, name, false)
+			b = append(b, ':')
+			m := rec.Models[name]
+			if b, err = appendModel(b, &m); err != nil {
+				return dst, fmt.Errorf("model %q: %w", name, err)
+			}
+		}
+		b = append(b, '}')
+	}
+	if d := rec.Decision; d != nil {
+		b = append(b, `,"decision":{`...)
+		if d.ServedBy != "" {
+			b = append(b, `"served_by":`...)
+			b = appendString(b, d.ServedBy, false)
+			b = append(b, ',')
+		}
+		b = append(b, `"reason":`...)
+		b = appendString(b, d.Reason, false)
+		b = append(b, `,"deadline_ms":`...)
+		b = strconv.AppendInt(b, d.DeadlineMS, 10)
+		b = append(b, `,"latency_us":`...)
+		b = strconv.AppendInt(b, d.LatencyUS, 10)
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+func appendProblem(b []byte, p schema.FieldError) []byte {
+	b = append(b, `{"field":`...)
+	b = appendString(b, p.Field, false)
+	b = append(b, `,"problem":`...)
+	b = appendString(b, p.Problem, false)
+	return append(b, '}')
+}
+
+func appendModel(b []byte, m *record.ModelResult) ([]byte, error) {
+	var err error
+	b = append(b, `{"role":`...)
+	b = appendString(b, string(m.Role), false)
+	if m.Version != "" {
+		b = append(b, `,"version":`...)
+		b = appendString(b, m.Version, false)
+	}
+	if m.Artifact != "" {
+		b = append(b, `,"artifact":`...)
+		b = appendString(b, m.Artifact, false)
+	}
+	if m.Features.Names != nil || m.Features.Values != nil { // omitzero
+		b = append(b, `,"features":`...)
+		if b, err = appendFeatures(b, m.Features); err != nil {
+			return b, err
+		}
+	}
+	if m.Prediction != nil {
+		b = append(b, `,"prediction":`...)
+		b = strconv.AppendInt(b, int64(*m.Prediction), 10)
+	}
+	if m.Label != "" {
+		b = append(b, `,"label":`...)
+		b = appendString(b, m.Label, false)
+	}
+	if m.Probability != nil {
+		b = append(b, `,"probability":`...)
+		if b, err = appendFloat(b, *m.Probability); err != nil {
+			return b, fmt.Errorf("probability: %w", err)
+		}
+	}
+	b = append(b, `,"latency_us":`...)
+	b = strconv.AppendInt(b, m.LatencyUS, 10)
+	b = append(b, `,"status":`...)
+	b = appendString(b, string(m.Status), false)
+	if m.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, m.Error, false)
+	}
+	return append(b, '}'), nil
+}
+
+// appendFeatures writes what model.Features.MarshalJSON writes: names
+// escaped as json.Marshal does (HTML characters included), values in 'g'
+// format.
+func appendFeatures(b []byte, f model.Features) ([]byte, error) {
+	if len(f.Values) != len(f.Names) {
+		return b, fmt.Errorf("features: %d names but %d values", len(f.Names), len(f.Values))
+	}
+	b = append(b, '{')
+	for i, v := range f.Values {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return b, fmt.Errorf("feature %q is %v: %w", f.Names[i], v, ErrUnsupportedValue)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.Names[i], true)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return append(b, '}'), nil
+}
+
+func appendInput(b []byte, in schema.Input) ([]byte, error) {
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k, false)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, in[k]); err != nil {
+			return b, fmt.Errorf("field %q: %w", k, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendValue writes the value types an Input holds directly and hands any
+// other to encoding/json.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case float64:
+		return appendFloat(b, v)
+	case string:
+		return appendString(b, v, false), nil
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	default:
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return b, err
+		}
+		return append(b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...), nil
+	}
+}
+
+// appendFloat writes f as encoding/json does.
+func appendFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, fmt.Errorf("%v: %w", f, ErrUnsupportedValue)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' { // e-09 → e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+func appendTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, fmt.Errorf("received_at year %d: %w", y, ErrUnsupportedValue)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
+const hex = "0123456789abcdef"
+
+// appendString writes s as a JSON string exactly as encoding/json does.
+func appendString(b []byte, s string, escapeHTML bool) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
