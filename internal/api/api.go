@@ -88,7 +88,27 @@ type Params struct {
 	Registry *prometheus.Registry
 	// Now is the clock for received_at (default time.Now).
 	Now func() time.Time
+	// Extra mounts more routes (feedback, analysis, OIP v2 …) with the
+	// same request ids, metrics, panic recovery and JSON 404/405.
+	Extra []Route
 }
+
+// Route is an extra route mounted by New.
+type Route struct {
+	// Pattern is a net/http pattern with a method: "POST /v1/feedback".
+	Pattern string
+	Handler http.Handler
+	// Operation, when set, is its OpenAPI 3.1 operation object (summary,
+	// parameters, requestBody, responses …), added to /openapi.json under
+	// the pattern's path and method. Schemas it references by
+	// "#/components/schemas/NAME" must be given in Schemas.
+	Operation map[string]any
+	Schemas   map[string]any
+}
+
+// RequestID returns the request id the Handler assigned to r (the valid
+// X-Request-ID the client sent, else a UUIDv7), for Extra routes.
+func RequestID(r *http.Request) string { return requestID(r) }
 
 // Handler is the gateway's http.Handler. It is safe for concurrent use.
 type Handler struct {
@@ -139,7 +159,7 @@ func New(p Params) (*Handler, error) {
 		return nil, fmt.Errorf("api: register metrics: %w", err)
 	}
 	h.metrics = m
-	if h.openapi, err = OpenAPI(h.cfg); err != nil {
+	if h.openapi, err = OpenAPI(h.cfg, p.Extra...); err != nil {
 		return nil, fmt.Errorf("api: build OpenAPI document: %w", err)
 	}
 
@@ -151,6 +171,12 @@ func New(p Params) (*Handler, error) {
 	h.handle("GET /openapi.json", h.getOpenAPI)
 	h.mux.Handle("GET /metrics", h.instrument("GET /metrics",
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
+	for _, x := range p.Extra {
+		if x.Handler == nil || !strings.Contains(x.Pattern, " ") {
+			return nil, fmt.Errorf("api: extra route %q: want a \"METHOD /path\" pattern and a handler", x.Pattern)
+		}
+		h.mux.Handle(x.Pattern, h.instrument(x.Pattern, x.Handler))
+	}
 	for i := range h.cfg.Routes {
 		rt := &h.cfg.Routes[i]
 		fn := func(w http.ResponseWriter, r *http.Request) { h.predictCompat(w, r, rt) }

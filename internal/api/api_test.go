@@ -528,3 +528,48 @@ func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
+	cfg := testConfig(t)
+	val, err := cfg.Validator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := rendezvous.New([]rendezvous.Member{{Name: "p", Role: model.RoleProduction, Model: ruleModel{name: "p", prob: 0.9}}}, rendezvous.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	h, err := New(Params{Config: cfg, Validator: val, Router: router, Registry: reg, Extra: []Route{{
+		Pattern: "POST /v1/feedback",
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"request_id": RequestID(r)})
+		}),
+		Operation: map[string]any{"operationId": "feedback", "responses": map[string]any{
+			"200": map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": ref("FeedbackResult")}}}}},
+		Schemas: map[string]any{"FeedbackResult": map[string]any{"type": "object"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	f := &fixture{srv: srv}
+	r := f.post(t, "/v1/feedback", `{}`, "X-Request-ID", "fb-1")
+	if r.code != 200 || decodeMap(t, r.body)["request_id"] != "fb-1" {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	if r := f.do(t, http.MethodGet, "/v1/feedback", "", ""); r.code != 405 {
+		t.Fatalf("GET: %d", r.code)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(f.do(t, http.MethodGet, "/openapi.json", "", "").body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if resolve(doc, "#/paths/~1v1~1feedback/post/operationId") != "feedback" || resolve(doc, "#/components/schemas/FeedbackResult") == nil {
+		t.Fatal("extra route not documented")
+	}
+	if m := f.do(t, http.MethodGet, "/metrics", "", "").body; !bytes.Contains(m, []byte(`rendezvous_http_requests_total{code="200",route="POST /v1/feedback"} 1`)) {
+		t.Fatal("extra route not counted")
+	}
+}

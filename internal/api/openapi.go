@@ -17,7 +17,7 @@ func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
 
 // OpenAPI returns the OpenAPI 3.1 document of every route the Handler
 // serves, generated from cfg (input schema, labels, compatibility routes).
-func OpenAPI(cfg *config.Config) ([]byte, error) {
+func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 	comps := obj{}
 	comps["Input"] = inputSchema(cfg.Schema.Fields, cfg.RejectUnknown(), nil)
 	comps["FieldError"] = obj{"type": "object", "required": []string{"field", "problem"}, "properties": obj{
@@ -184,6 +184,29 @@ func OpenAPI(cfg *config.Config) ([]byte, error) {
 			"requestBody": jsonBody(reqSchema),
 			"responses":   predictErrors(obj{"200": jsonResp("The prediction in the original shape.", respSchema)}),
 		}}
+	}
+
+	for _, x := range extra {
+		method, path, _ := strings.Cut(x.Pattern, " ")
+		op := x.Operation
+		if op == nil {
+			op = obj{"summary": x.Pattern, "responses": obj{"200": obj{"description": "OK"}}}
+		}
+		item, _ := paths[path].(obj)
+		if item == nil {
+			item = obj{}
+			paths[path] = item
+		}
+		if _, dup := item[strings.ToLower(method)]; dup {
+			return nil, fmt.Errorf("extra route %q: %s %s is already documented", x.Pattern, method, path)
+		}
+		item[strings.ToLower(method)] = op
+		for name, s := range x.Schemas {
+			if _, dup := comps[name]; dup {
+				return nil, fmt.Errorf("extra route %q: schema %q already defined", x.Pattern, name)
+			}
+			comps[name] = s
+		}
 	}
 
 	doc := obj{

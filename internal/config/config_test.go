@@ -125,7 +125,7 @@ func TestLoadBytes_RejectsUnknownKeysWithLineNumbers(t *testing.T) {
 
 func TestLoadBytes_ReportsTypeErrorsWithLineNumbers(t *testing.T) {
 	_, err := LoadBytes([]byte("recorder:\n  flush_interval: soon\n"), "")
-	if err == nil || !strings.Contains(err.Error(), "(line 2)") || !strings.Contains(err.Error(), "soon") {
+	if err == nil || !strings.Contains(err.Error(), "recorder.flush_interval: cannot unmarshal !!str `soon` into time.Duration (line 2)") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -168,10 +168,26 @@ func parse(data []byte, source string) (*Config, error) {
 		} else if m := lineRE.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Message = m[2]
+			p.Path = onlyPathOn(paths, p.Line)
 		}
 		ve.Problems = append(ve.Problems, p)
 	}
 	return nil, ve
+}
+
+// onlyPathOn returns the path of the one key on line, or "" when the line
+// holds none or several (a flow mapping).
+func onlyPathOn(paths map[lineKey]string, line int) string {
+	found := ""
+	for k, p := range paths {
+		if k.line == line {
+			if found != "" {
+				return ""
+			}
+			found = p
+		}
+	}
+	return found
 }
 
 type lineKey struct {
