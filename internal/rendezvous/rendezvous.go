@@ -46,6 +46,11 @@
 // so a hung in-process model fills its in-flight cap and is then skipped,
 // instead of piling up goroutines without bound.
 //
+// A Result's status is judged by that member's own measured latency; the
+// decision by what had arrived when it was made. In the rare race where an
+// answer measured just inside its deadline arrives just after the router saw
+// the deadline pass, the record shows ok for a member that did not serve.
+//
 // Member contexts carry the caller's values but not its cancellation: a
 // client that goes away makes Route return at once with the context's error,
 // yet every member still runs to its own deadline, so the record measures
@@ -325,8 +330,9 @@ type call struct {
 //
 // complete, when non-nil, is called exactly once on another goroutine after
 // every member has answered or been cut off, with the returned Decision and
-// every member's Result in member order. complete owns the slice. in must not
-// be modified until complete has been called.
+// every member's Result in member order. complete owns the slice. A panic in
+// complete is recovered and logged. in must not be modified until complete
+// has been called.
 func (r *Router) Route(ctx context.Context, in schema.Input, complete func(Decision, []Result)) (Decision, error) {
 	n := len(r.members)
 	c := &call{
@@ -383,7 +389,10 @@ func (r *Router) Route(ctx context.Context, in schema.Input, complete func(Decis
 		case <-timerC:
 		case <-ctx.Done():
 			dec = c.decision(-1, time.Since(c.start))
-			err = fmt.Errorf("route request: %w", context.Cause(ctx))
+			err = fmt.Errorf("route request: %w", ctx.Err())
+			if cause := context.Cause(ctx); cause != ctx.Err() {
+				err = fmt.Errorf("route request: %w (%w)", ctx.Err(), cause)
+			}
 		}
 		if err != nil {
 			break
@@ -591,6 +600,11 @@ func (c *call) finish(dec Decision, complete func(Decision, []Result)) {
 		}
 	}
 	if complete != nil {
+		defer func() {
+			if v := recover(); v != nil {
+				c.r.log.Error("recording callback panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}()
 		complete(dec, c.results)
 	}
 }

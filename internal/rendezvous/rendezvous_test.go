@@ -659,3 +659,37 @@ func BenchmarkRoute_ThreeInProcessModels(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+func TestRouter_PanickingCallbackDoesNotCrashOrLeakWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := rendezvous.New([]rendezvous.Member{member(prodName, model.RoleProduction, answers(1, time.Millisecond))}, rendezvous.Policy{}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Route(t.Context(), nil, func(rendezvous.Decision, []rendezvous.Result) { panic("record builder bug") }); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Wait(t.Context()); err != nil {
+			t.Fatalf("Wait after a panicking callback: %v", err)
+		}
+	})
+}
+
+func TestRouter_CallerCancellationCauseIsKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := rendezvous.New([]rendezvous.Member{member(prodName, model.RoleProduction, answers(1, 10*time.Millisecond))}, rendezvous.Policy{}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := errors.New("client went away")
+		ctx, cancel := context.WithCancelCause(t.Context())
+		cancel(gone)
+		_, err = r.Route(ctx, nil, nil)
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, gone) {
+			t.Errorf("Route error = %v, want context.Canceled and the cause", err)
+		}
+		if err := r.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
