@@ -573,3 +573,44 @@ func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
 		t.Fatal("extra route not counted")
 	}
 }
+
+// BenchmarkPredict measures the handler path of one /v1/predict request with
+// three in-process models and in-memory recording (no network).
+func BenchmarkPredict(b *testing.B) {
+	cfg, err := config.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	val, _ := cfg.Validator()
+	members := []rendezvous.Member{
+		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.9}},
+		{Name: "canary-rule", Role: model.RoleCanary, Model: ruleModel{name: "canary", prob: 0.7}},
+		{Name: "dev-logreg", Role: model.RoleChallenger, Model: ruleModel{name: "dev", prob: 0.6}},
+	}
+	router, err := rendezvous.New(members, rendezvous.Policy{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(Params{Config: cfg, Validator: val, Router: router, Recorder: discard{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"entity_id":"892","input":` + passenger + `}`)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/predict", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != 200 {
+				b.Fatal(w.Code, w.Body.String())
+			}
+		}
+	})
+	_ = router.Wait(context.Background())
+}
+
+type discard struct{}
+
+func (discard) Enqueue(record.Record) bool { return true }
