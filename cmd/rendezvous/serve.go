@@ -30,6 +30,8 @@ import (
 type serveOptions struct {
 	// ConfigPath is the configuration file ("" for the embedded example).
 	ConfigPath string
+	// Config, when set, is used instead of loading ConfigPath (tests).
+	Config *config.Config
 	// Addr and StoreURL override the configuration when not empty.
 	Addr     string
 	StoreURL string
@@ -83,10 +85,12 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var cfg *config.Config
-	if opts.ConfigPath == "" {
+	cfg := opts.Config
+	switch {
+	case cfg != nil:
+	case opts.ConfigPath == "":
 		cfg, err = config.Default()
-	} else {
+	default:
 		cfg, err = config.Load(opts.ConfigPath)
 	}
 	if err != nil {
@@ -114,41 +118,49 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		return nil, fmt.Errorf("build rendezvous: %w", err)
 	}
 
-	st, err := openStore(ctx, cfg.Store.URL, cfg.Store.ConnectTimeout)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = st.Close()
-		}
-	}()
-	rec := record.NewRecorder(st, record.RecorderOptions{
-		QueueSize:     cfg.Recorder.QueueSize,
-		BatchSize:     cfg.Recorder.BatchSize,
-		FlushInterval: cfg.Recorder.FlushInterval,
-		Logger:        log,
-	})
-	defer func() {
-		if err != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-			defer cancel()
-			_ = rec.Close(ctx)
-		}
-	}()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := api.New(api.Params{
-		Config:        cfg,
-		Validator:     val,
-		Router:        router,
-		Recorder:      rec,
-		RecorderStats: func() api.RecorderStats { return recorderStats(rec.Stats()) },
-		Store:         st,
-		Logger:        log,
-		Registry:      reg,
-	})
+	params := api.Params{
+		Config:    cfg,
+		Validator: val,
+		Router:    router,
+		Logger:    log,
+		Registry:  reg,
+	}
+	var (
+		st  store.Store
+		rec *record.Recorder
+	)
+	if recordingOff(cfg.Store.URL) {
+		log.Warn("recording is off (store none://): requests are not recorded")
+	} else {
+		st, err = openStore(ctx, cfg.Store.URL, cfg.Store.ConnectTimeout)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = st.Close()
+			}
+		}()
+		rec = record.NewRecorder(st, record.RecorderOptions{
+			QueueSize:     cfg.Recorder.QueueSize,
+			BatchSize:     cfg.Recorder.BatchSize,
+			FlushInterval: cfg.Recorder.FlushInterval,
+			Logger:        log,
+		})
+		defer func() {
+			if err != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+				defer cancel()
+				_ = rec.Close(ctx)
+			}
+		}()
+		params.Recorder = rec
+		params.RecorderStats = func() api.RecorderStats { return recorderStats(rec.Stats()) }
+		params.Store = st
+	}
+	h, err := api.New(params)
 	if err != nil {
 		return nil, err
 	}
@@ -211,14 +223,19 @@ func (s *server) run(ctx context.Context) error {
 	if err := s.router.Wait(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("wait for late model results: %w", err))
 	}
-	if err := s.recorder.Close(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("flush recorder: %w", err))
+	if s.recorder != nil {
+		if err := s.recorder.Close(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush recorder: %w", err))
+		}
+		st := s.recorder.Stats()
+		s.log.Info("recorder flushed", "records_written", st.Written, "dropped", st.Dropped, "lost", st.Lost)
 	}
-	st := s.recorder.Stats()
-	if err := s.store.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close store: %w", err))
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
 	}
-	s.log.Info("stopped", "records_written", st.Written, "dropped", st.Dropped, "lost", st.Lost)
+	s.log.Info("stopped")
 	return errors.Join(errs...)
 }
 
@@ -315,6 +332,13 @@ func newRemote(cfg *config.Config, mc config.Model, log *slog.Logger) (*remote.M
 		return nil, fmt.Errorf("remote model: %w", err)
 	}
 	return m, nil
+}
+
+// recordingOff reports whether the store URL is none://, which turns
+// recording off (benchmarks of the bare rendezvous).
+func recordingOff(rawURL string) bool {
+	scheme, _, _ := strings.Cut(rawURL, ":")
+	return strings.EqualFold(scheme, "none")
 }
 
 // openStore opens the record store the URL names, within timeout. The
