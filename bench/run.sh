@@ -216,7 +216,7 @@ start peer env PEER_TRAIN_CSV="$TITANIC_CSV" PEER_MONGO_URL=mongodb://127.0.0.1:
 	$PY -m uvicorn app:app --app-dir bench/peer --host 127.0.0.1 --port 18085 --workers 1 --log-level warning --no-access-log
 if wait_ready "$LAST_PID" "http://127.0.0.1:18085$ROUTE" POST "$BODY"; then
 	measure 5 "original design: FastAPI + uvicorn + scikit-learn, pymongo insert into FerretDB" \
-		"http://127.0.0.1:18085$ROUTE" "$LAST_PID" "$FERRET_PID" --comm postgres
+		"http://127.0.0.1:18085$ROUTE" "$LAST_PID" --comm postgres "$FERRET_PID"
 	stop "$LAST_PID"
 else
 	skip 5 "original design: FastAPI + uvicorn + scikit-learn + FerretDB" "did not start: $(tail -1 "$WORK/peer.log")"
