@@ -149,21 +149,30 @@ func LogLossTerm(y int, p float64) float64 {
 // with the number of pairs. The zero value is ready to use; not safe for
 // concurrent use.
 type AUCCounter struct {
-	counts map[float64][2]int64 // score → [negatives, positives]
+	counts map[uint64][2]int64 // math.Float64bits(score) → [negatives, positives]
+}
+
+// scoreKey maps a score to its map key; −0 and +0 share one key.
+func scoreKey(s float64) uint64 {
+	if s == 0 {
+		s = 0
+	}
+	return math.Float64bits(s)
 }
 
 // Add records one pair; label 1 is positive, anything else negative.
 func (a *AUCCounter) Add(score float64, label int) {
 	if a.counts == nil {
-		a.counts = make(map[float64][2]int64)
+		a.counts = make(map[uint64][2]int64)
 	}
-	c := a.counts[score]
+	k := scoreKey(score)
+	c := a.counts[k]
 	if label == 1 {
 		c[1]++
 	} else {
 		c[0]++
 	}
-	a.counts[score] = c
+	a.counts[k] = c
 }
 
 // Distinct is the number of distinct scores held.
@@ -173,7 +182,7 @@ func (a *AUCCounter) Distinct() int { return len(a.counts) }
 func (a *AUCCounter) Merge(b *AUCCounter) {
 	for s, c := range b.counts {
 		if a.counts == nil {
-			a.counts = make(map[float64][2]int64)
+			a.counts = make(map[uint64][2]int64)
 		}
 		x := a.counts[s]
 		x[0] += c[0]
@@ -187,8 +196,8 @@ func (a *AUCCounter) Merge(b *AUCCounter) {
 func (a *AUCCounter) AUC() float64 {
 	scores := make([]float64, 0, len(a.counts))
 	var pos, neg int64
-	for s, c := range a.counts {
-		scores = append(scores, s)
+	for k, c := range a.counts {
+		scores = append(scores, math.Float64frombits(k))
 		neg += c[0]
 		pos += c[1]
 	}
@@ -200,7 +209,7 @@ func (a *AUCCounter) AUC() float64 {
 	var negBelow int64
 	var num float64
 	for _, s := range scores {
-		c := a.counts[s]
+		c := a.counts[scoreKey(s)]
 		num += float64(c[1]) * (float64(negBelow) + float64(c[0])/2)
 		negBelow += c[0]
 	}
