@@ -1,0 +1,242 @@
+// Package monitor answers the questions the team asks of live traffic — how
+// is each model doing, is the challenger better, have the inputs drifted — by
+// scanning a record store and feeding the pure functions of package analysis.
+//
+// Every backend gives identical answers because nothing is computed in the
+// database: the monitor streams records and feedback through Go.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/export"
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// Sentinel errors.
+var (
+	// ErrUnknownModel: a model name that is not configured.
+	ErrUnknownModel = errors.New("unknown model")
+	// ErrNoReference: the model has no reference sample to compare with.
+	ErrNoReference = errors.New("model has no reference sample")
+)
+
+// Store is what the monitor reads.
+type Store interface {
+	ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec *record.Record) error) error
+	ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn func(fb record.Feedback) error) error
+}
+
+// Model is a configured model as the monitor sees it.
+type Model struct {
+	Name string
+	Role model.Role
+	// Bundle, when not nil, provides the reference sample for drift and
+	// scores it to get the reference distribution of predicted probability.
+	Bundle *model.Bundle
+}
+
+// Monitor computes live figures from a store. It is safe for concurrent
+// use; each call scans the store afresh.
+type Monitor struct {
+	store    Store
+	models   []Model
+	fields   []string
+	minPairs int
+	drift    analysis.DriftOptions
+	// refs caches each model's reference table (sample + probabilities).
+	refs map[string]analysis.Table
+}
+
+// Params configures New.
+type Params struct {
+	Store  Store
+	Models []Model
+	// Fields are the input fields compared for drift, in order.
+	Fields []string
+	// MinLabelledPairs before Compare gives a verdict (0: the default 200).
+	MinLabelledPairs int
+	Drift            analysis.DriftOptions
+}
+
+// ProbabilityColumn is the drift column of a model's predicted probability.
+const ProbabilityColumn = "prediction_probability"
+
+// New builds a Monitor. It scores every bundle's reference sample once so
+// prediction drift can be measured against the model's own output on its
+// training rows.
+func New(p Params) (*Monitor, error) {
+	m := &Monitor{store: p.Store, models: p.Models, fields: p.Fields, minPairs: p.MinLabelledPairs, drift: p.Drift, refs: map[string]analysis.Table{}}
+	if m.minPairs <= 0 {
+		m.minPairs = analysis.DefaultMinPairs
+	}
+	for _, md := range p.Models {
+		if md.Bundle == nil || len(md.Bundle.Profile.ReferenceSample.Rows) == 0 {
+			continue
+		}
+		rows := md.Bundle.Profile.ReferenceSample.Rows
+		probs := make([]float64, len(rows))
+		for i, in := range rows {
+			pr, err := md.Bundle.Predict(context.Background(), in)
+			if err != nil {
+				return nil, fmt.Errorf("score reference sample of %s row %d: %w", md.Name, i, err)
+			}
+			probs[i] = pr.Probability
+		}
+		t := analysis.TableFromInputs(rows, p.Fields)
+		t.Columns = append(t.Columns, analysis.NumericColumn(ProbabilityColumn, probs))
+		m.refs[md.Name] = t
+	}
+	return m, nil
+}
+
+// Models returns the configured models.
+func (m *Monitor) Models() []Model { return m.models }
+
+// Window selects records by received_at: Since inclusive, Until exclusive;
+// zero means unbounded.
+type Window struct {
+	Since, Until time.Time
+}
+
+func (w Window) scan() store.ScanParams { return store.ScanParams{Since: w.Since, Until: w.Until} }
+
+// Labels returns the latest label of every labelled request.
+func (m *Monitor) Labels(ctx context.Context) (map[string]export.Label, error) {
+	return export.LatestLabels(ctx, m.store)
+}
+
+// accumulate scans the window into a fresh accumulator.
+func (m *Monitor) accumulate(ctx context.Context, w Window, bucket time.Duration) (*analysis.MetricsAccumulator, error) {
+	labels, err := m.Labels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acc := analysis.NewMetricsAccumulator(analysis.MetricsOptions{Bucket: bucket})
+	err = m.store.ScanRecords(ctx, w.scan(), func(rec *record.Record) error {
+		if rec.Status == record.RequestRejected {
+			return nil
+		}
+		var lb *int
+		if l, ok := labels[rec.ID]; ok {
+			c := l.Class
+			lb = &c
+		}
+		acc.Add(rec, lb)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan records: %w", err)
+	}
+	return acc, nil
+}
+
+// Metrics returns every model's live figures over w, per bucket as well when
+// bucket > 0.
+func (m *Monitor) Metrics(ctx context.Context, w Window, bucket time.Duration) (analysis.MetricsReport, error) {
+	acc, err := m.accumulate(ctx, w, bucket)
+	if err != nil {
+		return analysis.MetricsReport{}, err
+	}
+	return acc.Result(), nil
+}
+
+// Compare compares challenger with production on requests labelled and
+// answered by both within w.
+func (m *Monitor) Compare(ctx context.Context, challenger string, w Window) (analysis.Comparison, error) {
+	if !m.known(challenger) {
+		return analysis.Comparison{}, fmt.Errorf("%w %q", ErrUnknownModel, challenger)
+	}
+	acc, err := m.accumulate(ctx, w, 0)
+	if err != nil {
+		return analysis.Comparison{}, err
+	}
+	c, err := acc.Compare(challenger, m.minPairs)
+	if errors.Is(err, analysis.ErrUnknownModel) {
+		// Configured but absent from every record in the window.
+		return analysis.ComparePairs(m.production(), challenger, analysis.PairedCounts{}, m.minPairs), nil
+	}
+	return c, err
+}
+
+func (m *Monitor) known(name string) bool {
+	for _, md := range m.models {
+		if md.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Monitor) production() string {
+	for _, md := range m.models {
+		if md.Role == model.RoleProduction {
+			return md.Name
+		}
+	}
+	return ""
+}
+
+// DriftResult is the JSON body of GET /v1/drift: the drift report of one
+// model's live inputs and predicted probability against its reference.
+type DriftResult struct {
+	Model string `json:"model"`
+	analysis.DriftReport
+}
+
+// Drift compares the live inputs of accepted requests in w (and the model's
+// live predicted probabilities) with the model's reference sample. An empty
+// modelName means production.
+func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftResult, Samples, error) {
+	if modelName == "" {
+		modelName = m.production()
+	}
+	if !m.known(modelName) {
+		return DriftResult{}, Samples{}, fmt.Errorf("%w %q", ErrUnknownModel, modelName)
+	}
+	ref, ok := m.refs[modelName]
+	if !ok {
+		return DriftResult{}, Samples{}, fmt.Errorf("%s: %w", modelName, ErrNoReference)
+	}
+	var inputs []schema.Input
+	var probs []float64
+	err := m.store.ScanRecords(ctx, w.scan(), func(rec *record.Record) error {
+		if rec.Status == record.RequestRejected || rec.Input == nil {
+			return nil
+		}
+		inputs = append(inputs, rec.Input)
+		p := math.NaN()
+		if r, ok := rec.Models[modelName]; ok && r.Probability != nil {
+			p = *r.Probability
+		}
+		probs = append(probs, p)
+		return nil
+	})
+	if err != nil {
+		return DriftResult{}, Samples{}, fmt.Errorf("scan records: %w", err)
+	}
+	cur := analysis.TableFromInputs(inputs, m.fields)
+	cur.Columns = append(cur.Columns, analysis.NumericColumn(ProbabilityColumn, probs))
+	if len(inputs) == 0 {
+		return DriftResult{Model: modelName, DriftReport: analysis.DriftReport{ReferenceRows: ref.Columns[0].Len(), Columns: []analysis.ColumnDrift{}}},
+			Samples{Reference: ref, Current: cur}, nil
+	}
+	rep, err := analysis.ComputeDrift(ref, cur, m.drift)
+	if err != nil {
+		return DriftResult{}, Samples{}, fmt.Errorf("drift of %s: %w", modelName, err)
+	}
+	return DriftResult{Model: modelName, DriftReport: rep}, Samples{Reference: ref, Current: cur}, nil
+}
+
+// Samples are the two tables a drift report compared, for charts.
+type Samples struct {
+	Reference, Current analysis.Table
+}
