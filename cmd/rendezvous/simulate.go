@@ -151,6 +151,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if sum.Sent > 0 && sum.OK == 0 && !sum.Interrupted {
 		return fmt.Errorf("no request succeeded (first error: %s)", sum.FirstError)
 	}
+	if sum.LabelErrors > 0 && sum.LabelsSent == 0 && !sum.Interrupted {
+		return fmt.Errorf("no label was accepted (first error: %s)", sum.LabelError)
+	}
 	return nil
 }
 
