@@ -218,6 +218,8 @@ if wait_ready "$LAST_PID" "http://127.0.0.1:18085$ROUTE" POST "$BODY"; then
 	measure 5 "original design: FastAPI + uvicorn + scikit-learn, pymongo insert into FerretDB" \
 		"http://127.0.0.1:18085$ROUTE" "$LAST_PID" --comm postgres "$FERRET_PID"
 	stop "$LAST_PID"
+	docs=$($PY -c 'import pymongo; print(pymongo.MongoClient("mongodb://127.0.0.1:18027/")["peer"]["records"].estimated_document_count())' 2>/dev/null || echo "?")
+	NOTES+=("The peer (5) stored $docs documents in FerretDB (warm-up and measured requests).")
 else
 	skip 5 "original design: FastAPI + uvicorn + scikit-learn + FerretDB" "did not start: $(tail -1 "$WORK/peer.log")"
 	stop "$LAST_PID"
