@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -57,47 +57,15 @@ func (m ruleModel) Predict(_ context.Context, in schema.Input) (model.Prediction
 	return p, nil
 }
 
-// memRecorder keeps records in memory (the real recorder writes to a store;
-// the end-to-end test in cmd/rendezvous uses it).
-type memRecorder struct {
-	mu   sync.Mutex
-	recs []record.Record
-}
-
-func (r *memRecorder) Enqueue(rec record.Record) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.recs = append(r.recs, rec)
-	return true
-}
-
-func (r *memRecorder) byID() map[string]record.Record {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := map[string]record.Record{}
-	for _, rec := range r.recs {
-		m[rec.ID] = rec
-	}
-	return m
-}
-
-// GetRecord and Ping let memRecorder stand in as the read side too.
-func (r *memRecorder) GetRecord(_ context.Context, id string) (record.Record, error) {
-	if rec, ok := r.byID()[id]; ok {
-		return rec, nil
-	}
-	return record.Record{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
-}
-
-func (r *memRecorder) Ping(context.Context) error { return nil }
-
 type fixture struct {
-	srv    *httptest.Server
-	router *rendezvous.Router
-	rec    *memRecorder
-	cfg    *config.Config
-	reg    *prometheus.Registry
-	stats  RecorderStats
+	srv      *httptest.Server
+	router   *rendezvous.Router
+	recorder *record.Recorder
+	store    *sqlite.Store
+	cfg      *config.Config
+	reg      *prometheus.Registry
+	// stats, when set, replaces the recorder's own view (readiness tests).
+	stats *RecorderStats
 }
 
 // testConfig is the shipped Titanic configuration with placeholder bundles.
@@ -135,10 +103,24 @@ func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{router: router, rec: &memRecorder{}, cfg: cfg, reg: prometheus.NewRegistry()}
+	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rec := record.NewRecorder(st, record.RecorderOptions{FlushInterval: time.Millisecond})
+	t.Cleanup(func() { rec.Close(context.Background()) })
+	f := &fixture{router: router, recorder: rec, store: st, cfg: cfg, reg: prometheus.NewRegistry()}
 	h, err := New(Params{
-		Config: cfg, Validator: val, Router: router, Recorder: f.rec, Store: f.rec, Registry: f.reg,
-		RecorderStats: func() RecorderStats { return f.stats },
+		Config: cfg, Validator: val, Router: router, Recorder: rec, Store: st, Registry: f.reg,
+		RecorderStats: func() RecorderStats {
+			if f.stats != nil {
+				return *f.stats
+			}
+			s := rec.Stats()
+			return RecorderStats{QueueDepth: s.QueueDepth, QueueCapacity: s.QueueCap, Enqueued: s.Enqueued,
+				Written: s.Written, Batches: s.Batches, Dropped: s.Dropped, WriteErrors: s.WriteErrors, Degraded: s.Degraded}
+		},
 		Now:           func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) },
 	})
 	if err != nil {
@@ -161,6 +143,28 @@ func (f *fixture) settle(t *testing.T) {
 	if err := f.router.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// byID finishes recording (every callback run, the recorder flushed and
+// closed) and returns every stored record by id. Requests sent afterwards
+// are no longer recorded; the store stays readable.
+func (f *fixture) byID(t *testing.T) map[string]record.Record {
+	t.Helper()
+	f.settle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.recorder.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]record.Record{}
+	err := f.store.ScanRecords(ctx, store.ScanParams{}, func(rec *record.Record) error {
+		out[rec.ID] = *rec
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 type response struct {
@@ -226,8 +230,7 @@ func TestPredict_AnswersWithProductionAndRecordsEveryModel(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("body\n got %v\nwant %v", got, want)
 	}
-	f.settle(t)
-	rec, ok := f.rec.byID()[id]
+	rec, ok := f.byID(t)[id]
 	if !ok {
 		t.Fatal("no record")
 	}
@@ -260,8 +263,7 @@ func TestPredict_FallsBackToCanaryWhenProductionFails(t *testing.T) {
 	if r.code != 200 || got["fallback"] != true || got["served_by"].(map[string]any)["model"] != "canary-rule" {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.settle(t)
-	rec := f.rec.byID()[got["request_id"].(string)]
+	rec := f.byID(t)[got["request_id"].(string)]
 	if rec.Models["prod-gbt"].Status != record.StatusError || rec.Models["prod-gbt"].Error == "" || rec.Decision.Reason != "fallback" {
 		t.Fatalf("record %+v", rec)
 	}
@@ -277,8 +279,7 @@ func TestPredict_Returns503WithRetryAfterWhenNoModelAnswers(t *testing.T) {
 	if got := decodeMap(t, r.body); got["error"] != "no model answered in time" || got["request_id"] != "client-7" {
 		t.Fatalf("body %s", r.body)
 	}
-	f.settle(t)
-	rec := f.rec.byID()["client-7"]
+	rec := f.byID(t)["client-7"]
 	if rec.Status != record.RequestUnavailable || len(rec.Models) != 3 || rec.Models["dev-logreg"].Status != record.StatusOK {
 		t.Fatalf("record %+v", rec)
 	}
@@ -305,7 +306,7 @@ func TestPredict_ListsEveryFieldErrorAndRecordsTheRejection(t *testing.T) {
 	if got.Error != "invalid input" || !slices.Equal(got.Fields, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
-	rec := f.rec.byID()[r.header.Get("X-Request-ID")]
+	rec := f.byID(t)[r.header.Get("X-Request-ID")]
 	if rec.Status != record.RequestRejected || rec.Raw != body || !slices.Equal(rec.Problems, want) || rec.Models != nil {
 		t.Fatalf("record %+v", rec)
 	}
@@ -327,8 +328,7 @@ func TestPredict_BatchAnswersInOrderWithOneRecordPerInstance(t *testing.T) {
 		got.Results[1].RequestID != "batch-1.1" || got.Results[1].EntityID != "2" || got.Results[1].Prediction != 0 {
 		t.Fatalf("%+v", got)
 	}
-	f.settle(t)
-	recs := f.rec.byID()
+	recs := f.byID(t)
 	if len(recs) != 2 || recs["batch-1.0"].EntityID != "a" || recs["batch-1.1"].Models["prod-gbt"].Status != record.StatusOK {
 		t.Fatalf("records %+v", recs)
 	}
@@ -349,7 +349,7 @@ func TestPredict_BatchWithAnInvalidInstanceNamesItsPath(t *testing.T) {
 	if !slices.Equal(got.Fields, want) {
 		t.Fatalf("got %+v", got.Fields)
 	}
-	if n := len(f.rec.byID()); n != 1 {
+	if n := len(f.byID(t)); n != 1 {
 		t.Fatalf("%d records, want the one rejected batch", n)
 	}
 }
@@ -371,23 +371,31 @@ func TestPredict_RejectsBadBodiesWithTheRightStatus(t *testing.T) {
 		{"no content type is taken as JSON", "", `{"input":` + passenger + `}`, 200, ""},
 		{"missing input", "application/json", `{"entity_id":"1"}`, 422, "invalid input"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := f.do(t, http.MethodPost, "/v1/predict", tt.contentType, tt.body)
-			if r.code != tt.code || !strings.Contains(string(r.body), tt.msg) {
-				t.Fatalf("got %d %s, want %d %q", r.code, r.body, tt.code, tt.msg)
-			}
-			if tt.code == 200 {
-				return
-			}
-			rec, ok := f.rec.byID()[r.header.Get("X-Request-ID")]
-			if !ok || rec.Status != record.RequestRejected || len(rec.Problems) == 0 {
-				t.Fatalf("rejected request not recorded: %+v", rec)
-			}
-			if int64(len(rec.Raw)) > f.cfg.Server.MaxBodyBytes || (tt.code != 413 && rec.Raw != tt.body) {
-				t.Fatalf("raw body kept wrongly (%d bytes)", len(rec.Raw))
-			}
-		})
+	ids := make([]string, len(tests))
+	for i, tt := range tests {
+		r := f.do(t, http.MethodPost, "/v1/predict", tt.contentType, tt.body)
+		if r.code != tt.code || !strings.Contains(string(r.body), tt.msg) {
+			t.Errorf("%s: got %d %s, want %d %q", tt.name, r.code, r.body, tt.code, tt.msg)
+		}
+		ids[i] = r.header.Get("X-Request-ID")
+	}
+	recs := f.byID(t)
+	for i, tt := range tests {
+		rec, ok := recs[ids[i]]
+		want := record.RequestRejected
+		if tt.code == 200 {
+			want = record.RequestOK
+		}
+		if !ok || rec.Status != want || (tt.code != 200 && len(rec.Problems) == 0) {
+			t.Errorf("%s: not recorded as %s: %+v", tt.name, want, rec)
+			continue
+		}
+		if tt.code != 200 && (int64(len(rec.Raw)) > f.cfg.Server.MaxBodyBytes || (tt.code != 413 && rec.Raw != tt.body)) {
+			t.Errorf("%s: raw body kept wrongly (%d bytes)", tt.name, len(rec.Raw))
+		}
+		if tt.code == 413 && int64(len(rec.Raw)) != f.cfg.Server.MaxBodyBytes {
+			t.Errorf("%s: raw body of %d bytes, want the first %d", tt.name, len(rec.Raw), f.cfg.Server.MaxBodyBytes)
+		}
 	}
 }
 
@@ -449,34 +457,42 @@ func TestReadyz_ReportsEveryReason(t *testing.T) {
 	if r := f.do(t, http.MethodGet, "/readyz", "", ""); r.code != 200 {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.stats = RecorderStats{QueueDepth: 95, QueueCapacity: 100}
+	f.stats = &RecorderStats{QueueDepth: 95, QueueCapacity: 100}
 	r := f.do(t, http.MethodGet, "/readyz", "", "")
 	if r.code != 503 || !strings.Contains(string(r.body), "recorder: saturated: queue 95 of 100") {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.stats = RecorderStats{Degraded: true, Reason: "store down"}
+	f.stats = &RecorderStats{Degraded: true, Reason: "store down"}
 	r = f.do(t, http.MethodGet, "/readyz", "", "")
-	if r.code != 503 || !strings.Contains(string(r.body), "recorder: degraded: store down") {
+	var got readiness
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 503 || got.Status != "not ready" || len(got.Reasons) != 1 || got.Reasons[0] != "recorder: degraded: store down" ||
+		got.Checks["store"] != "ok" || got.Checks["models"] != "ok" {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
 }
 
 func TestMetrics_ExposeRequestsModelLatencyFallbacksAndRecorder(t *testing.T) {
 	f := newFixture(t, ruleModel{name: "prod", err: errors.New("boom")}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})
-	f.stats = RecorderStats{QueueDepth: 3, QueueCapacity: 100, Batches: 4, Dropped: 1}
 	f.post(t, "/v1/predict", `{"input":`+passenger+`}`)
 	f.post(t, "/v1/predict", `{`)
-	f.settle(t)
+	f.byID(t) // flushed: every count below is final
+	f.post(t, "/v1/predict", `{`) // after Close: dropped
 	r := f.do(t, http.MethodGet, "/metrics", "", "")
 	for _, want := range []string{
 		`rendezvous_http_requests_total{code="200",route="POST /v1/predict"} 1`,
-		`rendezvous_http_requests_total{code="400",route="POST /v1/predict"} 1`,
+		`rendezvous_http_requests_total{code="400",route="POST /v1/predict"} 2`,
 		`rendezvous_model_latency_seconds_count{model="prod-gbt",outcome="error",role="production"} 1`,
 		`rendezvous_model_latency_seconds_count{model="dev-logreg",outcome="ok",role="challenger"} 1`,
 		`rendezvous_fallbacks_total{served_by="canary-rule"} 1`,
-		`rendezvous_recorder_queue_depth 3`,
-		`rendezvous_recorder_batches_total 4`,
+		`rendezvous_recorder_queue_depth 0`,
+		`rendezvous_recorder_queue_capacity 100000`,
+		`rendezvous_recorder_enqueued_total 2`,
+		`rendezvous_recorder_written_total 2`,
 		`rendezvous_recorder_dropped_total 1`,
+		`rendezvous_recorder_degraded 0`,
 		`rendezvous_model_in_flight{model="prod-gbt",role="production"} 0`,
 	} {
 		if !bytes.Contains(r.body, []byte(want)) {
@@ -522,8 +538,7 @@ func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
 	if r := f.post(t, "/singletitanicpred", tests[0].body); r.code != 200 {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.settle(t)
-	rec := f.rec.byID()["golden.1"]
+	rec := f.byID(t)["golden.1"]
 	if rec.Endpoint != "/multititanicpred2/" || rec.EntityID != "2" || rec.Input["fare"] != nil || rec.Input["embarked"] != "Q" {
 		t.Fatalf("record %+v", rec)
 	}

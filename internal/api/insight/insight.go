@@ -1,0 +1,265 @@
+// Package insight serves what the records say: ground-truth feedback in, and
+// live metrics, challenger comparison, drift and exports out.
+//
+//	POST /v1/feedback   labels by request id or entity id (one, or {"feedback":[…]})
+//	GET  /v1/metrics    per-model figures [?since&until][&bucket=1h]
+//	GET  /v1/compare    ?challenger=NAME [&since&until]
+//	GET  /v1/drift      [?model=NAME][&since&until]
+//	GET  /v1/export     ?format=csv|jsonl|parquet [&since&until] (streamed)
+//
+// Times are RFC 3339; since is inclusive, until exclusive. Every error is a
+// JSON body {"error": "…"} (plus "fields" for invalid feedback).
+package insight
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/api"
+	"github.com/rendezvous-gw/rendezvous/internal/export"
+	"github.com/rendezvous-gw/rendezvous/internal/feedback"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// MaxFeedbackBody caps a feedback request body (10,000 items fit easily).
+const MaxFeedbackBody = 8 << 20
+
+// Params configures Routes.
+type Params struct {
+	Monitor  *monitor.Monitor
+	Feedback *feedback.Service
+	// Export reads records and feedback for /v1/export.
+	Export export.Source
+	// Planner returns a fresh export column planner (configured fields and
+	// models) for each export.
+	Planner func() *export.Planner
+	Logger  *slog.Logger
+}
+
+// Routes returns the routes to mount with api.Params.Extra.
+func Routes(p Params) []api.Route {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handlers{p: p}
+	window := []any{
+		map[string]any{"name": "since", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "inclusive lower bound on received_at (RFC 3339)"},
+		map[string]any{"name": "until", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "exclusive upper bound on received_at (RFC 3339)"},
+	}
+	jsonOK := func(desc string) map[string]any {
+		return map[string]any{"200": map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
+			"400": map[string]any{"description": "bad query parameter"}}
+	}
+	return []api.Route{
+		{Pattern: "POST /v1/feedback", Handler: http.HandlerFunc(h.feedback), Operation: map[string]any{
+			"summary": "Record ground-truth labels (append-only; the latest label of a request counts)",
+			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
+				"oneOf": []any{
+					map[string]any{"type": "object", "properties": map[string]any{"request_id": map[string]any{"type": "string"}, "entity_id": map[string]any{"type": "string"}, "label": map[string]any{"type": []any{"integer", "string"}}}, "required": []any{"label"}},
+					map[string]any{"type": "object", "properties": map[string]any{"feedback": map[string]any{"type": "array", "maxItems": feedback.MaxBatch}}, "required": []any{"feedback"}},
+				}}}}},
+			"responses": map[string]any{"200": map[string]any{"description": "accepted, labelled and unmatched ids"}, "422": map[string]any{"description": "invalid items, nothing written"}, "413": map[string]any{"description": "too many items"}},
+		}},
+		{Pattern: "GET /v1/metrics", Handler: http.HandlerFunc(h.metrics), Operation: map[string]any{
+			"summary":    "Per-model live metrics: statuses, latency, agreement, accuracy on labels, CBPE estimates",
+			"parameters": append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"}),
+			"responses":  jsonOK("metrics report"),
+		}},
+		{Pattern: "GET /v1/compare", Handler: http.HandlerFunc(h.compare), Operation: map[string]any{
+			"summary":    "Challenger vs production on labelled requests answered by both (McNemar exact test)",
+			"parameters": append(window, map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}}),
+			"responses":  jsonOK("comparison and verdict"),
+		}},
+		{Pattern: "GET /v1/drift", Handler: http.HandlerFunc(h.drift), Operation: map[string]any{
+			"summary":    "Drift of live inputs and predicted probability against the model's training reference",
+			"parameters": append(window, map[string]any{"name": "model", "in": "query", "schema": map[string]any{"type": "string"}, "description": "default: production"}),
+			"responses":  jsonOK("drift report"),
+		}},
+		{Pattern: "GET /v1/export", Handler: http.HandlerFunc(h.export), Operation: map[string]any{
+			"summary":    "Stream one row per request with every model's output and the label",
+			"parameters": append(window, map[string]any{"name": "format", "in": "query", "required": true, "schema": map[string]any{"enum": []any{"csv", "jsonl", "parquet"}}}),
+			"responses":  map[string]any{"200": map[string]any{"description": "the export file"}, "400": map[string]any{"description": "bad format or window"}},
+		}},
+	}
+}
+
+type handlers struct{ p Params }
+
+type errorBody struct {
+	Error  string              `json:"error"`
+	Fields []schema.FieldError `json:"fields,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// parseWindow reads since/until.
+func parseWindow(r *http.Request) (monitor.Window, error) {
+	var w monitor.Window
+	for _, q := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &w.Since}, {"until", &w.Until}} {
+		v := r.URL.Query().Get(q.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return w, fmt.Errorf("%s: want an RFC 3339 time such as 2026-11-24T12:00:00Z, got %q", q.name, v)
+		}
+		*q.dst = t
+	}
+	if !w.Since.IsZero() && !w.Until.IsZero() && !w.Until.After(w.Since) {
+		return w, fmt.Errorf("until must be after since")
+	}
+	return w, nil
+}
+
+func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, monitor.ErrUnknownModel):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, monitor.ErrNoReference):
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away; nothing to say.
+	default:
+		h.p.Logger.Error("insight request failed", "path", r.URL.Path, "request_id", api.RequestID(r), "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+	}
+}
+
+func (h *handlers) feedback(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFeedbackBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", MaxFeedbackBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	items, err := feedback.Decode(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var probe struct {
+		Feedback json.RawMessage `json:"feedback"`
+	}
+	_ = json.Unmarshal(body, &probe)
+	res, err := h.p.Feedback.Submit(r.Context(), items, probe.Feedback != nil)
+	if ve, ok := feedback.IsValidation(err); ok {
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "invalid feedback", Fields: ve.Fields})
+		return
+	}
+	if errors.Is(err, feedback.ErrTooMany) {
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
+	win, err := parseWindow(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var bucket time.Duration
+	if v := r.URL.Query().Get("bucket"); v != "" {
+		bucket, err = time.ParseDuration(v)
+		if err != nil || bucket < time.Second {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("bucket: want a duration of at least 1s such as 1h, got %q", v))
+			return
+		}
+	}
+	rep, err := h.p.Monitor.Metrics(r.Context(), win, bucket)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
+	win, err := parseWindow(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ch := r.URL.Query().Get("challenger")
+	if ch == "" {
+		writeError(w, http.StatusBadRequest, "challenger: required (a configured model name)")
+		return
+	}
+	c, err := h.p.Monitor.Compare(r.Context(), ch, win)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (h *handlers) drift(w http.ResponseWriter, r *http.Request) {
+	win, err := parseWindow(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, _, err := h.p.Monitor.Drift(r.Context(), r.URL.Query().Get("model"), win)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *handlers) export(w http.ResponseWriter, r *http.Request) {
+	win, err := parseWindow(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f, err := export.ParseFormat(r.URL.Query().Get("format"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "format: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", f.ContentType())
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="rendezvous-records.%s"`, f))
+	var planner *export.Planner
+	if h.p.Planner != nil {
+		planner = h.p.Planner()
+	}
+	n, err := export.Run(r.Context(), h.p.Export, w, export.Options{Format: f, Planner: planner, Scan: store.ScanParams{Since: win.Since, Until: win.Until}})
+	if err != nil {
+		// Headers are gone once rows were streamed; log and cut the body.
+		h.p.Logger.Error("export failed", "rows", n, "request_id", api.RequestID(r), "err", err)
+		if n == 0 {
+			writeError(w, http.StatusInternalServerError, "export: "+err.Error())
+		}
+	}
+}
