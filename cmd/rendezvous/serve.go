@@ -159,6 +159,11 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		params.Recorder = rec
 		params.RecorderStats = func() api.RecorderStats { return recorderStats(rec.Stats()) }
 		params.Store = st
+		mon, err := buildMonitor(cfg, st, members)
+		if err != nil {
+			return nil, fmt.Errorf("build monitor: %w", err)
+		}
+		params.Extra = append(params.Extra, insightRoutes(cfg, st, mon, members, log)...)
 	}
 	h, err := api.New(params)
 	if err != nil {
