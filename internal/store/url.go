@@ -12,9 +12,6 @@ const redacted = "xxxxx"
 // secretParams are query parameters whose values are credentials.
 var secretParams = []string{"password", "sslpassword", "authmechanismproperties", "tlscertificatekeyfilepassword"}
 
-// userinfoRE matches "scheme://user:password@" for the textual fallback.
-var userinfoRE = regexp.MustCompile(`(://[^/@:?#]*):[^/@?#]*@`)
-
 // keyValueRE matches password=... in a key/value connection string or query.
 var keyValueRE = regexp.MustCompile(`(?i)((?:^|[\s&?;])(?:password|sslpassword)\s*=\s*)('[^']*'|[^\s&;]*)`)
 
@@ -26,7 +23,10 @@ var keyValueRE = regexp.MustCompile(`(?i)((?:^|[\s&?;])(?:password|sslpassword)\
 // are redacted textually).
 func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Opaque != "" {
+	if err != nil || u.Opaque != "" || u.Scheme == "" ||
+		u.User == nil && strings.Contains(u.Path+u.RawQuery+u.Fragment, "@") {
+		// Not a clean hierarchical URL, or one where an unescaped character
+		// in a password may have moved it into the path ("u:123/x@h").
 		return redactText(rawURL)
 	}
 	if u.User != nil {
@@ -54,8 +54,34 @@ func RedactURL(rawURL string) string {
 	return u.String()
 }
 
-// redactText redacts credentials from a string that is not a parseable URL.
+// redactUserinfo replaces what lies between the first ':' after "://" and
+// the last '@' — the password, even one holding unescaped '/', '?', '#' or
+// '@' — when both are present.
+func redactUserinfo(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return s
+	}
+	colon := strings.IndexByte(rest[:at], ':')
+	if colon < 0 {
+		return s
+	}
+	return s[:i+3] + rest[:colon+1] + redacted + rest[at:]
+}
+
+// opaqueUserinfoRE matches "scheme:anything@" of an opaque URL.
+var opaqueUserinfoRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*:)([^/][^@]*)@`)
+
+// redactText redacts credentials from a string that is not a parseable
+// hierarchical URL: a key/value connection string, an opaque URL, a
+// malformed URL.
 func redactText(s string) string {
-	s = userinfoRE.ReplaceAllString(s, "${1}:"+redacted+"@")
+	s = redactUserinfo(s)
+	s = opaqueUserinfoRE.ReplaceAllString(s, "${1}"+redacted+"@")
 	return keyValueRE.ReplaceAllString(s, "${1}"+redacted)
 }
