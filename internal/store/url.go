@@ -13,7 +13,7 @@ const redacted = "xxxxx"
 var secretParams = []string{"password", "sslpassword", "authmechanismproperties", "tlscertificatekeyfilepassword"}
 
 // keyValueRE matches password=... in a key/value connection string or query.
-var keyValueRE = regexp.MustCompile(`(?i)((?:^|[\s&?;])(?:password|sslpassword)\s*=\s*)('[^']*'|[^\s&;]*)`)
+var keyValueRE = regexp.MustCompile(`(?i)((?:^|[\s&?;])(?:password|sslpassword)\s*=\s*)('[^']*'|[^\s&]*)`)
 
 // RedactURL returns rawURL with every credential replaced by "xxxxx": the
 // password of the userinfo and the values of password-like query
@@ -35,7 +35,10 @@ func RedactURL(rawURL string) string {
 		}
 	}
 	if u.RawQuery != "" {
-		q := u.Query()
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil { // e.g. a ';' in a value: Query would drop the pair, password included
+			return redactText(rawURL)
+		}
 		changed := false
 		for k := range q {
 			for _, s := range secretParams {
@@ -49,8 +52,6 @@ func RedactURL(rawURL string) string {
 			u.RawQuery = q.Encode()
 		}
 	}
-	// url.URL.String escapes the redaction marker nowhere, so the result is
-	// stable; a double check guards against exotic encodings.
 	return u.String()
 }
 

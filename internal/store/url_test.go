@@ -37,6 +37,8 @@ func TestRedactURL_NeverReturnsThePasswordOfUnparseableStrings(t *testing.T) {
 		"postgres://gw:s3cret?x@host/db",
 		"postgres://gw:s3#cret@host/db",
 		"postgres://gw:s3@cret@host/db",
+		"postgres://host/db?password=ab;s3cret&x=1",
+		"postgres://host/db?PassWord=s3cret",
 	} {
 		if got := RedactURL(in); strings.Contains(got, "s3cret") {
 			t.Errorf("RedactURL(%q) = %q reveals the password", in, got)
