@@ -121,7 +121,7 @@ func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
 			return RecorderStats{QueueDepth: s.QueueDepth, QueueCapacity: s.QueueCap, Enqueued: s.Enqueued,
 				Written: s.Written, Batches: s.Batches, Dropped: s.Dropped, WriteErrors: s.WriteErrors, Degraded: s.Degraded}
 		},
-		Now:           func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) },
+		Now: func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -478,7 +478,7 @@ func TestMetrics_ExposeRequestsModelLatencyFallbacksAndRecorder(t *testing.T) {
 	f := newFixture(t, ruleModel{name: "prod", err: errors.New("boom")}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})
 	f.post(t, "/v1/predict", `{"input":`+passenger+`}`)
 	f.post(t, "/v1/predict", `{`)
-	f.byID(t) // flushed: every count below is final
+	f.byID(t)                     // flushed: every count below is final
 	f.post(t, "/v1/predict", `{`) // after Close: dropped
 	r := f.do(t, http.MethodGet, "/metrics", "", "")
 	for _, want := range []string{
