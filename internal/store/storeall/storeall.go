@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/mongo"
 	"github.com/rendezvous-gw/rendezvous/internal/store/postgres"
 	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
 )
@@ -30,7 +31,7 @@ type backend struct {
 var backends = []backend{
 	{[]string{sqlite.Scheme}, adapt(sqlite.Open)},
 	{[]string{"postgres", "postgresql"}, adapt(postgres.Open)},
-	// MongoDB: internal/store/mongo adds its line here.
+	{[]string{mongo.Scheme, mongo.SchemeSRV}, adapt(mongo.Open)},
 }
 
 // adapt turns a backend's Open, which returns its concrete store type, into
