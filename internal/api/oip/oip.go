@@ -1,0 +1,589 @@
+// Package oip serves the Open Inference Protocol v2 (KServe V2) REST API in
+// front of the rendezvous, so existing OIP clients can call the gateway as if
+// it were a KServe, Triton or MLServer deployment.
+//
+// Routes (all JSON; errors are {"error": "..."}):
+//
+//	GET  /v2                                  server metadata
+//	GET  /v2/health/live                      200 while the process serves
+//	GET  /v2/health/ready                     200 when ready, 400 when not (spec: 4xx)
+//	GET  /v2/models/{name}[/versions/{v}]     model metadata (404 for an unknown model or version)
+//	GET  /v2/models/{name}[/versions/{v}]/ready  200 when ready, 400 when not
+//	POST /v2/models/{name}[/versions/{v}]/infer  inference
+//
+// Inference on the production model's name goes through the full rendezvous
+// (every model called, the request recorded, production's answer or its
+// fallback returned): it is the same request as POST /v1/predict. Inference
+// on any other configured model's name calls that model alone, with its own
+// deadline, and is not recorded: it is a way to query one model, not
+// rendezvous traffic.
+//
+// Request tensors are the schema's fields, one tensor per field, shape [N]
+// or [N, 1], datatype BYTES for string fields, BOOL for boolean fields and any
+// INT*/UINT*/FP* type for numeric fields; null elements mean "missing". All
+// tensors share N (1 to Params.MaxBatch). The response has the outputs
+// "class" (INT64), "probability" (FP64, positive class), "label" (BYTES),
+// "served_by" (BYTES) and "request_id" (BYTES), each of shape [N]; a
+// request's "outputs" list selects a subset.
+package oip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rendezvous-gw/rendezvous/internal/api"
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// Gateway runs one validated input through the full rendezvous and records
+// it. The API/serve code implements it (GatewayFunc adapts a function).
+type Gateway interface {
+	// Route sends p.Input to every model, records the request under
+	// p.Endpoint with id p.RequestID like a /v1/predict request, and
+	// returns the decision. A non-nil error means no model qualified
+	// (answered 503).
+	Route(ctx context.Context, p RouteParams) (rendezvous.Decision, error)
+}
+
+// RouteParams is one request for Gateway.Route.
+type RouteParams struct {
+	// Endpoint is the path the request came in on ("/v2/models/x/infer").
+	Endpoint  string
+	RequestID string
+	Received  time.Time
+	Input     schema.Input
+}
+
+// GatewayFunc adapts a function to Gateway.
+type GatewayFunc func(ctx context.Context, p RouteParams) (rendezvous.Decision, error)
+
+// Route calls f.
+func (f GatewayFunc) Route(ctx context.Context, p RouteParams) (rendezvous.Decision, error) {
+	return f(ctx, p)
+}
+
+// Rejecter is optionally implemented by a Gateway that archives requests
+// whose input failed validation (the decoy); Reject must not block.
+type Rejecter interface {
+	Reject(ctx context.Context, p RejectParams)
+}
+
+// RejectParams is one rejected request.
+type RejectParams struct {
+	Endpoint  string
+	RequestID string
+	Received  time.Time
+	// Raw is the body as received (at most Params.MaxBodyBytes).
+	Raw      []byte
+	Problems []schema.FieldError
+}
+
+// Defaults for a zero Params.
+const (
+	DefaultMaxBatch     = 64
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultReadyTimeout = 2 * time.Second
+)
+
+// Params builds a Server. Gateway, Validator and Members are required;
+// Members must contain exactly one production model.
+type Params struct {
+	Gateway   Gateway
+	Validator *schema.Validator
+	// Members are the live models (the same slice the router was built
+	// from); their Deadline bounds a single-model inference (0: the
+	// rendezvous default).
+	Members []rendezvous.Member
+	// Ready reports whether the gateway can serve (for /v2/health/ready),
+	// e.g. the store check of /readyz. Nil: ready when the production
+	// model is ready.
+	Ready func(ctx context.Context) error
+	// ServerName and ServerVersion answer GET /v2 (defaults "rendezvous",
+	// "dev").
+	ServerName, ServerVersion string
+	// MaxBatch caps N, the rows of one request (default 64).
+	MaxBatch int
+	// MaxBodyBytes caps a request body (default 1 MiB; 413 above it).
+	MaxBodyBytes int64
+	// Now is the clock for Received (default time.Now).
+	Now func() time.Time
+	// RequestID returns the request id of r (default api.RequestID, the
+	// id the API handler assigned; a new UUIDv7 when it assigned none).
+	RequestID func(r *http.Request) string
+}
+
+// Server serves the OIP v2 routes. It is safe for concurrent use.
+type Server struct {
+	p       Params
+	members map[string]rendezvous.Member
+	prod    string
+	fields  []schema.Field
+	mux     *http.ServeMux
+}
+
+// New validates p and returns a Server.
+func New(p Params) (*Server, error) {
+	if p.Gateway == nil || p.Validator == nil || len(p.Members) == 0 {
+		return nil, errors.New("oip: Gateway, Validator and Members are required")
+	}
+	s := &Server{p: p, members: make(map[string]rendezvous.Member, len(p.Members)), fields: p.Validator.Fields()}
+	for _, m := range p.Members {
+		if m.Model == nil {
+			return nil, fmt.Errorf("oip: member %q has no model", m.Name)
+		}
+		if _, dup := s.members[m.Name]; dup {
+			return nil, fmt.Errorf("oip: member %q listed twice", m.Name)
+		}
+		s.members[m.Name] = m
+		if m.Role == model.RoleProduction {
+			if s.prod != "" {
+				return nil, fmt.Errorf("oip: two production members (%q, %q)", s.prod, m.Name)
+			}
+			s.prod = m.Name
+		}
+	}
+	if s.prod == "" {
+		return nil, errors.New("oip: no production member")
+	}
+	if s.p.ServerName == "" {
+		s.p.ServerName = "rendezvous"
+	}
+	if s.p.ServerVersion == "" {
+		s.p.ServerVersion = "dev"
+	}
+	if s.p.MaxBatch <= 0 {
+		s.p.MaxBatch = DefaultMaxBatch
+	}
+	if s.p.MaxBodyBytes <= 0 {
+		s.p.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.p.Now == nil {
+		s.p.Now = time.Now
+	}
+	if s.p.RequestID == nil {
+		s.p.RequestID = func(r *http.Request) string {
+			if id := api.RequestID(r); id != "" {
+				return id
+			}
+			return newID()
+		}
+	}
+	s.mux = http.NewServeMux()
+	for _, rt := range s.Routes() {
+		s.mux.Handle(rt.Pattern, rt.Handler)
+	}
+	return s, nil
+}
+
+// Routes returns the OIP v2 routes, to mount with api.Params.Extra.
+func (s *Server) Routes() []api.Route {
+	op := func(summary string) map[string]any {
+		return map[string]any{"summary": summary, "tags": []string{"oip-v2"},
+			"responses": map[string]any{"200": map[string]any{"description": "OK"}}}
+	}
+	return []api.Route{
+		{Pattern: "GET /v2", Handler: http.HandlerFunc(s.serverMetadata), Operation: op("OIP v2 server metadata")},
+		{Pattern: "GET /v2/health/live", Handler: http.HandlerFunc(s.live), Operation: op("OIP v2 liveness")},
+		{Pattern: "GET /v2/health/ready", Handler: http.HandlerFunc(s.ready), Operation: op("OIP v2 readiness")},
+		{Pattern: "GET /v2/models/{name}", Handler: http.HandlerFunc(s.modelMetadata), Operation: op("OIP v2 model metadata")},
+		{Pattern: "GET /v2/models/{name}/versions/{version}", Handler: http.HandlerFunc(s.modelMetadata), Operation: op("OIP v2 model version metadata")},
+		{Pattern: "GET /v2/models/{name}/ready", Handler: http.HandlerFunc(s.modelReady), Operation: op("OIP v2 model readiness")},
+		{Pattern: "GET /v2/models/{name}/versions/{version}/ready", Handler: http.HandlerFunc(s.modelReady), Operation: op("OIP v2 model version readiness")},
+		{Pattern: "POST /v2/models/{name}/infer", Handler: http.HandlerFunc(s.infer), Operation: op("OIP v2 inference (production's name: through the rendezvous)")},
+		{Pattern: "POST /v2/models/{name}/versions/{version}/infer", Handler: http.HandlerFunc(s.infer), Operation: op("OIP v2 inference on a model version")},
+	}
+}
+
+// ServeHTTP serves the routes on their own (without the API handler's
+// request ids, metrics and recovery), for tests and stand-alone use.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// errorBody is the spec's error object.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// lookup finds the model a path names, checking the version when given.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (rendezvous.Member, bool) {
+	name := r.PathValue("name")
+	m, ok := s.members[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown model %q", name))
+		return m, false
+	}
+	if v := r.PathValue("version"); v != "" && v != m.Model.Info().Version {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q (serving %q)", name, v, m.Model.Info().Version))
+		return m, false
+	}
+	return m, true
+}
+
+func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"name": s.p.ServerName, "version": s.p.ServerVersion, "extensions": []string{}})
+}
+
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	var err error
+	if s.p.Ready != nil {
+		err = s.p.Ready(r.Context())
+	} else {
+		err = s.memberReady(r.Context(), s.members[s.prod])
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "not ready: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if err := s.memberReady(r.Context(), m); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q is not ready: %v", m.Name, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": m.Name, "ready": true})
+}
+
+// memberReady: a model with an open circuit breaker is not ready; a model
+// that can check its own readiness (a remote model) is asked, within
+// DefaultReadyTimeout; any other model is ready.
+func (s *Server) memberReady(ctx context.Context, m rendezvous.Member) error {
+	if st, ok := m.Model.(interface{ State() string }); ok && st.State() == "open" {
+		return errors.New("circuit breaker open")
+	}
+	if rd, ok := m.Model.(interface{ Ready(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(ctx, DefaultReadyTimeout)
+		defer cancel()
+		return rd.Ready(ctx)
+	}
+	return nil
+}
+
+// tensorMeta is a metadata tensor.
+type tensorMeta struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+// outputNames are the response outputs in order.
+var outputNames = []string{"class", "probability", "label", "served_by", "request_id"}
+
+var outputTypes = map[string]string{"class": "INT64", "probability": "FP64", "label": "BYTES", "served_by": "BYTES", "request_id": "BYTES"}
+
+func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	info := m.Model.Info()
+	inputs := make([]tensorMeta, len(s.fields))
+	for i, f := range s.fields {
+		inputs[i] = tensorMeta{Name: f.Name, Datatype: datatypeOf(f.Type), Shape: []int{-1}}
+	}
+	outputs := make([]tensorMeta, len(outputNames))
+	for i, n := range outputNames {
+		outputs[i] = tensorMeta{Name: n, Datatype: outputTypes[n], Shape: []int{-1}}
+	}
+	platform := "rendezvous:" + info.Algorithm
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":     m.Name,
+		"versions": []string{info.Version},
+		"platform": platform,
+		"inputs":   inputs,
+		"outputs":  outputs,
+		"parameters": map[string]any{
+			"role":     string(m.Role),
+			"artifact": info.Artifact,
+			// production's name answers through the rendezvous
+			"rendezvous": m.Name == s.prod,
+		},
+	})
+}
+
+// datatypeOf is the OIP datatype that carries a schema type.
+func datatypeOf(t schema.Type) string {
+	switch t {
+	case schema.TypeInteger:
+		return "INT64"
+	case schema.TypeString:
+		return "BYTES"
+	case schema.TypeBoolean:
+		return "BOOL"
+	}
+	return "FP64"
+}
+
+// inferRequest is the spec's inference request.
+type inferRequest struct {
+	ID         string          `json:"id"`
+	Parameters map[string]any  `json:"parameters"`
+	Inputs     []requestInput  `json:"inputs"`
+	Outputs    []requestOutput `json:"outputs"`
+}
+
+type requestInput struct {
+	Name       string          `json:"name"`
+	Shape      []int64         `json:"shape"`
+	Datatype   string          `json:"datatype"`
+	Parameters map[string]any  `json:"parameters"`
+	Data       json.RawMessage `json:"data"`
+}
+
+type requestOutput struct {
+	Name string `json:"name"`
+}
+
+// responseOutput is one output tensor.
+type responseOutput struct {
+	Name     string `json:"name"`
+	Shape    []int  `json:"shape"`
+	Datatype string `json:"datatype"`
+	Data     any    `json:"data"`
+}
+
+type inferResponse struct {
+	ModelName    string           `json:"model_name"`
+	ModelVersion string           `json:"model_version"`
+	ID           string           `json:"id,omitempty"`
+	Parameters   map[string]any   `json:"parameters,omitempty"`
+	Outputs      []responseOutput `json:"outputs"`
+}
+
+// row is one decoded, validated input row and its outcome.
+type row struct {
+	id  string
+	in  schema.Input
+	dec rendezvous.Decision
+	err error
+}
+
+func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	received := s.p.Now()
+	reqID := s.p.RequestID(r)
+	endpoint := r.URL.Path
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.p.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", s.p.MaxBodyBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return
+	}
+	reject := func(problems []schema.FieldError) {
+		if rj, ok := s.p.Gateway.(Rejecter); ok && m.Name == s.prod {
+			rj.Reject(r.Context(), RejectParams{Endpoint: endpoint, RequestID: reqID, Received: received, Raw: body, Problems: problems})
+		}
+		writeError(w, http.StatusBadRequest, problemText(problems))
+	}
+	var req inferRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		reject([]schema.FieldError{{Field: "body", Problem: "not an inference request: " + err.Error()}})
+		return
+	}
+	rows, problems := s.decodeRows(req.Inputs)
+	if len(problems) > 0 {
+		reject(problems)
+		return
+	}
+	want, problems := s.selectOutputs(req.Outputs)
+	if len(problems) > 0 {
+		reject(problems)
+		return
+	}
+	for i := range rows {
+		rows[i].id = reqID
+		if len(rows) > 1 {
+			rows[i].id = reqID + "." + strconv.Itoa(i)
+		}
+	}
+
+	if m.Name == s.prod {
+		s.routeRows(r.Context(), endpoint, received, rows)
+	} else {
+		s.predictAlone(r.Context(), m, rows)
+	}
+	for i := range rows {
+		if rows[i].err != nil {
+			what := "no model answered in time"
+			if m.Name != s.prod {
+				what = fmt.Sprintf("model %q gave no answer", m.Name)
+			}
+			if len(rows) > 1 {
+				what = fmt.Sprintf("row %d: %s", i, what)
+			}
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, what+": "+rows[i].err.Error())
+			return
+		}
+	}
+	info := m.Model.Info()
+	resp := inferResponse{ModelName: m.Name, ModelVersion: info.Version, ID: req.ID, Outputs: make([]responseOutput, 0, len(want))}
+	if resp.ID == "" {
+		resp.ID = reqID
+	}
+	n := len(rows)
+	for _, name := range want {
+		o := responseOutput{Name: name, Shape: []int{n}, Datatype: outputTypes[name]}
+		switch name {
+		case "class":
+			d := make([]int64, n)
+			for i := range rows {
+				d[i] = int64(rows[i].dec.Prediction.Class)
+			}
+			o.Data = d
+		case "probability":
+			d := make([]float64, n)
+			for i := range rows {
+				d[i] = rows[i].dec.Prediction.Probability
+			}
+			o.Data = d
+		case "label":
+			d := make([]string, n)
+			for i := range rows {
+				d[i] = rows[i].dec.Prediction.Label
+			}
+			o.Data = d
+		case "served_by":
+			d := make([]string, n)
+			for i := range rows {
+				d[i] = rows[i].dec.ServedBy
+			}
+			o.Data = d
+		case "request_id":
+			d := make([]string, n)
+			for i := range rows {
+				d[i] = rows[i].id
+			}
+			o.Data = d
+		}
+		resp.Outputs = append(resp.Outputs, o)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// routeRows sends every row through the rendezvous, a few at a time.
+func (s *Server) routeRows(ctx context.Context, endpoint string, received time.Time, rows []row) {
+	one := func(i int) {
+		rows[i].dec, rows[i].err = s.p.Gateway.Route(ctx, RouteParams{Endpoint: endpoint, RequestID: rows[i].id, Received: received, Input: rows[i].in})
+	}
+	parallel(len(rows), one)
+}
+
+// predictAlone calls one model for every row with the model's deadline.
+func (s *Server) predictAlone(ctx context.Context, m rendezvous.Member, rows []row) {
+	deadline := m.Deadline
+	if deadline <= 0 {
+		deadline = rendezvous.DefaultDeadline
+	}
+	info := m.Model.Info()
+	one := func(i int) {
+		ctx, cancel := context.WithTimeout(ctx, deadline)
+		defer cancel()
+		p, err := m.Model.Predict(ctx, rows[i].in)
+		if err == nil && ctx.Err() != nil {
+			err = fmt.Errorf("answered after its %v deadline", deadline)
+		}
+		rows[i].err = err
+		rows[i].dec = rendezvous.Decision{ServedBy: m.Name, Role: m.Role, Info: info, Reason: rendezvous.ReasonPreferred, Prediction: p}
+	}
+	parallel(len(rows), one)
+}
+
+// parallel runs fn(0..n-1) on at most 8 goroutines.
+func parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	const workers = 8
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// selectOutputs returns the requested outputs (all when none are named).
+func (s *Server) selectOutputs(req []requestOutput) ([]string, []schema.FieldError) {
+	if len(req) == 0 {
+		return outputNames, nil
+	}
+	var out []string
+	var problems []schema.FieldError
+	seen := map[string]bool{}
+	for i, o := range req {
+		if _, ok := outputTypes[o.Name]; !ok {
+			problems = append(problems, schema.FieldError{Field: fmt.Sprintf("outputs[%d].name", i), Problem: fmt.Sprintf("unknown output %q (outputs: class, probability, label, served_by, request_id)", o.Name)})
+			continue
+		}
+		if !seen[o.Name] {
+			seen[o.Name] = true
+			out = append(out, o.Name)
+		}
+	}
+	return out, problems
+}
+
+func problemText(problems []schema.FieldError) string {
+	var b []byte
+	for i, p := range problems {
+		if i > 0 {
+			b = append(b, "; "...)
+		}
+		b = append(b, p.Error()...)
+	}
+	return string(b)
+}
