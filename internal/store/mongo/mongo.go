@@ -187,7 +187,7 @@ func ParseURL(rawURL string) (Config, error) {
 	if cfg.Records == cfg.Feedback {
 		return fail("records and feedback collections are both %q", cfg.Records)
 	}
-	cfg.URI = scheme + "://" + authority + path
+	cfg.URI = strings.ToLower(scheme) + "://" + authority + path
 	if len(kept) > 0 {
 		if path == "" {
 			cfg.URI += "/"

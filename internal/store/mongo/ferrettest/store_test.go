@@ -16,6 +16,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/mongo"
 	"github.com/rendezvous-gw/rendezvous/internal/store/mongo/ferrettest"
+	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
 )
 
@@ -204,6 +205,27 @@ func TestOpen_CreatesIndexesAndUsesCollectionsFromURL(t *testing.T) {
 	}
 	if p, ok := doc.Lookup("models", "prod-gbt", "prediction").Int32OK(); !ok || p != 0 {
 		t.Errorf("prediction = %v, want int32 0", doc.Lookup("models", "prod-gbt", "prediction"))
+	}
+}
+
+func TestStoreall_OpensMongoDBURLsWithTheMongoStore(t *testing.T) {
+	uri := ferrettest.Start(t, ferrettest.SQLite)
+	for _, raw := range []string{ferrettest.StoreURL(t, uri), "MongoDB" + strings.TrimPrefix(ferrettest.StoreURL(t, uri), "mongodb")} {
+		s, err := storeall.Open(t.Context(), raw)
+		if err != nil {
+			t.Fatalf("storeall.Open(%q): %v", raw, err)
+		}
+		if _, ok := s.(*mongo.Store); !ok {
+			t.Errorf("storeall.Open(%q) = %T, want *mongo.Store", raw, s)
+		}
+		rec := storetest.FullRecord("via-storeall", t0)
+		if err := s.WriteRecords(t.Context(), []record.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetRecord(t.Context(), rec.ID); err != nil || got.ID != rec.ID {
+			t.Errorf("GetRecord = %q, %v", got.ID, err)
+		}
+		s.Close()
 	}
 }
 
