@@ -22,7 +22,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
-	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
+	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
 )
 
 // serveOptions are the process-level settings of `rendezvous serve`; every
@@ -346,24 +346,24 @@ func recordingOff(rawURL string) bool {
 	return strings.EqualFold(scheme, "none")
 }
 
-// openStore opens the record store the URL names, within timeout. The
-// error names the store by its redacted URL.
+// openStore opens the record store the URL names (storeall: sqlite,
+// postgres, mongodb …) within timeout. Its errors name the store by its
+// redacted URL.
 func openStore(ctx context.Context, rawURL string, timeout time.Duration) (store.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	scheme, _, _ := strings.Cut(rawURL, ":")
-	var (
-		st  store.Store
-		err error
-	)
-	switch strings.ToLower(scheme) {
-	case sqlite.Scheme:
-		st, err = sqlite.Open(ctx, rawURL)
-	default:
-		err = fmt.Errorf("%w %q", store.ErrUnsupportedScheme, scheme)
-	}
+	st, err := storeall.Open(ctx, rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", store.RedactURL(rawURL), err)
+		return nil, oneLine{err}
 	}
 	return st, nil
 }
+
+// oneLine renders an error (drivers' can span lines) on one line.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(e.err.Error(), "\n", " ; ")), " ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }

@@ -212,11 +212,12 @@ func TestServe_StoreFailureIsOneLineNamingTheRedactedURL(t *testing.T) {
 	for _, url := range []string{
 		"sqlite://" + filepath.Join(blocker, "sub", "x.db"), // a directory cannot be created under a file
 		"nosuch://user:hunter2@host/db",
+		"postgres://postgres:hunter2@127.0.0.1:1/db?connect_timeout=1", // nothing listens on port 1
 	} {
 		stderr.Reset()
 		code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--store", url}, &stdout, &stderr)
 		msg := stderr.String()
-		if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "rendezvous serve: open store ") {
+		if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "rendezvous serve: open ") {
 			t.Errorf("%s: exit %d, stderr %q", url, code, msg)
 		}
 		if strings.Contains(msg, "hunter2") || !strings.Contains(msg, store.RedactURL(url)) {
