@@ -54,7 +54,7 @@ func TestAppendRecord_MatchesEncodingJSON(t *testing.T) {
 				Status: record.Status(tricky), Features: model.Features{Names: []string{tricky, "<b>"}, Values: []float64{1, 2}}}},
 			Decision: &record.Decision{ServedBy: tricky, Reason: tricky}},
 		"numbers": {ID: "n", ReceivedAt: at, Input: schema.Input{
-			"a": 0.0, "b": -0.0, "c": 1e21, "d": 1e20, "e": 1e-6, "f": 1e-7, "g": 123456789.125, "h": math.MaxFloat64,
+			"a": 0.0, "b": math.Copysign(0, -1), "c": 1e21, "d": 1e20, "e": 1e-6, "f": 1e-7, "g": 123456789.125, "h": math.MaxFloat64,
 			"i": math.SmallestNonzeroFloat64, "j": -1.5e-300, "k": 3.0, "l": 0.1 + 0.2},
 			Models: map[string]record.ModelResult{"m": {Features: model.Features{
 				Names:  []string{"a", "b", "c", "d", "e", "f"},
