@@ -279,3 +279,47 @@ func TestDriftReport_WriteTextMatchesGolden(t *testing.T) {
 		t.Errorf("table differs from %s (run with -update):\n%s", golden, buf.String())
 	}
 }
+
+func TestDriftFromInputs_AgeShiftOnRawInputs(t *testing.T) {
+	ages := normals(5, 600, 30, 14)
+	ref := make([]schema.Input, 600)
+	same := make([]schema.Input, 300)
+	shifted := make([]schema.Input, 300)
+	sexes := []string{"male", "female", "male"}
+	for i := range ref {
+		ref[i] = schema.Input{"age": ages[i], "sex": sexes[i%3], "pclass": float64(1 + i%3)}
+		if i%4 == 0 {
+			ref[i]["age"] = nil // missing ages, as in the Titanic data
+		}
+	}
+	later := normals(6, 300, 30, 14)
+	for i := range same {
+		same[i] = schema.Input{"age": later[i], "sex": sexes[(i+1)%3], "pclass": float64(1 + (i+2)%3)}
+		shifted[i] = schema.Input{"age": later[i] + 15, "sex": sexes[(i+1)%3], "pclass": float64(1 + (i+2)%3)}
+	}
+	for _, tc := range []struct {
+		name  string
+		cur   []schema.Input
+		drift bool
+	}{{"unshifted", same, false}, {"age + 15", shifted, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := DriftFromInputs(ref, tc.cur, DriftOptions{})
+			mustOK(t, err)
+			if len(rep.Columns) != 3 || rep.Columns[0].Column != "age" {
+				t.Fatalf("columns %+v", rep.Columns)
+			}
+			age := rep.Columns[0]
+			if age.Drifted != tc.drift || age.Method != MethodKS || age.ReferenceMissing != 150 {
+				t.Errorf("age: drifted %v method %s p %v missing %d", age.Drifted, age.Method, age.PValue, age.ReferenceMissing)
+			}
+			for _, c := range rep.Columns[1:] {
+				if c.Drifted {
+					t.Errorf("%s drifted", c.Column)
+				}
+			}
+			if rep.Columns[1].Type != TypeCategorical || rep.Columns[2].Type != TypeBinary {
+				t.Errorf("types pclass %s sex %s", rep.Columns[1].Type, rep.Columns[2].Type)
+			}
+		})
+	}
+}

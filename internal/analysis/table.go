@@ -177,58 +177,108 @@ func parseCSVColumn(name string, cells []string) Column {
 // string or bool value makes it text (bools as "true"/"false", numbers
 // formatted shortest-exact). nil or absent values are missing.
 func TableFromInputs(rows []schema.Input, fields []string) Table {
-	if fields == nil {
-		set := map[string]bool{}
-		for _, in := range rows {
-			for k := range in {
-				set[k] = true
-			}
-		}
-		for k := range set {
-			fields = append(fields, k)
-		}
-		slices.Sort(fields)
+	b := NewTableBuilder(fields)
+	for _, in := range rows {
+		b.Add(in)
 	}
-	t := Table{Rows: len(rows), Columns: make([]Column, len(fields))}
-	for ci, f := range fields {
-		nums := make([]float64, len(rows))
-		var strs []string
-		for i, in := range rows {
-			v, ok := toFloat(in[f])
-			if ok {
-				nums[i] = v
-				continue
-			}
-			nums[i] = math.NaN()
-			var s string
-			switch x := in[f].(type) {
-			case nil:
-				continue
-			case string:
-				s = x
-			case bool:
-				s = strconv.FormatBool(x)
-			default:
-				s = fmt.Sprint(x)
-			}
-			if strs == nil {
-				strs = make([]string, len(rows))
-			}
-			strs[i] = s
+	return b.Table()
+}
+
+// TableBuilder builds a Table from inputs one row at a time, so a store
+// scan never holds the inputs themselves. Not safe for concurrent use.
+type TableBuilder struct {
+	fixed bool // fields given: ignore others
+	rows  int
+	cols  []*columnBuilder
+	index map[string]int
+}
+
+type columnBuilder struct {
+	name string
+	nums []float64
+	strs []string // non-nil once a text value was seen
+}
+
+// NewTableBuilder returns a builder over fields (in that order); nil fields
+// means every field seen, sorted by name in Table.
+func NewTableBuilder(fields []string) *TableBuilder {
+	b := &TableBuilder{fixed: fields != nil, index: map[string]int{}}
+	for _, f := range fields {
+		if _, dup := b.index[f]; dup {
+			continue
 		}
-		col := NumericColumn(f, nums)
-		if strs != nil {
-			text := col.asText()
-			for i, s := range strs {
-				if s != "" {
-					text.Strings[i] = s
+		b.index[f] = len(b.cols)
+		b.cols = append(b.cols, &columnBuilder{name: f})
+	}
+	return b
+}
+
+// Add appends one row (see TableFromInputs for the typing rules).
+func (b *TableBuilder) Add(in schema.Input) {
+	if !b.fixed {
+		for k := range in {
+			if _, ok := b.index[k]; !ok {
+				nums := make([]float64, b.rows, max(b.rows+1, 16))
+				for i := range nums {
+					nums[i] = math.NaN()
 				}
+				b.index[k] = len(b.cols)
+				b.cols = append(b.cols, &columnBuilder{name: k, nums: nums})
 			}
-			col = text
 		}
-		t.Columns[ci] = col
 	}
-	return t
+	for _, c := range b.cols {
+		c.add(in[c.name])
+	}
+	b.rows++
+}
+
+func (c *columnBuilder) add(v any) {
+	if f, ok := toFloat(v); ok {
+		c.nums = append(c.nums, f)
+		if c.strs != nil {
+			c.strs = append(c.strs, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		return
+	}
+	c.nums = append(c.nums, math.NaN())
+	var s string
+	switch x := v.(type) {
+	case nil:
+	case string:
+		s = x
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		s = fmt.Sprint(x)
+	}
+	if s == "" && c.strs == nil {
+		return
+	}
+	if c.strs == nil {
+		c.strs = Column{Numbers: c.nums[:len(c.nums)-1]}.asText().Strings
+	}
+	c.strs = append(c.strs, s)
+}
+
+// Rows is the number of rows added.
+func (b *TableBuilder) Rows() int { return b.rows }
+
+// Table returns the columns built so far (sharing memory with the builder;
+// do not Add afterwards).
+func (b *TableBuilder) Table() Table {
+	cols := make([]Column, len(b.cols))
+	for i, c := range b.cols {
+		if c.strs != nil {
+			cols[i] = TextColumn(c.name, c.strs)
+		} else {
+			cols[i] = NumericColumn(c.name, c.nums)
+		}
+	}
+	if !b.fixed {
+		slices.SortFunc(cols, func(x, y Column) int { return strings.Compare(x.Name, y.Name) })
+	}
+	return Table{Rows: b.rows, Columns: cols}
 }
 
 func toFloat(v any) (float64, bool) {
@@ -251,4 +301,20 @@ func toFloat(v any) (float64, bool) {
 		return float64(x), true
 	}
 	return 0, false
+}
+
+// DriftFromInputs runs ComputeDrift on raw gateway inputs: ref is a model
+// bundle's reference sample, cur the live inputs (validated, as recorded).
+// Both tables are built over the same fields: opts.Columns when set, else
+// every field of the reference sample (sorted); a field absent from the
+// current inputs is all-missing there and reported without a statistic.
+// Add derived columns (e.g. predicted probabilities) with ComputeDrift on
+// tables built by TableFromInputs plus NumericColumn instead.
+func DriftFromInputs(ref, cur []schema.Input, opts DriftOptions) (DriftReport, error) {
+	fields := opts.Columns
+	refTable := TableFromInputs(ref, fields)
+	if fields == nil {
+		fields = refTable.Names()
+	}
+	return ComputeDrift(refTable, TableFromInputs(cur, fields), opts)
 }
