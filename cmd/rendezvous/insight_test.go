@@ -21,10 +21,18 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
+// testServer is a gateway started by startServer.
+type testServer struct {
+	cfg      *config.Config
+	base     string // http://host:port
+	storeURL string
+	// stop shuts down cleanly (idempotent; also run at cleanup).
+	stop func()
+}
+
 // startServer runs the embedded example on a random port with a temporary
-// SQLite store and generous deadlines; it returns the base URL and a stop
-// function that shuts down cleanly.
-func startServer(t *testing.T) (*config.Config, string, func()) {
+// SQLite store and generous deadlines.
+func startServer(t *testing.T) testServer {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {
@@ -36,7 +44,8 @@ func startServer(t *testing.T) (*config.Config, string, func()) {
 	cfg.Policy.OverallDeadline = 10 * time.Second
 	cfg.Recorder.FlushInterval = 5 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: "sqlite://" + filepath.Join(t.TempDir(), "insight.db")})
+	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "insight.db")
+	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -55,7 +64,7 @@ func startServer(t *testing.T) (*config.Config, string, func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return cfg, "http://" + s.Addr(), stop
+	return testServer{cfg: cfg, base: "http://" + s.Addr(), storeURL: storeURL, stop: stop}
 }
 
 func doJSON(t *testing.T, method, url string, body any, want int, out any) {
@@ -127,7 +136,8 @@ func trainingLabels(t *testing.T, cfg *config.Config) map[string]int {
 // what each model answered (production from the responses, every model from
 // its stored record).
 func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing.T) {
-	cfg, base, _ := startServer(t)
+	ts := startServer(t)
+	cfg, base := ts.cfg, ts.base
 	ids, bodies := trainingRequests(t, cfg)
 	truth := trainingLabels(t, cfg)
 
@@ -295,7 +305,7 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 }
 
 func TestInsight_BadRequestsNameTheProblem(t *testing.T) {
-	_, base, _ := startServer(t)
+	base := startServer(t).base
 	var e struct {
 		Error  string `json:"error"`
 		Fields []struct {

@@ -38,6 +38,8 @@ var commands = []command{
 	{"model", "inspect a model bundle (model inspect FILE)", runModel},
 	{"simulate", "send realistic traffic with drift and delayed labels to a gateway", runSimulate},
 	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},
+	{"report", "summarise recorded traffic: models, challengers vs production, drift (text, JSON or HTML)", runReport},
+	{"export", "export recorded requests as CSV, JSON Lines or Parquet", runExport},
 }
 
 func main() {

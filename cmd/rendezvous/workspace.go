@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
+	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// workspace is what the offline commands (report, export) read: the
+// configuration, its models and the record store.
+type workspace struct {
+	cfg     *config.Config
+	members []rendezvous.Member
+	store   store.Store
+}
+
+// openWorkspace loads the configuration (embedded example when cfgPath is
+// empty), its models, and the store (storeURL overrides the configuration).
+func openWorkspace(ctx context.Context, cfgPath, storeURL string) (*workspace, error) {
+	var (
+		cfg *config.Config
+		err error
+	)
+	if cfgPath == "" {
+		cfg, err = config.Default()
+	} else {
+		cfg, err = config.Load(cfgPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if storeURL != "" {
+		cfg.Store.URL = storeURL
+	}
+	if recordingOff(cfg.Store.URL) {
+		return nil, fmt.Errorf("%w: store %s keeps no records; give --store", errUsage, cfg.Store.URL)
+	}
+	members, err := loadMembers(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg.Store.URL, cfg.Store.ConnectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &workspace{cfg: cfg, members: members, store: st}, nil
+}
+
+// parseWindow reads --since/--until: an RFC 3339 time, or a duration such
+// as 24h meaning that long before now.
+func parseWindow(since, until string, now time.Time) (monitor.Window, error) {
+	var w monitor.Window
+	for _, f := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--since", since, &w.Since}, {"--until", until, &w.Until}} {
+		if f.v == "" {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, f.v); err == nil {
+			*f.dst = t
+			continue
+		}
+		d, err := time.ParseDuration(f.v)
+		if err != nil || d <= 0 {
+			return w, fmt.Errorf("%w: %s: want an RFC 3339 time (2026-11-24T12:00:00Z) or a duration before now (24h), got %q", errUsage, f.flag, f.v)
+		}
+		*f.dst = now.Add(-d)
+	}
+	if !w.Since.IsZero() && !w.Until.IsZero() && !w.Until.After(w.Since) {
+		return w, fmt.Errorf("%w: --until must be after --since", errUsage)
+	}
+	return w, nil
+}
