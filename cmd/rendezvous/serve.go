@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rendezvous-gw/rendezvous/internal/api"
+	"github.com/rendezvous-gw/rendezvous/internal/api/oip"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
@@ -165,10 +166,30 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		}
 		params.Extra = append(params.Extra, insightRoutes(cfg, st, mon, members, log)...)
 	}
+	// The OIP v2 server sends its requests through the API handler (same
+	// rendezvous, same records), which is built after the routes it mounts.
+	gw := &gateway{}
+	oipSrv, err := oip.New(oip.Params{
+		Gateway:      gw,
+		Validator:    val,
+		Members:      members,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Ready: func(ctx context.Context) error {
+			if st == nil {
+				return nil
+			}
+			return st.Ping(ctx)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build OIP v2 server: %w", err)
+	}
+	params.Extra = append(params.Extra, oipSrv.Routes()...)
 	h, err := api.New(params)
 	if err != nil {
 		return nil, err
 	}
+	gw.h = h
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
@@ -242,6 +263,18 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// gateway lets the OIP v2 server route and archive requests through the API
+// handler.
+type gateway struct{ h *api.Handler }
+
+func (g *gateway) Route(ctx context.Context, p oip.RouteParams) (rendezvous.Decision, error) {
+	return g.h.Predict(ctx, api.PredictParams{Endpoint: p.Endpoint, RequestID: p.RequestID, Received: p.Received, Input: p.Input})
+}
+
+func (g *gateway) Reject(_ context.Context, p oip.RejectParams) {
+	g.h.Reject(api.RejectParams{Endpoint: p.Endpoint, RequestID: p.RequestID, Received: p.Received, Raw: p.Raw, Problems: p.Problems})
 }
 
 // recorderStats adapts the recorder's view to the API's.

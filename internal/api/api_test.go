@@ -58,6 +58,7 @@ func (m ruleModel) Predict(_ context.Context, in schema.Input) (model.Prediction
 }
 
 type fixture struct {
+	h        *Handler
 	srv      *httptest.Server
 	router   *rendezvous.Router
 	recorder *record.Recorder
@@ -126,6 +127,7 @@ func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -629,3 +631,24 @@ func BenchmarkPredict(b *testing.B) {
 type discard struct{}
 
 func (discard) Enqueue(record.Record) bool { return true }
+
+func TestPredictAndReject_RecordRequestsFromOtherFrontEnds(t *testing.T) {
+	f := defaultFixture(t)
+	in, errs := f.h.val.ValidateJSON([]byte(passenger))
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	dec, err := f.h.Predict(context.Background(), PredictParams{Endpoint: "/v2/models/prod-gbt/infer", RequestID: "oip-1", Input: in})
+	if err != nil || dec.ServedBy != "prod-gbt" || dec.Prediction.Class != 1 {
+		t.Fatalf("%+v %v", dec, err)
+	}
+	f.h.Reject(RejectParams{Endpoint: "/v2/models/prod-gbt/infer", RequestID: "oip-2", Raw: []byte("{bad"),
+		Problems: []schema.FieldError{{Field: "inputs", Problem: "required"}}})
+	recs := f.byID(t)
+	if r := recs["oip-1"]; r.Endpoint != "/v2/models/prod-gbt/infer" || r.Status != record.RequestOK || len(r.Models) != 3 {
+		t.Errorf("predict record %+v", r)
+	}
+	if r := recs["oip-2"]; r.Status != record.RequestRejected || r.Raw != "{bad" || len(r.Problems) != 1 {
+		t.Errorf("reject record %+v", r)
+	}
+}

@@ -628,3 +628,57 @@ func sortedKeys(m map[string]any) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// PredictParams is one validated request from another front end (such as
+// the OIP v2 server) for Handler.Predict.
+type PredictParams struct {
+	// Endpoint is the path the request came in on; RequestID its id
+	// (RequestID(r) for requests through this Handler).
+	Endpoint, RequestID, EntityID string
+	Received                      time.Time
+	Input                         schema.Input
+}
+
+// Predict routes one validated input through the rendezvous and records it
+// exactly like a /v1/predict request: the record, with every model's
+// result, is built when the last model has answered or been cut off. A
+// non-nil error means no model qualified (answer 503). Safe for concurrent
+// use.
+func (h *Handler) Predict(ctx context.Context, p PredictParams) (rendezvous.Decision, error) {
+	if p.Received.IsZero() {
+		p.Received = h.now().UTC()
+	}
+	o := h.routeOne(ctx, p.Endpoint, p.Received, instance{id: p.RequestID, entity: p.EntityID, input: p.Input})
+	return o.dec, o.err
+}
+
+// RejectParams is one request another front end refused before any model
+// was called.
+type RejectParams struct {
+	Endpoint, RequestID string
+	Received            time.Time
+	// Raw is the body as received (at most the body limit).
+	Raw      []byte
+	Problems []schema.FieldError
+}
+
+// Reject archives a refused request as a record with status rejected, the
+// raw body and the problems (the decoy keeps everything that arrives). It
+// never blocks.
+func (h *Handler) Reject(p RejectParams) {
+	if p.Received.IsZero() {
+		p.Received = h.now().UTC()
+	}
+	raw := p.Raw
+	if int64(len(raw)) > h.cfg.Server.MaxBodyBytes {
+		raw = raw[:h.cfg.Server.MaxBodyBytes]
+	}
+	h.enqueue(record.Record{
+		ID:         p.RequestID,
+		ReceivedAt: p.Received,
+		Endpoint:   p.Endpoint,
+		Raw:        string(raw),
+		Status:     record.RequestRejected,
+		Problems:   p.Problems,
+	})
+}
