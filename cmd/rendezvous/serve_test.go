@@ -311,3 +311,102 @@ func TestServe_NoneStoreTurnsRecordingOff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServe_OpenAPIDocumentsEveryMountedRoute checks the document the full
+// server serves (own, analysis and OIP v2 routes): every path has
+// operations with responses, every $ref resolves, and every documented
+// operation is routed (no 404/405 from the mux).
+func TestServe_OpenAPIDocumentsEveryMountedRoute(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	s, err := newServer(ctx, serveOptions{Addr: "127.0.0.1:0", StoreURL: "sqlite://" + filepath.Join(t.TempDir(), "o.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := "http://" + s.Addr()
+	resp, err := http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc["openapi"] != "3.1.0" {
+		t.Fatalf("openapi %v", doc["openapi"])
+	}
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok && resolveRef(doc, ref) == nil {
+				t.Errorf("%s: $ref %q does not resolve", at, ref)
+			}
+			for k, c := range x {
+				walk(c, at+"/"+k)
+			}
+		case []any:
+			for i, c := range x {
+				walk(c, fmt.Sprintf("%s/%d", at, i))
+			}
+		}
+	}
+	walk(doc, "#")
+	paths := doc["paths"].(map[string]any)
+	for _, p := range []string{"/v1/predict", "/v1/feedback", "/v2/models/{name}/infer", "/singletitanicpred/"} {
+		if paths[p] == nil {
+			t.Errorf("%s not documented", p)
+		}
+	}
+	for p, item := range paths {
+		ops := item.(map[string]any)
+		if len(ops) == 0 {
+			t.Errorf("%s: no operations", p)
+		}
+		for method, op := range ops {
+			if r, _ := op.(map[string]any)["responses"].(map[string]any); len(r) == 0 {
+				t.Errorf("%s %s: no responses", method, p)
+			}
+			path := strings.NewReplacer("{id}", "x", "{name}", "prod-gbt", "{version}", "1.0.0").Replace(p)
+			req, _ := http.NewRequest(strings.ToUpper(method), base+path, strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 405 || resp.StatusCode == 404 && strings.Contains(string(b), "no route") {
+				t.Errorf("documented %s %s is not routed: %d %s", method, p, resp.StatusCode, b)
+			}
+		}
+	}
+}
+
+func resolveRef(doc map[string]any, ref string) any {
+	if !strings.HasPrefix(ref, "#/") {
+		return nil
+	}
+	var cur any = doc
+	for _, part := range strings.Split(ref[2:], "/") {
+		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		if cur, ok = m[part]; !ok {
+			return nil
+		}
+	}
+	return cur
+}
