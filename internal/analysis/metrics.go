@@ -95,8 +95,21 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 	if label != nil && *label != 0 && *label != 1 {
 		label = nil
 	}
-	prod := productionOf(rec)
-	a.all.add(rec, label, prod)
+	// One pass over the map: copy the results out and find production
+	// (the smallest name if several claim the role).
+	var buf [8]modelEntry
+	entries := buf[:0]
+	prodIdx := -1
+	for name, r := range rec.Models {
+		entries = append(entries, modelEntry{name: name, res: modelFields{
+			role: r.Role, version: r.Version, status: r.Status,
+			prediction: r.Prediction, probability: r.Probability, latencyUS: r.LatencyUS,
+		}})
+		if r.Role == model.RoleProduction && (prodIdx < 0 || name < entries[prodIdx].name) {
+			prodIdx = len(entries) - 1
+		}
+	}
+	a.all.add(rec.ReceivedAt, entries, prodIdx, label)
 	if a.opts.Bucket > 0 {
 		key := rec.ReceivedAt.UTC().Truncate(a.opts.Bucket)
 		w := a.buckets[key]
@@ -104,81 +117,87 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 			w = newWindow()
 			a.buckets[key] = w
 		}
-		w.add(rec, label, prod)
+		w.add(rec.ReceivedAt, entries, prodIdx, label)
 	}
-	if prod != "" && !rec.ReceivedAt.Before(a.lastProdAt) {
-		a.lastProd, a.lastProdAt = prod, rec.ReceivedAt
-	}
-	if label == nil || prod == "" {
+	if prodIdx < 0 {
 		return
 	}
-	pr := rec.Models[prod]
-	if pr.Prediction == nil {
+	prod := entries[prodIdx]
+	if !rec.ReceivedAt.Before(a.lastProdAt) {
+		a.lastProd, a.lastProdAt = prod.name, rec.ReceivedAt
+	}
+	if label == nil || prod.res.prediction == nil {
 		return
 	}
-	for name, r := range rec.Models {
-		if name == prod || r.Prediction == nil {
+	prodRight := *prod.res.prediction == *label
+	for i, e := range entries {
+		if i == prodIdx || e.res.prediction == nil {
 			continue
 		}
-		pc := a.pairs[name]
+		pc := a.pairs[e.name]
 		if pc == nil {
 			pc = &PairedCounts{}
-			a.pairs[name] = pc
+			a.pairs[e.name] = pc
 		}
 		// A = production, B = the other model.
-		pc.Add(*pr.Prediction == *label, *r.Prediction == *label)
+		pc.Add(prodRight, *e.res.prediction == *label)
 	}
 }
 
-// productionOf returns the name of the record's production model ("" if
-// none; the smallest name if several claim the role).
-func productionOf(rec *record.Record) string {
-	var prod string
-	for name, r := range rec.Models {
-		if r.Role == model.RoleProduction && (prod == "" || name < prod) {
-			prod = name
-		}
-	}
-	return prod
+// modelEntry is the part of one model's result the metrics read, copied out
+// of a record (a whole ModelResult is several times larger).
+type modelEntry struct {
+	name string
+	res  modelFields
 }
 
-func (w *window) add(rec *record.Record, label *int, prod string) {
+type modelFields struct {
+	role        model.Role
+	version     string
+	status      record.Status
+	prediction  *int
+	probability *float64
+	latencyUS   int64
+}
+
+func (w *window) add(at time.Time, entries []modelEntry, prodIdx int, label *int) {
 	w.requests++
 	if label != nil {
 		w.labelled++
 	}
-	if w.first.IsZero() || rec.ReceivedAt.Before(w.first) {
-		w.first = rec.ReceivedAt
+	if w.first.IsZero() || at.Before(w.first) {
+		w.first = at
 	}
-	if rec.ReceivedAt.After(w.last) {
-		w.last = rec.ReceivedAt
+	if at.After(w.last) {
+		w.last = at
 	}
 	var prodPred *int
-	if prod != "" {
-		prodPred = rec.Models[prod].Prediction
+	if prodIdx >= 0 {
+		prodPred = entries[prodIdx].res.prediction
 	}
-	for name, r := range rec.Models {
-		m := w.models[name]
+	for i := range entries {
+		e := &entries[i]
+		m := w.models[e.name]
 		if m == nil {
 			m = &modelAcc{latency: map[int64]int64{}}
-			w.models[name] = m
+			w.models[e.name] = m
 		}
-		m.addResult(rec.ReceivedAt, r, label)
-		if name != prod && prodPred != nil && r.Prediction != nil {
+		m.addResult(at, &e.res, label)
+		if i != prodIdx && prodPred != nil && e.res.prediction != nil {
 			m.agreeN++
-			if *r.Prediction == *prodPred {
+			if *e.res.prediction == *prodPred {
 				m.agreeEq++
 			}
 		}
 	}
 }
 
-func (m *modelAcc) addResult(at time.Time, r record.ModelResult, label *int) {
+func (m *modelAcc) addResult(at time.Time, r *modelFields, label *int) {
 	if m.seenAt.IsZero() || !at.Before(m.seenAt) {
-		m.role, m.version, m.seenAt = r.Role, r.Version, at
+		m.role, m.version, m.seenAt = r.role, r.version, at
 	}
 	m.requests++
-	switch r.Status {
+	switch r.status {
 	case record.StatusOK:
 		m.status.OK++
 	case record.StatusError:
@@ -190,19 +209,19 @@ func (m *modelAcc) addResult(at time.Time, r record.ModelResult, label *int) {
 	case record.StatusLate:
 		m.status.Late++
 	}
-	if r.Prediction == nil {
+	if r.prediction == nil {
 		return
 	}
-	pred := *r.Prediction
+	pred := *r.prediction
 	m.answered++
-	m.latency[r.LatencyUS]++
+	m.latency[r.latencyUS]++
 	if pred == 1 {
 		m.positive++
 	}
 	var prob float64
-	hasProb := r.Probability != nil && *r.Probability >= 0 && *r.Probability <= 1
+	hasProb := r.probability != nil && *r.probability >= 0 && *r.probability <= 1
 	if hasProb {
-		prob = *r.Probability
+		prob = *r.probability
 	}
 	if label == nil {
 		if hasProb {
