@@ -164,11 +164,11 @@ func mlflowChallenger(tb testing.TB, name string, how behaviour) *remote.Model {
 var passenger = schema.Input{"pclass": 1.0, "sex": "female", "age": 38.0, "sibsp": 1.0, "parch": 0.0, "fare": 71.2833, "embarked": "C"}
 
 // route runs one request and waits for its complete callback.
-func route(t *testing.T, r *rendezvous.Router, in schema.Input) (rendezvous.Decision, error, []rendezvous.Result) {
+func route(t *testing.T, r *rendezvous.Router, in schema.Input) (rendezvous.Decision, []rendezvous.Result, error) {
 	t.Helper()
 	done := make(chan []rendezvous.Result, 1)
 	dec, err := r.Route(context.Background(), in, func(_ rendezvous.Decision, res []rendezvous.Result) { done <- res })
-	return dec, err, <-done
+	return dec, <-done, err
 }
 
 func TestEndToEnd_BuiltinProductionWithOIPAndMLflowChallengersAllRecorded(t *testing.T) {
@@ -181,7 +181,7 @@ func TestEndToEnd_BuiltinProductionWithOIPAndMLflowChallengersAllRecorded(t *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err, results := route(t, r, passenger)
+	dec, results, err := route(t, r, passenger)
 	if err != nil {
 		t.Fatalf("Route: %v", err)
 	}
@@ -220,7 +220,7 @@ func TestEndToEnd_SleepingChallengerIsRecordedAsTimeoutAndDoesNotDelayTheAnswer(
 		t.Fatal(err)
 	}
 	start := time.Now()
-	dec, err, results := route(t, r, passenger)
+	dec, results, err := route(t, r, passenger)
 	if err != nil || dec.ServedBy != "prod-gbt" {
 		t.Fatalf("decision %+v, err %v", dec, err)
 	}
@@ -244,7 +244,7 @@ func TestEndToEnd_SleepingRemoteProductionFallsBackToTheCanary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err, results := route(t, r, passenger)
+	dec, results, err := route(t, r, passenger)
 	if err != nil {
 		t.Fatalf("Route: %v", err)
 	}
