@@ -9,8 +9,8 @@ import (
 // LogLossEps clips probabilities to [LogLossEps, 1 − LogLossEps] in log-loss.
 const LogLossEps = 1e-15
 
-// Confusion is a binary confusion matrix. Its JSON form is scikit-learn's
-// layout [[tn, fp], [fn, tp]] under the key "matrix", plus named counts.
+// Confusion is a binary confusion matrix (JSON: named counts tn, fp, fn,
+// tp; Matrix gives scikit-learn's [[tn, fp], [fn, tp]] layout).
 type Confusion struct {
 	TN int64 `json:"tn"`
 	FP int64 `json:"fp"`

@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,9 +10,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 )
-
-// ErrUnknownModel: Compare was asked about a model never seen.
-var ErrUnknownModel = errors.New("unknown model")
 
 // MetricsOptions configures a MetricsAccumulator.
 type MetricsOptions struct {
