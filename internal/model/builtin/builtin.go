@@ -222,9 +222,9 @@ func applyOverrides(p any, kv map[string]string) error {
 
 func sigmoid(z float64) float64 {
 	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
+		return 1 / (1 + exp(-z))
 	}
-	e := math.Exp(z)
+	e := exp(z)
 	return e / (1 + e)
 }
 

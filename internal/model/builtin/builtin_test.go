@@ -226,3 +226,19 @@ func TestDecode_RejectsInconsistentModels(t *testing.T) {
 		}
 	}
 }
+
+func TestExp_AgreesWithMathExp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		x := rng.Float64()*80 - 40
+		got, want := exp(x), math.Exp(x)
+		if math.Abs(got-want) > 4e-16*want { // within 2 ulp of the (possibly FMA) library
+			t.Fatalf("exp(%v) = %v, math.Exp = %v", x, got, want)
+		}
+	}
+	for _, x := range []float64{0, 1e-30, 710, -746, math.Inf(1), math.Inf(-1)} {
+		if got, want := exp(x), math.Exp(x); got != want {
+			t.Errorf("exp(%v) = %v, want %v", x, got, want)
+		}
+	}
+}
