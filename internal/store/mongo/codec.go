@@ -104,8 +104,8 @@ func encodeRecord(dst []byte, rec *record.Record) ([]byte, error) {
 			dst = bsoncore.AppendStringElement(dst, "served_by", validUTF8(d.ServedBy))
 		}
 		dst = bsoncore.AppendStringElement(dst, "reason", validUTF8(d.Reason))
-		dst = bsoncore.AppendInt64Element(dst, "deadline_ms", d.DeadlineMS)
-		dst = bsoncore.AppendInt64Element(dst, "latency_us", d.LatencyUS)
+		dst = appendInt64(dst, "deadline_ms", d.DeadlineMS)
+		dst = appendInt64(dst, "latency_us", d.LatencyUS)
 		dst, _ = bsoncore.AppendDocumentEnd(dst, didx)
 	}
 	return bsoncore.AppendDocumentEnd(dst, idx)
@@ -208,7 +208,7 @@ func appendModel(dst []byte, name string, m record.ModelResult) ([]byte, error) 
 	if m.Probability != nil {
 		dst = appendFloat(dst, "probability", *m.Probability)
 	}
-	dst = bsoncore.AppendInt64Element(dst, "latency_us", m.LatencyUS)
+	dst = appendInt64(dst, "latency_us", m.LatencyUS)
 	dst = bsoncore.AppendStringElement(dst, "status", validUTF8(string(m.Status)))
 	if m.Error != "" {
 		dst = bsoncore.AppendStringElement(dst, "error", validUTF8(m.Error))
@@ -234,12 +234,17 @@ func encodeFeedback(dst []byte, id [12]byte, seq int64, fb *record.Feedback) []b
 }
 
 // appendInt writes an int as int32 when it fits (mongosh shows a plain
-// number), int64 otherwise.
+// number rather than Long('…')), int64 otherwise.
 func appendInt(dst []byte, key string, v int) []byte {
+	return appendInt64(dst, key, int64(v))
+}
+
+// appendInt64 is appendInt for int64. Readers accept either width.
+func appendInt64(dst []byte, key string, v int64) []byte {
 	if v >= math.MinInt32 && v <= math.MaxInt32 {
 		return bsoncore.AppendInt32Element(dst, key, int32(v))
 	}
-	return bsoncore.AppendInt64Element(dst, key, int64(v))
+	return bsoncore.AppendInt64Element(dst, key, v)
 }
 
 // Spellings of the non-finite floats, as JavaScript's Number() parses them.

@@ -206,6 +206,9 @@ func TestOpen_CreatesIndexesAndUsesCollectionsFromURL(t *testing.T) {
 	if p, ok := doc.Lookup("models", "prod-gbt", "prediction").Int32OK(); !ok || p != 0 {
 		t.Errorf("prediction = %v, want int32 0", doc.Lookup("models", "prod-gbt", "prediction"))
 	}
+	if l, ok := doc.Lookup("models", "dev-logreg", "latency_us").Int32OK(); !ok || l != 50_000 {
+		t.Errorf("latency_us = %v, want int32 50000 (a plain number in mongosh)", doc.Lookup("models", "dev-logreg", "latency_us"))
+	}
 }
 
 func TestStoreall_OpensMongoDBURLsWithTheMongoStore(t *testing.T) {
