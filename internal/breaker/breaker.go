@@ -64,7 +64,7 @@ const (
 // Defaults for a zero Config.
 const (
 	DefaultFailures = 5
-	DefaultCooldown = 5 * time.Second
+	DefaultCooldown = 10 * time.Second
 )
 
 // Config configures a Breaker. The zero value is usable.
@@ -73,7 +73,7 @@ type Config struct {
 	// breaker (default 5).
 	Failures int
 	// Cooldown is how long the breaker stays open before it lets one probe
-	// through (default 5s).
+	// through (default 10s).
 	Cooldown time.Duration
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time

@@ -128,7 +128,7 @@ type Config struct {
 	Threshold float64
 
 	// BreakerFailures consecutive failures open the breaker (default 5);
-	// after BreakerCooldown (default 5s) one probe call is let through.
+	// after BreakerCooldown (default 10s) one probe call is let through.
 	BreakerFailures int
 	BreakerCooldown time.Duration
 	// Now is the breaker's clock (default time.Now).
