@@ -1,0 +1,807 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// Limits that keep one page build bounded.
+const (
+	// maxBuckets is the most time buckets drawn; the bucket width is the
+	// smallest of bucketWidths giving at most this many over the window.
+	maxBuckets = 24
+	// minBucketRows is the fewest requests a bucket needs for its drift to
+	// be tested (fewer gives a gap, not a noisy share).
+	minBucketRows = 20
+	// DefaultRecent is the number of recent requests listed.
+	DefaultRecent = 25
+)
+
+// bucketWidths are the candidate bucket widths, smallest first.
+var bucketWidths = []time.Duration{
+	time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour,
+	6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour, 365 * 24 * time.Hour,
+}
+
+// bucketWidth returns the smallest candidate width that cuts span into at
+// most maxBuckets buckets.
+func bucketWidth(span time.Duration) time.Duration {
+	for _, w := range bucketWidths {
+		if span <= w*maxBuckets {
+			return w
+		}
+	}
+	return bucketWidths[len(bucketWidths)-1]
+}
+
+// view is everything one page (or report) shows.
+type view struct {
+	Title     string
+	Static    bool
+	Generated time.Time
+	From, To  time.Time // the window drawn (From zero: no data)
+	Range     string
+	Refresh   int
+	Ranges    []rangeOption
+	Refreshes []refreshOption
+
+	Requests      int64
+	Labelled      int64
+	Rejected      int64
+	Fallbacks     int64
+	Unavailable   int64
+	DriftedInputs int
+	InputCount    int
+	DatasetDrift  bool
+
+	Models      []modelRow
+	DriftModel  string
+	DriftRows   int
+	RefRows     int
+	Inputs      []driftCard
+	Predictions []driftCard
+	Bucket      time.Duration
+	Timeline    []chart
+	ModelNames  []string
+	Recent      []recentRow
+	Records     []recordView // static report: the recent requests in full
+	Problems    []string     // non-fatal: a figure that could not be computed
+}
+
+type rangeOption struct {
+	Key, Label string
+	Dur        time.Duration
+	Selected   bool
+}
+
+type refreshOption struct {
+	Seconds  int
+	Label    string
+	Selected bool
+}
+
+// modelRow is one line of the Models table.
+type modelRow struct {
+	Name, Role, Version string
+	Configured          bool
+	Requests            int64
+	Served              string
+	Accuracy            string
+	AccuracyN           int64
+	Estimate            string // CBPE estimate, when there is one
+	EstimateN           int64
+	Agreement           string
+	AgreementN          int64
+	P50, P99            string
+	ErrorRate           string
+	TimeoutRate         string
+	Verdict             string // analysis.Verdict, "" for production
+	VerdictText         string
+	VerdictDetail       string
+}
+
+// driftCard is one column's live-versus-reference picture and test.
+type driftCard struct {
+	ID        string
+	Column    string
+	Model     string
+	Type      string
+	Method    string
+	MethodDoc string
+	Statistic string
+	PValue    string
+	Threshold string
+	Rule      string
+	PSI       string
+	Drifted   bool
+	Chart     chart
+}
+
+// recentRow is one line of the Recent requests table.
+type recentRow struct {
+	ID, EntityID, Status string
+	ReceivedAt           time.Time
+	ServedBy, Reason     string
+	Cells                []predictionCell
+}
+
+type predictionCell struct {
+	Present    bool
+	Label      string
+	Prediction string
+	Prob       string
+	Status     string
+}
+
+// recordView is one full record.
+type recordView struct {
+	ID, EntityID, Endpoint, Status string
+	ReceivedAt                     time.Time
+	Inputs                         []kv
+	Raw                            string
+	Problems                       []kv
+	Decision                       *record.Decision
+	Models                         []resultView
+	Truth                          string
+}
+
+type kv struct{ Key, Value string }
+
+type resultView struct {
+	Name, Role, Version, Artifact string
+	Prediction, Label, Probability string
+	Latency, Status, Error        string
+	Features                      []kv
+}
+
+// builder computes a view.
+type builder struct {
+	d   *Dashboard
+	ctx context.Context
+	v   *view
+}
+
+// window resolves the window actually drawn: [since, until) with open ends
+// closed by the data (since) and now (until).
+func (d *Dashboard) resolve(ctx context.Context, win monitor.Window, now time.Time) (from, to time.Time, err error) {
+	from, to = win.Since, win.Until
+	if to.IsZero() {
+		to = now
+		// Records may carry received_at after now (clock skew, tests):
+		// extend to the newest one.
+		err = d.store.ScanRecords(ctx, store.ScanParams{Since: win.Since, Descending: true, Limit: 1}, func(rec *record.Record) error {
+			if !rec.ReceivedAt.Before(to) {
+				to = rec.ReceivedAt.Add(time.Nanosecond)
+			}
+			return nil
+		})
+		if err != nil {
+			return from, to, fmt.Errorf("find the newest record: %w", err)
+		}
+	}
+	if from.IsZero() {
+		err = d.store.ScanRecords(ctx, store.ScanParams{Until: win.Until, Limit: 1}, func(rec *record.Record) error {
+			from = rec.ReceivedAt
+			return nil
+		})
+		if err != nil {
+			return from, to, fmt.Errorf("find the oldest record: %w", err)
+		}
+	}
+	return from, to, nil
+}
+
+// build computes the whole view for win. Errors of the store are returned;
+// a figure that cannot be computed (a model without a reference sample)
+// becomes a Problem on the page.
+func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) (*view, error) {
+	now := d.now()
+	v := &view{Title: d.title, Static: static, Generated: now}
+	b := &builder{d: d, ctx: ctx, v: v}
+	from, to, err := d.resolve(ctx, win, now)
+	if err != nil {
+		return nil, err
+	}
+	if !from.IsZero() && to.After(from) {
+		v.From, v.To = from, to
+		v.Bucket = bucketWidth(to.Sub(from))
+	}
+	out, err := b.outcomes(win)
+	if err != nil {
+		return nil, err
+	}
+	mr, err := d.mon.Metrics(ctx, win, v.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	v.Requests, v.Labelled = mr.Requests, mr.Labelled
+	if err := b.models(win, mr, out); err != nil {
+		return nil, err
+	}
+	if err := b.drift(win); err != nil {
+		return nil, err
+	}
+	if err := b.timeline(win, mr, out); err != nil {
+		return nil, err
+	}
+	if err := b.recent(win, static); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// outcomeCounts are what the monitor does not count: who served, and the
+// request outcomes per bucket.
+type outcomeCounts struct {
+	served  map[string]int64
+	accepts int64
+	bucket  map[time.Time]*[4]float64 // preferred, fallback, unavailable, rejected
+	inputs  map[time.Time]int64       // accepted requests with an input
+}
+
+func (b *builder) outcomes(win monitor.Window) (*outcomeCounts, error) {
+	oc := &outcomeCounts{served: map[string]int64{}, bucket: map[time.Time]*[4]float64{}, inputs: map[time.Time]int64{}}
+	w := b.v.Bucket
+	err := b.d.store.ScanRecords(b.ctx, store.ScanParams{Since: win.Since, Until: win.Until}, func(rec *record.Record) error {
+		var k time.Time
+		if w > 0 {
+			k = rec.ReceivedAt.UTC().Truncate(w)
+		}
+		c := oc.bucket[k]
+		if c == nil {
+			c = new([4]float64)
+			oc.bucket[k] = c
+		}
+		if rec.Status == record.RequestRejected {
+			c[3]++
+			b.v.Rejected++
+			return nil
+		}
+		oc.accepts++
+		if rec.Input != nil {
+			oc.inputs[k]++
+		}
+		switch {
+		case rec.Status == record.RequestUnavailable || rec.Decision == nil || rec.Decision.ServedBy == "":
+			c[2]++
+			b.v.Unavailable++
+		case rec.Decision.Reason == "fallback":
+			c[1]++
+			b.v.Fallbacks++
+		default:
+			c[0]++
+		}
+		if rec.Decision != nil && rec.Decision.ServedBy != "" {
+			oc.served[rec.Decision.ServedBy]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan records: %w", err)
+	}
+	return oc, nil
+}
+
+func ratio(n, d int64) string {
+	if d <= 0 {
+		return ""
+	}
+	return pct1(float64(n) / float64(d))
+}
+
+func ptrPct(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	return pct1(*p)
+}
+
+func ms(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	v := *p
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + " ms"
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
+}
+
+// models fills the Models table: every model seen in the window, then the
+// configured ones without traffic.
+func (b *builder) models(win monitor.Window, mr analysis.MetricsReport, oc *outcomeCounts) error {
+	configured := map[string]monitor.Model{}
+	for _, m := range b.d.mon.Models() {
+		configured[m.Name] = m
+	}
+	seen := map[string]bool{}
+	var rows []modelRow
+	for _, mm := range mr.Models {
+		seen[mm.Model] = true
+		_, ok := configured[mm.Model]
+		r := modelRow{
+			Name: mm.Model, Role: string(mm.Role), Version: mm.Version, Configured: ok, Requests: mm.Requests,
+			Served:      ratio(oc.served[mm.Model], oc.accepts),
+			Accuracy:    ptrPct(mm.Labelled.Accuracy),
+			AccuracyN:   mm.Labelled.N,
+			Estimate:    ptrPct(mm.Estimated.Accuracy),
+			EstimateN:   mm.Estimated.N,
+			Agreement:   ptrPct(mm.Agreement),
+			AgreementN:  mm.AgreementN,
+			P50:         ms(mm.LatencyMS.P50),
+			P99:         ms(mm.LatencyMS.P99),
+			ErrorRate:   ratio(mm.Status.Error, mm.Requests),
+			TimeoutRate: ratio(mm.Status.Timeout, mm.Requests),
+		}
+		rows = append(rows, r)
+	}
+	for _, m := range b.d.mon.Models() {
+		if !seen[m.Name] {
+			rows = append(rows, modelRow{Name: m.Name, Role: string(m.Role), Configured: true})
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Role == string(model.RoleProduction) || !r.Configured {
+			continue
+		}
+		c, err := b.d.mon.Compare(b.ctx, r.Name, win)
+		if err != nil {
+			if errors.Is(err, monitor.ErrUnknownModel) || errors.Is(err, analysis.ErrUnknownModel) {
+				continue
+			}
+			return fmt.Errorf("compare %s: %w", r.Name, err)
+		}
+		r.Verdict = string(c.Verdict)
+		r.VerdictText, r.VerdictDetail = verdictText(c)
+	}
+	b.v.Models = rows
+	return nil
+}
+
+// verdictText says a comparison in words.
+func verdictText(c analysis.Comparison) (text, detail string) {
+	switch c.Verdict {
+	case analysis.VerdictChallengerBetter:
+		text = "better than production"
+	case analysis.VerdictProductionBetter:
+		text = "worse than production"
+	case analysis.VerdictNoDifference:
+		text = "no significant difference"
+	default:
+		text = "insufficient data"
+	}
+	if c.Verdict == analysis.VerdictInsufficientData || c.Difference == nil {
+		return text, fmt.Sprintf("%d of %d labelled pairs needed", c.Pairs, c.MinPairs)
+	}
+	detail = fmt.Sprintf("Δ accuracy %s pts (95%% CI %s to %s), McNemar p = %s, %d pairs",
+		signedPts(*c.Difference), signedPts(deref(c.CI95Low)), signedPts(deref(c.CI95High)), fmtP(c.McNemarPValue), c.Pairs)
+	return text, detail
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+func signedPts(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v*100, 'f', 1, 64)
+}
+
+func fmtP(p *float64) string {
+	if p == nil {
+		return "–"
+	}
+	return fmtNum(*p)
+}
+
+// fmtNum prints a statistic with 3 significant digits.
+func fmtNum(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case math.IsInf(v, 1):
+		return "∞"
+	case v != 0 && math.Abs(v) < 1e-3:
+		return strconv.FormatFloat(v, 'e', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+var methodDocs = map[analysis.Method]string{
+	analysis.MethodKS:            "Kolmogorov–Smirnov test",
+	analysis.MethodChiSquare:     "chi-square test",
+	analysis.MethodZ:             "two-proportion z-test",
+	analysis.MethodWasserstein:   "Wasserstein distance / reference σ",
+	analysis.MethodJensenShannon: "Jensen–Shannon distance",
+	analysis.MethodPSI:           "population stability index",
+}
+
+// drift fills the Inputs and prediction cards: production's report gives
+// the inputs and its prediction; every other model with a reference adds
+// its prediction.
+func (b *builder) drift(win monitor.Window) error {
+	models := b.d.mon.Models()
+	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(roleRank(x.Role), roleRank(y.Role)) })
+	for _, m := range models {
+		res, smp, err := b.d.mon.Drift(b.ctx, m.Name, win)
+		if errors.Is(err, monitor.ErrNoReference) {
+			if m.Role == model.RoleProduction {
+				b.v.Problems = append(b.v.Problems, fmt.Sprintf("Input drift needs the production model's reference sample; %s has none.", m.Name))
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("drift of %s: %w", m.Name, err)
+		}
+		prod := m.Role == model.RoleProduction && b.v.DriftModel == ""
+		if prod {
+			b.v.DriftModel, b.v.DriftRows, b.v.RefRows = m.Name, res.CurrentRows, res.ReferenceRows
+		}
+		for _, cd := range res.Columns {
+			isProb := cd.Column == monitor.ProbabilityColumn
+			if !isProb && !prod {
+				continue
+			}
+			card := b.card(m.Name, cd, smp, isProb)
+			if isProb {
+				b.v.Predictions = append(b.v.Predictions, card)
+				continue
+			}
+			b.v.InputCount++
+			if cd.Drifted {
+				b.v.DriftedInputs++
+			}
+			b.v.Inputs = append(b.v.Inputs, card)
+		}
+		if prod {
+			b.v.DatasetDrift = res.DatasetDrift
+		}
+	}
+	return nil
+}
+
+func roleRank(r model.Role) int {
+	switch r {
+	case model.RoleProduction:
+		return 0
+	case model.RoleCanary:
+		return 1
+	case model.RoleChallenger:
+		return 2
+	}
+	return 3
+}
+
+// card builds one drift card and its chart.
+func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Samples, isProb bool) driftCard {
+	c := driftCard{
+		Column: cd.Column, Model: modelName, Type: string(cd.Type), Method: string(cd.Method), MethodDoc: methodDocs[cd.Method],
+		Statistic: fmtNum(float64(cd.Statistic)), Threshold: fmtNum(cd.Threshold), PSI: fmtNum(float64(cd.PSI)), Drifted: cd.Drifted,
+	}
+	if cd.PValue != nil {
+		c.PValue = fmtNum(*cd.PValue)
+	}
+	if cd.Method.IsTest() {
+		c.Rule = "drifted when p < " + fmtNum(cd.Threshold)
+	} else {
+		c.Rule = "drifted when ≥ " + fmtNum(cd.Threshold)
+	}
+	title, xLabel := cd.Column, cd.Column
+	c.ID = "drift-" + cd.Column
+	if isProb {
+		title = "Predicted probability — " + modelName
+		xLabel = "probability of the positive class"
+		c.ID = "pred-" + modelName
+	}
+	rc, _ := smp.Reference.Column(cd.Column)
+	cc, _ := smp.Current.Column(cd.Column)
+	if cd.Type == analysis.TypeNumeric && rc.IsNumeric() && cc.IsNumeric() {
+		lo, hi := 0.0, 0.0
+		if isProb {
+			lo, hi = 0, 1
+		}
+		c.Chart = histogramChart("c-"+c.ID, title, xLabel, finite(rc.Numbers), finite(cc.Numbers), lo, hi)
+	} else {
+		c.Chart = categoryChart("c-"+c.ID, title, xLabel, texts(rc), texts(cc))
+	}
+	c.Chart.Note = fmt.Sprintf("%d reference and %d live values; missing: %d reference, %d live.",
+		cd.ReferenceN, cd.CurrentN, cd.ReferenceMissing, cd.CurrentMissing)
+	return c
+}
+
+func finite(v []float64) []float64 {
+	out := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// texts returns the non-missing values of a column as text (numbers
+// formatted shortest-exact, as the drift engine compares them).
+func texts(c analysis.Column) []string {
+	var out []string
+	if c.IsNumeric() {
+		for _, x := range c.Numbers {
+			if !math.IsNaN(x) && !math.IsInf(x, 0) {
+				out = append(out, strconv.FormatFloat(x, 'g', -1, 64))
+			}
+		}
+		return out
+	}
+	for _, s := range c.Strings {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// timeline draws the over-time charts.
+func (b *builder) timeline(win monitor.Window, mr analysis.MetricsReport, oc *outcomeCounts) error {
+	v := b.v
+	ax := timeAxis{width: v.Bucket}
+	if v.Bucket > 0 {
+		for t := v.From.UTC().Truncate(v.Bucket); t.Before(v.To); t = t.Add(v.Bucket) {
+			ax.starts = append(ax.starts, t)
+		}
+	}
+	idx := make(map[time.Time]int, len(ax.starts))
+	for i, t := range ax.starts {
+		idx[t] = i
+	}
+	n := len(ax.starts)
+	vals := func() []*float64 { return make([]*float64, n) }
+
+	// Requests by outcome.
+	names := []string{"answered by production", "fallback", "unavailable (503)", "rejected (4xx)"}
+	out := make([]series, 4)
+	for i := range out {
+		out[i] = series{Name: names[i], Values: vals()}
+	}
+	for k, c := range oc.bucket {
+		i, ok := idx[k]
+		if !ok {
+			continue
+		}
+		for j := range 4 {
+			x := c[j]
+			out[j].Values[i] = &x
+		}
+	}
+	reqChart := stackedChart("c-requests", "Requests by outcome", "requests per bucket", ax, out)
+
+	// Accuracy and p99 latency per model.
+	order := map[string]int{}
+	var acc, est, lat []series
+	for _, m := range mr.Models {
+		order[m.Model] = len(acc)
+		acc = append(acc, series{Name: m.Model, Values: vals()})
+		est = append(est, series{Name: m.Model, Values: vals()})
+		lat = append(lat, series{Name: m.Model, Values: vals()})
+	}
+	haveAcc := false
+	for _, bk := range mr.Buckets {
+		i, ok := idx[bk.Start]
+		if !ok {
+			continue
+		}
+		for _, m := range bk.Models {
+			j, ok := order[m.Model]
+			if !ok {
+				continue
+			}
+			if m.Labelled.Accuracy != nil {
+				acc[j].Values[i] = m.Labelled.Accuracy
+				haveAcc = true
+			}
+			est[j].Values[i] = m.Estimated.Accuracy
+			lat[j].Values[i] = m.LatencyMS.P99
+		}
+	}
+	var accChart chart
+	if haveAcc || len(mr.Models) == 0 {
+		accChart = lineChart("c-accuracy", "Accuracy per model (labelled requests)", "accuracy", ax, acc, 1, pct, 0, "")
+	} else {
+		accChart = lineChart("c-accuracy", "Estimated accuracy per model (CBPE, no labels yet)", "estimated accuracy", ax, est, 1, pct, 0, "")
+	}
+	latChart := lineChart("c-latency", "p99 latency per model", "milliseconds", ax, lat, 0, fmtTick, 0, "")
+
+	// Drift share per bucket, production's reference.
+	share := series{Name: "share of drifted columns", Values: vals()}
+	skipped := 0
+	if v.DriftModel != "" {
+		for i, t := range ax.starts {
+			if oc.inputs[t] < minBucketRows {
+				if oc.inputs[t] > 0 {
+					skipped++
+				}
+				continue
+			}
+			w := monitor.Window{Since: t, Until: t.Add(v.Bucket)}
+			if !win.Since.IsZero() && w.Since.Before(win.Since) {
+				w.Since = win.Since
+			}
+			if !win.Until.IsZero() && w.Until.After(win.Until) {
+				w.Until = win.Until
+			}
+			res, _, err := b.d.mon.Drift(b.ctx, v.DriftModel, w)
+			if err != nil {
+				return fmt.Errorf("drift of bucket %s: %w", t.Format(time.RFC3339), err)
+			}
+			x := res.DriftShare
+			share.Values[i] = &x
+		}
+	}
+	driftChart := lineChart("c-drift", "Drift share per bucket", "drifted columns", ax, []series{share}, 1, pct,
+		analysis.DefaultDriftShare, "dataset drift")
+	driftChart.Note = fmt.Sprintf("Columns: the inputs and %s's predicted probability against its training reference.", v.DriftModel)
+	if skipped > 0 {
+		driftChart.Note += fmt.Sprintf(" %d bucket(s) with fewer than %d requests not tested.", skipped, minBucketRows)
+	}
+	if v.DriftModel == "" {
+		driftChart.Empty = "No reference sample to compare with."
+	}
+	v.Timeline = []chart{reqChart, accChart, driftChart, latChart}
+	return nil
+}
+
+// recent lists the newest requests of the window.
+func (b *builder) recent(win monitor.Window, full bool) error {
+	v := b.v
+	for _, m := range v.Models {
+		v.ModelNames = append(v.ModelNames, m.Name)
+	}
+	var ids []string
+	err := b.d.store.ScanRecords(b.ctx, store.ScanParams{Since: win.Since, Until: win.Until, Descending: true, Limit: b.d.recentN}, func(rec *record.Record) error {
+		r := recentRow{ID: rec.ID, EntityID: rec.EntityID, Status: rec.Status, ReceivedAt: rec.ReceivedAt}
+		if rec.Decision != nil {
+			r.ServedBy, r.Reason = rec.Decision.ServedBy, rec.Decision.Reason
+		}
+		for _, name := range v.ModelNames {
+			res, ok := rec.Models[name]
+			c := predictionCell{Present: ok, Status: string(res.Status), Label: res.Label}
+			if res.Prediction != nil {
+				c.Prediction = strconv.Itoa(*res.Prediction)
+			}
+			if res.Probability != nil {
+				c.Prob = strconv.FormatFloat(*res.Probability, 'f', 2, 64)
+			}
+			r.Cells = append(r.Cells, c)
+		}
+		v.Recent = append(v.Recent, r)
+		ids = append(ids, rec.ID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan recent records: %w", err)
+	}
+	if !full {
+		return nil
+	}
+	labels, err := b.d.mon.Labels(b.ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		rec, err := b.d.store.GetRecord(b.ctx, id)
+		if err != nil {
+			return fmt.Errorf("read record %s: %w", id, err)
+		}
+		rv := b.d.recordView(&rec)
+		if l, ok := labels[id]; ok {
+			rv.Truth = b.d.labelText(l.Class)
+		}
+		v.Records = append(v.Records, rv)
+	}
+	return nil
+}
+
+func (d *Dashboard) labelText(class int) string {
+	if w, ok := d.labels[class]; ok {
+		return fmt.Sprintf("%d (%s)", class, w)
+	}
+	return strconv.Itoa(class)
+}
+
+// recordView turns a record into display rows: inputs in the configured
+// field order (unknown fields after, by name), models by role then name.
+func (d *Dashboard) recordView(rec *record.Record) recordView {
+	rv := recordView{ID: rec.ID, EntityID: rec.EntityID, Endpoint: rec.Endpoint, Status: rec.Status, ReceivedAt: rec.ReceivedAt,
+		Raw: rec.Raw, Decision: rec.Decision}
+	keys := make([]string, 0, len(rec.Input))
+	for k := range rec.Input {
+		keys = append(keys, k)
+	}
+	pos := map[string]int{}
+	for i, f := range d.fields {
+		pos[f] = i + 1
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		pa, pb := pos[a], pos[b]
+		if pa == 0 {
+			pa = math.MaxInt
+		}
+		if pb == 0 {
+			pb = math.MaxInt
+		}
+		if c := cmp.Compare(pa, pb); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range keys {
+		rv.Inputs = append(rv.Inputs, kv{k, valueText(rec.Input[k])})
+	}
+	for _, p := range rec.Problems {
+		rv.Problems = append(rv.Problems, kv{p.Field, p.Problem})
+	}
+	names := make([]string, 0, len(rec.Models))
+	for n := range rec.Models {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(roleRank(rec.Models[a].Role), roleRank(rec.Models[b].Role)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, n := range names {
+		r := rec.Models[n]
+		mv := resultView{Name: n, Role: string(r.Role), Version: r.Version, Artifact: r.Artifact, Label: r.Label,
+			Status: string(r.Status), Error: r.Error, Latency: ms(ptrOf(float64(r.LatencyUS) / 1000))}
+		if r.Prediction != nil {
+			mv.Prediction = strconv.Itoa(*r.Prediction)
+		}
+		if r.Probability != nil {
+			mv.Probability = strconv.FormatFloat(*r.Probability, 'g', 4, 64)
+		}
+		for i, name := range r.Features.Names {
+			if i < len(r.Features.Values) {
+				mv.Features = append(mv.Features, kv{name, strconv.FormatFloat(r.Features.Values[i], 'g', 6, 64)})
+			}
+		}
+		rv.Models = append(rv.Models, mv)
+	}
+	return rv
+}
+
+func ptrOf(v float64) *float64 { return &v }
+
+// valueText prints an input value as the client sent it (after
+// validation): null for missing.
+func valueText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(x)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
