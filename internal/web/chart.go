@@ -71,17 +71,17 @@ type chart struct {
 }
 
 // Geometry of the frame, for the template.
-func (chart) W() float64     { return chartW }
-func (chart) H() float64     { return chartH }
-func (chart) PL() float64    { return padLeft }
-func (chart) PT() float64    { return padTop }
-func (chart) PW() float64    { return plotW }
-func (chart) PH() float64    { return plotH }
-func (chart) PB() float64    { return padTop + plotH }
-func (chart) PR() float64    { return padLeft + plotW }
+func (chart) W() float64       { return chartW }
+func (chart) H() float64       { return chartH }
+func (chart) PL() float64      { return padLeft }
+func (chart) PT() float64      { return padTop }
+func (chart) PW() float64      { return plotW }
+func (chart) PH() float64      { return plotH }
+func (chart) PB() float64      { return padTop + plotH }
+func (chart) PR() float64      { return padLeft + plotW }
 func (chart) XLabelY() float64 { return chartH - 6 }
-func (chart) XMid() float64  { return padLeft + plotW/2 }
-func (chart) YMid() float64  { return padTop + plotH/2 }
+func (chart) XMid() float64    { return padLeft + plotW/2 }
+func (chart) YMid() float64    { return padTop + plotH/2 }
 
 type tick struct {
 	Pos   float64

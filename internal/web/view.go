@@ -161,10 +161,10 @@ type recordView struct {
 type kv struct{ Key, Value string }
 
 type resultView struct {
-	Name, Role, Version, Artifact string
+	Name, Role, Version, Artifact  string
 	Prediction, Label, Probability string
-	Latency, Status, Error        string
-	Features                      []kv
+	Latency, Status, Error         string
+	Features                       []kv
 }
 
 // builder computes a view.
