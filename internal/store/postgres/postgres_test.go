@@ -111,14 +111,23 @@ func TestStore_PassesContractSuite(t *testing.T) {
 // BenchmarkStore_WriteRecords512 reports, besides storetest.Bench's
 // metrics, the CPU the PostgreSQL server processes spent per record (read
 // from /proc, so only for a server on this machine).
-func BenchmarkStore_WriteRecords512(b *testing.B) {
+func BenchmarkStore_WriteRecords512(b *testing.B) { benchServer(b, 0) }
+
+func BenchmarkStore_WriteRecords512RecurringEntities(b *testing.B) { benchServer(b, 1000) }
+
+func benchServer(b *testing.B, entities int) {
 	var s *Store
 	var before time.Duration
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	open := func(b *testing.B) store.Store {
 		s = openTemp(b)
 		before = serverCPU(b, s)
 		return s
-	})
+	}
+	if entities > 0 {
+		storetest.BenchRecurringEntities(b, open, entities)
+	} else {
+		storetest.Bench(b, open)
+	}
 	if cpu := serverCPU(b, s) - before; cpu > 0 {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*512), "server-cpu-µs/record")
 	}

@@ -52,6 +52,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -83,6 +84,11 @@ type Store struct {
 	path string
 	w    *sql.DB // one connection: every write
 	r    *sql.DB // read-only connections
+	ck   *sql.DB // one connection: checkpoints
+
+	walBytes atomic.Int64  // document bytes committed since the last checkpoint request
+	kick     chan struct{} // asks the checkpointer to run (capacity 1)
+	ckDone   chan struct{} // closed when the checkpointer has stopped
 
 	insertRecord   *sql.Stmt // one row
 	insertRecords  *sql.Stmt // multiRow rows
@@ -190,7 +196,8 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 		}
 	}()
 
-	s.w, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(0)&_txlock=immediate")
+	s.w, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"+
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_pragma=foreign_keys(0)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +222,13 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 	if upTo < len(migrations) {
 		return s, nil // an old schema for a test: no statements
 	}
+	s.ck, err = sql.Open("sqlite", base)
+	if err != nil {
+		return nil, err
+	}
+	s.ck.SetMaxOpenConns(1)
+	s.kick, s.ckDone = make(chan struct{}, 1), make(chan struct{})
+	go s.checkpointLoop()
 	for _, p := range []struct {
 		db  *sql.DB
 		dst **sql.Stmt
@@ -299,6 +313,10 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 		}
 		rows[i] = row{id: recs[i].ID, doc: doc, status: recs[i].Status, at: micros(recs[i].ReceivedAt), entity: nullable(recs[i].EntityID)}
 	}
+	var size int64
+	for _, r := range rows {
+		size += int64(len(r.doc))
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		many := tx.StmtContext(ctx, s.insertRecords)
 		one := tx.StmtContext(ctx, s.insertRecord)
@@ -322,7 +340,39 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", len(recs), err)
 	}
+	s.wrote(size)
 	return nil
+}
+
+// checkpointEvery is how many bytes of documents are committed between two
+// checkpoint requests (about a thousand 4 KiB pages with the indexes).
+const checkpointEvery = 3 << 20
+
+// wrote counts committed bytes and wakes the checkpointer every
+// checkpointEvery bytes, without ever waiting for it.
+func (s *Store) wrote(n int64) {
+	if s.walBytes.Add(n) < checkpointEvery {
+		return
+	}
+	s.walBytes.Store(0)
+	select {
+	case s.kick <- struct{}{}:
+	default: // a request is pending already
+	}
+}
+
+// checkpointLoop copies committed WAL frames into the database file on its
+// own connection, so the writer never pays for it (SQLite's automatic
+// checkpoint, which would run inside a writer's COMMIT, is off). PASSIVE
+// checkpoints wait for no one; frames a reader still needs are copied by a
+// later run. It returns when kick is closed.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckDone)
+	for range s.kick {
+		// An error (e.g. the disk is full) is retried at the next request;
+		// the WAL grows meanwhile and every committed record stays readable.
+		s.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 }
 
 func insertRecordsSQL(n int) string {
@@ -603,6 +653,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // than once.
 func (s *Store) Close() error {
 	var errs []error
+	if s.kick != nil {
+		close(s.kick)
+		<-s.ckDone
+		s.kick = nil
+	}
 	s.mu.Lock()
 	for q, st := range s.scans {
 		errs = append(errs, st.Close())
@@ -615,7 +670,7 @@ func (s *Store) Close() error {
 			*st = nil
 		}
 	}
-	for _, db := range []**sql.DB{&s.r, &s.w} {
+	for _, db := range []**sql.DB{&s.ck, &s.r, &s.w} { // the last connection to close checkpoints and removes the WAL
 		if *db != nil {
 			errs = append(errs, (*db).Close())
 			*db = nil

@@ -32,6 +32,10 @@ func BenchmarkStore_WriteRecords512(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
 
+func BenchmarkStore_WriteRecords512RecurringEntities(b *testing.B) {
+	storetest.BenchRecurringEntities(b, func(b *testing.B) store.Store { return openTemp(b) }, 1000)
+}
+
 func TestParseURL_AcceptsDocumentedForms(t *testing.T) {
 	tests := []struct {
 		url  string
