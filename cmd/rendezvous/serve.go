@@ -204,6 +204,7 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		http: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute, // a body trickled slower than this is cut
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},

@@ -200,12 +200,14 @@ func (h *Handler) handle(pattern string, fn http.HandlerFunc, name ...string) {
 	h.mux.Handle(pattern, h.instrument(route, fn))
 }
 
-type ctxKey struct{}
+// headerRequestID is X-Request-ID in canonical form (no allocation on
+// Get and Set).
+const headerRequestID = "X-Request-Id"
 
-// requestID returns the request id ServeHTTP assigned.
+// requestID returns the request id ServeHTTP assigned: it replaces the
+// request's X-Request-ID header with it (no context allocation per request).
 func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(ctxKey{}).(string)
-	return id
+	return r.Header.Get(headerRequestID)
 }
 
 // ValidRequestID reports whether a client's X-Request-ID is used as is:
@@ -236,12 +238,12 @@ func newID() string {
 // else a new UUIDv7), echoes it in the X-Request-ID header, and dispatches;
 // unknown paths and methods get JSON 404 and 405 bodies.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := r.Header.Get("X-Request-ID")
+	id := r.Header.Get(headerRequestID)
 	if !ValidRequestID(id) {
 		id = newID()
+		r.Header.Set(headerRequestID, id)
 	}
-	w.Header().Set("X-Request-ID", id)
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+	w.Header().Set(headerRequestID, id)
 
 	if _, pattern := h.mux.Handler(r); pattern != "" {
 		h.mux.ServeHTTP(w, r)
