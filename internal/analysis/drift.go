@@ -194,14 +194,17 @@ func ComputeDrift(ref, cur Table, opts DriftOptions) (DriftReport, error) {
 	return rep, nil
 }
 
-// prepared is one column with missing values dropped, on both sides.
+// prepared is one column with missing values dropped, on both sides. For
+// categorical and binary columns refCounts/curCounts count the values per
+// category (categories sorted, numerically for numbers).
 type prepared struct {
 	numeric    bool
 	refNums    []float64
 	curNums    []float64
-	refStrs    []string
-	curStrs    []string
-	categories []string // sorted (numerically for numeric columns)
+	refN, curN int
+	categories []string
+	refCounts  []float64
+	curCounts  []float64
 	typ        ColumnType
 }
 
@@ -215,13 +218,15 @@ func prepare(rc, cc Column) (prepared, int, int) {
 		p.numeric = true
 		p.refNums, refMiss = dropMissingNumbers(rc.Numbers)
 		p.curNums, curMiss = dropMissingNumbers(cc.Numbers)
+		p.refN, p.curN = len(p.refNums), len(p.curNums)
 		distinct := map[float64]bool{}
+	scan:
 		for _, s := range [][]float64{p.refNums, p.curNums} {
 			for _, v := range s {
-				if len(distinct) > MaxCategoricalDistinct {
-					break
-				}
 				distinct[v] = true
+				if len(distinct) > MaxCategoricalDistinct {
+					break scan
+				}
 			}
 		}
 		switch d := len(distinct); {
@@ -233,36 +238,75 @@ func prepare(rc, cc Column) (prepared, int, int) {
 			p.typ = TypeNumeric
 		}
 		if p.typ != TypeNumeric {
-			vals := make([]float64, 0, len(distinct))
-			for v := range distinct {
-				vals = append(vals, v)
-			}
-			slices.Sort(vals)
-			for _, v := range vals {
-				p.categories = append(p.categories, strconv.FormatFloat(v, 'g', -1, 64))
-			}
-			p.refStrs = numbersAsText(p.refNums)
-			p.curStrs = numbersAsText(p.curNums)
+			p.categories, p.refCounts, p.curCounts = countNumbers(p.refNums, p.curNums)
 		}
 		return p, refMiss, curMiss
 	}
-	p.refStrs, refMiss = dropMissingStrings(rc.Strings)
-	p.curStrs, curMiss = dropMissingStrings(cc.Strings)
-	distinct := map[string]bool{}
-	for _, s := range [][]string{p.refStrs, p.curStrs} {
-		for _, v := range s {
-			distinct[v] = true
-		}
-	}
-	for v := range distinct {
-		p.categories = append(p.categories, v)
-	}
-	slices.Sort(p.categories)
+	var refStrs, curStrs []string
+	refStrs, refMiss = dropMissingStrings(rc.Strings)
+	curStrs, curMiss = dropMissingStrings(cc.Strings)
+	p.refN, p.curN = len(refStrs), len(curStrs)
+	p.categories, p.refCounts, p.curCounts = countStrings(refStrs, curStrs)
 	p.typ = TypeCategorical
-	if len(distinct) == 2 {
+	if len(p.categories) == 2 {
 		p.typ = TypeBinary
 	}
 	return p, refMiss, curMiss
+}
+
+// countNumbers returns the distinct values of both samples (sorted, as
+// text) and each sample's count per value.
+func countNumbers(ref, cur []float64) ([]string, []float64, []float64) {
+	idx := map[float64]int{}
+	for _, s := range [][]float64{ref, cur} {
+		for _, v := range s {
+			idx[v] = 0
+		}
+	}
+	vals := make([]float64, 0, len(idx))
+	for v := range idx {
+		vals = append(vals, v)
+	}
+	slices.Sort(vals)
+	names := make([]string, len(vals))
+	for i, v := range vals {
+		idx[v] = i
+		names[i] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	count := func(s []float64) []float64 {
+		c := make([]float64, len(vals))
+		for _, v := range s {
+			c[idx[v]]++
+		}
+		return c
+	}
+	return names, count(ref), count(cur)
+}
+
+// countStrings is countNumbers for text.
+func countStrings(ref, cur []string) ([]string, []float64, []float64) {
+	idx := map[string]int{}
+	for _, s := range [][]string{ref, cur} {
+		for _, v := range s {
+			idx[v] = 0
+		}
+	}
+	names := make([]string, 0, len(idx))
+	for v := range idx {
+		names = append(names, v)
+	}
+	slices.Sort(names)
+	for i, v := range names {
+		idx[v] = i
+	}
+	count := func(s []string) []float64 {
+		c := make([]float64, len(names))
+		for _, v := range s {
+			c[idx[v]]++
+		}
+		return c
+	}
+	return names, count(ref), count(cur)
 }
 
 func dropMissingNumbers(v []float64) ([]float64, int) {
@@ -283,27 +327,6 @@ func dropMissingStrings(v []string) ([]string, int) {
 		}
 	}
 	return out, len(v) - len(out)
-}
-
-func numbersAsText(v []float64) []string {
-	out := make([]string, len(v))
-	for i, x := range v {
-		out[i] = strconv.FormatFloat(x, 'g', -1, 64)
-	}
-	return out
-}
-
-// categoryCounts counts values into the aligned categories.
-func categoryCounts(values, categories []string) []float64 {
-	idx := make(map[string]int, len(categories))
-	for i, c := range categories {
-		idx[c] = i
-	}
-	counts := make([]float64, len(categories))
-	for _, v := range values {
-		counts[idx[v]]++
-	}
-	return counts
 }
 
 func defaultMethod(typ ColumnType, refN, large int) Method {
@@ -330,10 +353,7 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 		ReferenceMissing: refMiss,
 		CurrentMissing:   curMiss,
 	}
-	refN, curN := len(p.refStrs), len(p.curStrs)
-	if p.numeric {
-		refN, curN = len(p.refNums), len(p.curNums)
-	}
+	refN, curN := p.refN, p.curN
 	cd.ReferenceN, cd.CurrentN = refN, curN
 	method := override
 	if method == "" {
@@ -373,7 +393,7 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 	if p.typ == TypeNumeric {
 		psi, err = PSINumeric(p.refNums, p.curNums)
 	} else {
-		psi, err = PSI(categoryCounts(p.refStrs, p.categories), categoryCounts(p.curStrs, p.categories))
+		psi, err = PSI(p.refCounts, p.curCounts)
 	}
 	if err != nil {
 		return cd, err
@@ -392,30 +412,29 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 	case MethodWasserstein:
 		stat, err = WassersteinNormed(p.refNums, p.curNums)
 	case MethodChiSquare:
-		rs, cs := p.refStrs, p.curStrs
-		cats := p.categories
+		rc, cc := p.refCounts, p.curCounts
 		if p.typ == TypeNumeric { // numbers as categories
-			rs, cs = numbersAsText(p.refNums), numbersAsText(p.curNums)
-			cats = distinctSorted(rs, cs)
+			_, rc, cc = countNumbers(p.refNums, p.curNums)
 		}
 		var r TestResult
-		r, err = DriftChiSquare(categoryCounts(rs, cats), categoryCounts(cs, cats))
+		r, err = DriftChiSquare(rc, cc)
 		stat, pval = r.Statistic, &r.PValue
 	case MethodZ:
-		var pos string
+		// Success is the second category in sorted order; with a single
+		// category there is no variation (z = 0, p = 1).
+		var rs, cs float64
 		if len(p.categories) == 2 {
-			pos = p.categories[1]
+			rs, cs = p.refCounts[1], p.curCounts[1]
 		}
-		rc, cc := countEqual(p.refStrs, pos), countEqual(p.curStrs, pos)
 		var r TestResult
-		r, err = ZTestProportions(rc, float64(refN), cc, float64(curN))
+		r, err = ZTestProportions(rs, float64(refN), cs, float64(curN))
 		stat, pval = r.Statistic, &r.PValue
 	case MethodJensenShannon:
 		if p.typ == TypeNumeric {
 			rb, cb := histogramPair(p.refNums, p.curNums, jsNumericBins)
 			stat, err = JensenShannon(rb, cb, 0)
 		} else {
-			stat, err = JensenShannon(categoryCounts(p.refStrs, p.categories), categoryCounts(p.curStrs, p.categories), 0)
+			stat, err = JensenShannon(p.refCounts, p.curCounts, 0)
 		}
 	case MethodPSI:
 		stat = psi
@@ -431,31 +450,6 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 		cd.Drifted = stat >= cd.Threshold
 	}
 	return cd, nil
-}
-
-func distinctSorted(a, b []string) []string {
-	set := map[string]bool{}
-	for _, s := range [][]string{a, b} {
-		for _, v := range s {
-			set[v] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for v := range set {
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func countEqual(vals []string, want string) float64 {
-	var n float64
-	for _, v := range vals {
-		if v == want {
-			n++
-		}
-	}
-	return n
 }
 
 // histogramPair counts both samples into `bins` equal-width bins over their

@@ -34,6 +34,8 @@ type MetricsAccumulator struct {
 	opts       MetricsOptions
 	all        *window
 	buckets    map[time.Time]*window
+	lastKey    time.Time // bucket of the previous record, and its window
+	lastBucket *window
 	pairs      map[string]*PairedCounts // non-production model → vs that record's production
 	lastProd   string
 	lastProdAt time.Time
@@ -108,10 +110,14 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 	a.all.add(rec.ReceivedAt, entries, prodIdx, label)
 	if a.opts.Bucket > 0 {
 		key := rec.ReceivedAt.UTC().Truncate(a.opts.Bucket)
-		w := a.buckets[key]
-		if w == nil {
-			w = newWindow()
-			a.buckets[key] = w
+		w := a.lastBucket
+		if w == nil || !key.Equal(a.lastKey) { // records mostly arrive in time order
+			w = a.buckets[key]
+			if w == nil {
+				w = newWindow()
+				a.buckets[key] = w
+			}
+			a.lastKey, a.lastBucket = key, w
 		}
 		w.add(rec.ReceivedAt, entries, prodIdx, label)
 	}
