@@ -87,8 +87,13 @@ type Store struct {
 	ck   *sql.DB // one connection: checkpoints
 
 	walBytes atomic.Int64  // document bytes committed since the last checkpoint request
-	kick     chan struct{} // asks the checkpointer to run (capacity 1)
+	kick     chan struct{} // asks the checkpointer to run (capacity 1; never closed)
+	stop     chan struct{} // closed by Close to stop the checkpointer
+	stopOnce sync.Once
 	ckDone   chan struct{} // closed when the checkpointer has stopped
+	// onCheckpoint, when set (by tests, before any write), is called after
+	// each checkpoint with its outcome.
+	onCheckpoint func(busy bool, walFrames, copied int, err error)
 
 	insertRecord   *sql.Stmt // one row
 	insertRecords  *sql.Stmt // multiRow rows
@@ -227,7 +232,7 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 		return nil, err
 	}
 	s.ck.SetMaxOpenConns(1)
-	s.kick, s.ckDone = make(chan struct{}, 1), make(chan struct{})
+	s.kick, s.stop, s.ckDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.checkpointLoop()
 	for _, p := range []struct {
 		db  *sql.DB
@@ -365,13 +370,23 @@ func (s *Store) wrote(n int64) {
 // own connection, so the writer never pays for it (SQLite's automatic
 // checkpoint, which would run inside a writer's COMMIT, is off). PASSIVE
 // checkpoints wait for no one; frames a reader still needs are copied by a
-// later run. It returns when kick is closed.
+// later run. It returns when stop is closed.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckDone)
-	for range s.kick {
-		// An error (e.g. the disk is full) is retried at the next request;
-		// the WAL grows meanwhile and every committed record stays readable.
-		s.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+			// An error (e.g. the disk is full) is retried at the next
+			// request; the WAL grows meanwhile and every committed record
+			// stays readable.
+			var busy, walFrames, copied int
+			err := s.ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+			if s.onCheckpoint != nil {
+				s.onCheckpoint(busy != 0, walFrames, copied, err)
+			}
+		}
 	}
 }
 
@@ -653,10 +668,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // than once.
 func (s *Store) Close() error {
 	var errs []error
-	if s.kick != nil {
-		close(s.kick)
+	if s.stop != nil {
+		s.stopOnce.Do(func() { close(s.stop) })
 		<-s.ckDone
-		s.kick = nil
 	}
 	s.mu.Lock()
 	for q, st := range s.scans {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -274,5 +275,46 @@ func TestStore_ReadOnlyConnectionsCannotWrite(t *testing.T) {
 	}
 	if errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+func TestStore_CheckpointsOffTheWriterAfterEnoughWrites(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	type result struct {
+		walFrames, copied int
+		err               error
+	}
+	done := make(chan result, 16)
+	s.onCheckpoint = func(_ bool, walFrames, copied int, err error) {
+		select {
+		case done <- result{walFrames, copied, err}:
+		default:
+		}
+	}
+	var autockpt int
+	if err := s.w.QueryRowContext(t.Context(), "PRAGMA wal_autocheckpoint").Scan(&autockpt); err != nil || autockpt != 0 {
+		t.Fatalf("writer wal_autocheckpoint = %d (%v), want 0 (checkpoints belong to the checkpointer)", autockpt, err)
+	}
+	// Write just over checkpointEvery bytes of documents.
+	var written int64
+	for i := 0; written <= checkpointEvery; i++ {
+		recs := make([]record.Record, 256)
+		for j := range recs {
+			recs[j] = storetest.FullRecord(fmt.Sprintf("ck-%04d-%03d", i, j), time.Now())
+			doc, _ := encodeRecord(&recs[j])
+			written += int64(len(doc))
+		}
+		if err := s.WriteRecords(t.Context(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.walFrames == 0 || r.copied == 0 {
+			t.Errorf("checkpoint: %d WAL frames, %d copied, error %v; want frames copied", r.walFrames, r.copied, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no checkpoint within 30s of writing more than checkpointEvery bytes")
 	}
 }
