@@ -11,32 +11,61 @@ import (
 	"time"
 )
 
-// labelLinger is the least time between two feedback posts, so a steady
-// stream of labels goes out in batches rather than one POST per label.
-const labelLinger = 100 * time.Millisecond
+const (
+	// labelLinger is the least time between two feedback posts, so a
+	// steady stream of labels goes out in batches rather than one POST per
+	// label.
+	labelLinger = 100 * time.Millisecond
+	// unmatchedRetry is how long a label the gateway reported as unmatched
+	// waits before it is sent again: the gateway records requests
+	// asynchronously, so a label sent right after the answer can arrive
+	// before its request is stored.
+	unmatchedRetry = 500 * time.Millisecond
+	// maxLabelTries bounds the sends of one label.
+	maxLabelTries = 6
+)
 
-// pendingLabel is one label waiting for its delay to pass.
+// pendingLabel is one label waiting for its due time.
 type pendingLabel struct {
 	due       time.Time
 	requestID string
 	label     int
+	tries     int
+}
+
+// labelQueue is a FIFO of labels whose due times never decrease (each is
+// stamped now + a constant delay under the labeler's lock).
+type labelQueue []pendingLabel
+
+// takeDue removes and returns up to limit labels due at now.
+func (q *labelQueue) takeDue(now time.Time, limit int) []pendingLabel {
+	n := 0
+	for n < len(*q) && n < limit && !(*q)[n].due.After(now) {
+		n++
+	}
+	out := (*q)[:n:n]
+	*q = (*q)[n:]
+	return out
 }
 
 // labeler sends ground truth to /v1/feedback a fixed delay after each
-// answer, in batches of up to MaxFeedbackBatch. add is safe for concurrent
-// use; run is called once.
+// answer, in batches of up to MaxFeedbackBatch, and sends again (after
+// unmatchedRetry, up to maxLabelTries in all) the labels the gateway
+// reports as unmatched. add is safe for concurrent use; run is called once.
 type labeler struct {
 	client *http.Client
 	url    string
 	delay  time.Duration
 
-	mu       sync.Mutex
-	queue    []pendingLabel // due times non-decreasing: stamped under mu
-	wake     chan struct{}
-	sent     int64
-	failed   int64
-	unsent   int64
-	firstErr string
+	mu        sync.Mutex
+	queue     labelQueue // new labels, due delay after the answer
+	retry     labelQueue // unmatched labels, due unmatchedRetry after the reply
+	wake      chan struct{}
+	sent      int64
+	failed    int64
+	unsent    int64
+	unmatched int64
+	firstErr  string
 }
 
 func newLabeler(client *http.Client, url string, delay time.Duration) *labeler {
@@ -60,30 +89,29 @@ func (l *labeler) add(requestID string, label int) {
 	}
 }
 
-func (l *labeler) counts() (sent, failed, unsent int64) {
+// labelCounts are the labeler's totals.
+type labelCounts struct {
+	sent, failed, unsent, unmatched int64
+	firstErr                        string
+}
+
+func (l *labeler) counts() labelCounts {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sent, l.failed, l.unsent
+	return labelCounts{l.sent, l.failed, l.unsent, l.unmatched, l.firstErr}
 }
 
 // abandon counts every label still queued as unsent. Call it after run has
 // returned and no more adds can happen.
 func (l *labeler) abandon() {
 	l.mu.Lock()
-	l.unsent += int64(len(l.queue))
-	l.queue = nil
+	l.unsent += int64(len(l.queue) + len(l.retry))
+	l.queue, l.retry = nil, nil
 	l.mu.Unlock()
 }
 
-// firstError returns the first feedback error, if any.
-func (l *labeler) firstError() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.firstErr
-}
-
-// run posts labels as they fall due until producersDone is closed and the
-// queue is empty, or ctx is cancelled (then call abandon).
+// run posts labels as they fall due until producersDone is closed and both
+// queues are empty, or ctx is cancelled (then call abandon).
 func (l *labeler) run(ctx context.Context, producersDone <-chan struct{}) {
 	var last time.Time
 	timer := time.NewTimer(time.Hour)
@@ -92,24 +120,23 @@ func (l *labeler) run(ctx context.Context, producersDone <-chan struct{}) {
 	for {
 		l.mu.Lock()
 		now := time.Now()
-		n := 0
-		for n < len(l.queue) && n < MaxFeedbackBatch && !l.queue[n].due.After(now) {
-			n++
-		}
-		full := n == MaxFeedbackBatch
 		var batch []pendingLabel
-		if n > 0 && (full || now.Sub(last) >= labelLinger) {
-			batch = append(batch, l.queue[:n]...)
-			l.queue = l.queue[n:]
+		ready := now.Sub(last) >= labelLinger
+		if ready {
+			batch = l.retry.takeDue(now, MaxFeedbackBatch)
+			batch = append(batch, l.queue.takeDue(now, MaxFeedbackBatch-len(batch))...)
 		}
+		// Wake at the earliest due label, but not before the linger.
 		var next time.Time
-		if len(l.queue) > 0 {
-			next = l.queue[0].due
-			if n > 0 && len(batch) == 0 {
-				next = last.Add(labelLinger)
+		for _, q := range []labelQueue{l.queue, l.retry} {
+			if len(q) > 0 && (next.IsZero() || q[0].due.Before(next)) {
+				next = q[0].due
 			}
 		}
-		empty := len(l.queue) == 0
+		if !next.IsZero() && !ready {
+			next = maxTime(next, last.Add(labelLinger))
+		}
+		empty := len(l.queue) == 0 && len(l.retry) == 0
 		l.mu.Unlock()
 
 		if len(batch) > 0 {
@@ -137,7 +164,15 @@ func (l *labeler) run(ctx context.Context, producersDone <-chan struct{}) {
 	}
 }
 
-// post sends one batch of feedback.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// post sends one batch of feedback and re-queues what the gateway could
+// not match yet.
 func (l *labeler) post(ctx context.Context, batch []pendingLabel) {
 	type item struct {
 		RequestID string `json:"request_id"`
@@ -147,37 +182,75 @@ func (l *labeler) post(ctx context.Context, batch []pendingLabel) {
 	for i, p := range batch {
 		items[i] = item{p.requestID, p.label}
 	}
-	err := l.send(ctx, items)
+	unmatched, err := l.send(ctx, items)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
 		l.failed += int64(len(batch))
-		if l.firstErr == "" { // keep the first
+		if l.firstErr == "" {
 			l.firstErr = err.Error()
 		}
 		return
 	}
-	l.sent += int64(len(batch))
+	l.sent += int64(len(batch) - len(unmatched))
+	if len(unmatched) == 0 {
+		return
+	}
+	due := time.Now().Add(unmatchedRetry)
+	for _, p := range batch {
+		if !unmatched[p.requestID] {
+			continue
+		}
+		if p.tries+1 >= maxLabelTries {
+			l.unmatched++
+			continue
+		}
+		p.tries++
+		p.due = due
+		l.retry = append(l.retry, p)
+	}
 }
 
-func (l *labeler) send(ctx context.Context, items any) error {
+// send posts items and returns the request ids the gateway did not match.
+func (l *labeler) send(ctx context.Context, items any) (map[string]bool, error) {
 	body, err := json.Marshal(map[string]any{"feedback": items})
 	if err != nil {
-		return fmt.Errorf("encode feedback: %w", err)
+		return nil, fmt.Errorf("encode feedback: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("send feedback: %w", err)
+		return nil, fmt.Errorf("send feedback: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("send feedback: %w", err)
+		return nil, fmt.Errorf("send feedback: %w", err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("send feedback: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("send feedback: read answer: %w", err)
 	}
-	return nil
+	if resp.StatusCode/100 != 2 {
+		if len(msg) > 300 {
+			msg = msg[:300]
+		}
+		return nil, fmt.Errorf("send feedback: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	var res struct {
+		Unmatched []string `json:"unmatched"`
+	}
+	if len(bytes.TrimSpace(msg)) > 0 {
+		if err := json.Unmarshal(msg, &res); err != nil {
+			return nil, fmt.Errorf("send feedback: decode answer: %w", err)
+		}
+	}
+	if len(res.Unmatched) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]bool, len(res.Unmatched))
+	for _, id := range res.Unmatched {
+		out[id] = true
+	}
+	return out, nil
 }

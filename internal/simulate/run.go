@@ -113,7 +113,9 @@ type Summary struct {
 	// LabelsUnsent were due but never sent (interrupted run) or had no
 	// request id to refer to.
 	LabelsUnsent int64 `json:"labels_unsent,omitempty"`
-	Interrupted  bool  `json:"interrupted,omitempty"`
+	// LabelsUnmatched were still unknown to the gateway after every retry.
+	LabelsUnmatched int64 `json:"labels_unmatched,omitempty"`
+	Interrupted     bool  `json:"interrupted,omitempty"`
 }
 
 // WriteText writes the summary for people.
@@ -142,6 +144,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	if s.LabelsUnsent > 0 {
 		fmt.Fprintf(&b, ", unsent %d", s.LabelsUnsent)
+	}
+	if s.LabelsUnmatched > 0 {
+		fmt.Fprintf(&b, ", unmatched %d", s.LabelsUnmatched)
 	}
 	if s.LabelError != "" {
 		fmt.Fprintf(&b, " (first error: %s)", s.LabelError)
@@ -275,9 +280,9 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 	}
 	if r.labels != nil {
 		r.labels.abandon()
+		c := r.labels.counts()
 		s.Labels = true
-		s.LabelsSent, s.LabelErrors, s.LabelsUnsent = r.labels.counts()
-		s.LabelError = r.labels.firstError()
+		s.LabelsSent, s.LabelErrors, s.LabelsUnsent, s.LabelsUnmatched, s.LabelError = c.sent, c.failed, c.unsent, c.unmatched, c.firstErr
 	}
 	return s, nil
 }
@@ -475,8 +480,7 @@ func (r *runner) drawProgress(start time.Time, final bool) {
 	line := fmt.Sprintf("\r[%s%s] %3.0f%%  sent %d  errors %d  %.0f/s ",
 		strings.Repeat("#", filled), strings.Repeat("-", width-filled), frac*100, sent, sent-ok, rate)
 	if r.labels != nil {
-		s, _, _ := r.labels.counts()
-		line += fmt.Sprintf(" labels %d ", s)
+		line += fmt.Sprintf(" labels %d ", r.labels.counts().sent)
 	}
 	if final {
 		line += "\n"

@@ -74,6 +74,11 @@ func pipeServer(t *testing.T, h http.Handler) *http.Client {
 type fakeGateway struct {
 	delay    func(n int64) time.Duration
 	status   func(n int64) int
+	// unmatched, when set, says whether to report a label as unmatched
+	// on its try-th arrival (from 1), as the gateway does for a request
+	// it has not stored yet.
+	unmatched func(id string, try int) bool
+	tries     map[string]int
 	predicts atomic.Int64
 
 	mu       sync.Mutex
@@ -84,7 +89,7 @@ type fakeGateway struct {
 }
 
 func newFakeGateway() *fakeGateway {
-	return &fakeGateway{answered: map[string]time.Time{}, labels: map[string]int{}, labelAt: map[string]time.Time{}}
+	return &fakeGateway{answered: map[string]time.Time{}, labels: map[string]int{}, labelAt: map[string]time.Time{}, tries: map[string]int{}}
 }
 
 func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,12 +132,21 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.mu.Lock()
 		g.posts++
+		unmatched := []string{}
 		for _, f := range body.Feedback {
+			if g.unmatched != nil {
+				g.tries[f.RequestID]++
+				if g.unmatched(f.RequestID, g.tries[f.RequestID]) {
+					unmatched = append(unmatched, f.RequestID)
+					continue
+				}
+			}
 			g.labels[f.RequestID] = f.Label
 			g.labelAt[f.RequestID] = time.Now()
 		}
 		g.mu.Unlock()
-		fmt.Fprintf(w, `{"accepted":%d}`, len(body.Feedback))
+		u, _ := json.Marshal(unmatched)
+		fmt.Fprintf(w, `{"accepted":%d,"unmatched":%s}`, len(body.Feedback)-len(unmatched), u)
 	default:
 		http.NotFound(w, r)
 	}
@@ -270,6 +284,36 @@ func TestRun_SendsLabelsForTheRightShareAfterTheirDelay(t *testing.T) {
 		}
 		if pos != wantPos {
 			t.Errorf("server got %d positive labels, want %d", pos, wantPos)
+		}
+	})
+}
+
+func TestRun_RetriesLabelsTheGatewayHasNotMatchedYet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The gateway stores requests asynchronously: a label that arrives
+		// first is reported unmatched. Every third request is unmatched on
+		// its first two tries; req-0 never matches.
+		gw := newFakeGateway()
+		gw.unmatched = func(id string, try int) bool {
+			var n int
+			fmt.Sscanf(id, "req-%d", &n)
+			return n == 0 || (n%3 == 0 && try <= 2)
+		}
+		s, err := Run(t.Context(), Options{
+			Target: "http://gateway", Route: V1Route(), Client: pipeServer(t, gw),
+			Count: 30, Concurrency: 1, Labels: true,
+		}, sampleGen(t, 4, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.LabelsSent != 29 || s.LabelsUnmatched != 1 || len(gw.labels) != 29 {
+			t.Errorf("labels sent %d unmatched %d, server kept %d; want 29, 1, 29", s.LabelsSent, s.LabelsUnmatched, len(gw.labels))
+		}
+		if got := gw.tries["req-0"]; got != maxLabelTries {
+			t.Errorf("req-0 was sent %d times, want %d", got, maxLabelTries)
+		}
+		if got := gw.tries["req-3"]; got != 3 {
+			t.Errorf("req-3 was sent %d times, want 3 (two unmatched, then accepted)", got)
 		}
 	})
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+// walkthroughReport is the part of `rendezvous report --json` the
+// walkthrough in docs/WALKTHROUGH.md points at.
+type walkthroughReport struct {
+	Metrics struct {
+		Requests int `json:"requests"`
+		Labelled int `json:"labelled"`
+		Models   []struct {
+			Model    string `json:"model"`
+			Role     string `json:"role"`
+			Labelled *struct {
+				N        int      `json:"n"`
+				Accuracy *float64 `json:"accuracy"`
+			} `json:"labelled"`
+		} `json:"models"`
+	} `json:"metrics"`
+	Drift struct {
+		Columns []struct {
+			Column  string `json:"column"`
+			Drifted bool   `json:"drifted"`
+		} `json:"columns"`
+		DatasetDrift bool `json:"dataset_drift"`
+	} `json:"drift"`
+}
+
+// simulateThenReport runs the walkthrough's commands against a fresh
+// gateway: simulate with the given extra flags, then report --json.
+func simulateThenReport(t *testing.T, args ...string) walkthroughReport {
+	t.Helper()
+	ts := startServer(t)
+	var out, errOut bytes.Buffer
+	args = append([]string{"simulate", "--target", ts.base, "--count", "1200", "--concurrency", "8", "--labels"}, args...)
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("simulate exited %d: %s%s", code, out.String(), errOut.String())
+	}
+	ts.stop()
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), []string{"report", "--store", ts.storeURL, "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("report exited %d: %s", code, errOut.String())
+	}
+	var r walkthroughReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, out.String())
+	}
+	if r.Metrics.Requests != 1200 || r.Metrics.Labelled != 1200 {
+		t.Fatalf("report covers %d requests, %d labelled; want 1200 and 1200", r.Metrics.Requests, r.Metrics.Labelled)
+	}
+	return r
+}
+
+func (r walkthroughReport) drifted() (yes, no []string) {
+	for _, c := range r.Drift.Columns {
+		if c.Drifted {
+			yes = append(yes, c.Column)
+		} else {
+			no = append(no, c.Column)
+		}
+	}
+	return yes, no
+}
+
+func (r walkthroughReport) accuracy(t *testing.T, role string) float64 {
+	t.Helper()
+	for _, m := range r.Metrics.Models {
+		if m.Role == role && m.Labelled != nil && m.Labelled.Accuracy != nil {
+			return *m.Labelled.Accuracy
+		}
+	}
+	t.Fatalf("no accuracy for the %s model in %+v", role, r.Metrics.Models)
+	return 0
+}
+
+// TestWalkthrough_DriftYouCanSee runs a short version of docs/WALKTHROUGH.md:
+// undrifted traffic shows no drift; traffic with age +15, 80 % women and
+// fares ×1.5 flags exactly those fields (and the production model's
+// probabilities) and costs production accuracy. Inputs are deterministic
+// (fixed seeds), so the statistics are too.
+func TestWalkthrough_DriftYouCanSee(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two gateways and sends 2400 requests")
+	}
+	base := simulateThenReport(t, "--seed", "1")
+	if yes, _ := base.drifted(); len(yes) > 0 || base.Drift.DatasetDrift {
+		t.Errorf("undrifted traffic flagged %v (dataset drift %v)", yes, base.Drift.DatasetDrift)
+	}
+	drifted := simulateThenReport(t, "--seed", "2", "--drift", "age:+15,sex:female=0.8,fare:*1.5")
+	yes, no := drifted.drifted()
+	slices.Sort(yes)
+	if want := []string{"age", "fare", "prediction_probability", "sex"}; !slices.Equal(yes, want) {
+		t.Errorf("drifted columns = %v, want %v (not drifted: %v)", yes, want, no)
+	}
+	if !drifted.Drift.DatasetDrift {
+		t.Error("dataset drift not flagged")
+	}
+	before, after := base.accuracy(t, "production"), drifted.accuracy(t, "production")
+	t.Logf("production accuracy %.3f before, %.3f on drifted traffic; drifted columns %v", before, after, yes)
+	if after > before-0.1 {
+		t.Errorf("production accuracy %.3f on drifted traffic vs %.3f before: want a drop of at least 0.1", after, before)
+	}
+}
