@@ -57,8 +57,8 @@ func BenchmarkModel_Predict(b *testing.B) {
 // challenger is (a) absent, (b) answering in 1 ms, (c) sleeping 2 s past
 // its 50 ms deadline, (d) failing every other request with a 500.
 // Production is the embedded GBT bundle and the canary the rule bundle, in
-// process; the challenger is the logistic bundle behind a local OIP v2
-// server. (c) and (d) run twice: with the default breaker (which opens after
+// process; the challenger is the logistic bundle behind an OIP v2 server in
+// another process on the same machine. (b), (c) and (d) run twice: with the default breaker (which opens after
 // 5 consecutive failures and then skips the challenger) and with a breaker
 // that never opens, so every request really calls the bad remote. Requests
 // are paced at one every 2 ms (500/s: what the shared 2-core machine sustains
@@ -76,6 +76,7 @@ func BenchmarkRouter_ProductionLatencyWithARemoteChallenger(b *testing.B) {
 	}{
 		{"a-no-challenger", nil, 0},
 		{"b-remote-1ms", &behaviour{delay: time.Millisecond}, 0},
+		{"b-remote-1ms-no-breaker", &behaviour{delay: time.Millisecond}, noBreaker},
 		{"c-remote-sleeping-2s", &behaviour{delay: 2 * time.Second}, 0},
 		{"c-remote-sleeping-2s-no-breaker", &behaviour{delay: 2 * time.Second}, noBreaker},
 		{"d-remote-failing-50pct", &behaviour{failEven: true}, 0},
@@ -89,9 +90,17 @@ func BenchmarkRouter_ProductionLatencyWithARemoteChallenger(b *testing.B) {
 			var rm *remote.Model
 			if tc.how != nil {
 				bl := bundle(b, "dev-logreg")
-				rm = newRemote(b, remote.Config{Name: "dev-remote", Protocol: remote.ProtocolOIPv2, URL: serveOIP(b, bl, *tc.how).URL,
+				rm = newRemote(b, remote.Config{Name: "dev-remote", Protocol: remote.ProtocolOIPv2, URL: startServerProcess(b, *tc.how),
 					Model: bl.Name, ClassOutput: "predict", ProbabilityOutput: "predict_proba", BreakerFailures: tc.failures})
 				members = append(members, rendezvous.Member{Name: "dev-remote", Role: model.RoleChallenger, Model: rm, Deadline: 50 * time.Millisecond})
+				if tc.how.delay < time.Second {
+					// Warm up the server process and the connection pool.
+					for range 20 {
+						ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+						rm.Predict(ctx, passenger)
+						cancel()
+					}
+				}
 			}
 			r, err := rendezvous.New(members, rendezvous.Policy{Fallback: []string{"canary-rule"}})
 			if err != nil {

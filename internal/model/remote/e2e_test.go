@@ -23,15 +23,19 @@ import (
 
 func bundle(tb testing.TB, name string) *model.Bundle {
 	tb.Helper()
-	data, err := titanic.FS.ReadFile("models/" + name + ".json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := model.LoadBytes(name, data)
+	b, err := loadBundle(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+func loadBundle(name string) (*model.Bundle, error) {
+	data, err := titanic.FS.ReadFile("models/" + name + ".json")
+	if err != nil {
+		return nil, err
+	}
+	return model.LoadBytes(name, data)
 }
 
 var fields = []remote.Field{
@@ -52,9 +56,15 @@ type behaviour struct {
 // serveOIP serves b over OIP v2 REST: one tensor per field in, "predict"
 // and "predict_proba" out. Written from the spec, apart from the client.
 func serveOIP(tb testing.TB, b *model.Bundle, how behaviour) *httptest.Server {
+	srv := httptest.NewServer(oipHandler(b, how))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func oipHandler(b *model.Bundle, how behaviour) http.Handler {
 	var mu sync.Mutex
 	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Inputs []struct {
 				Name string `json:"name"`
@@ -88,9 +98,7 @@ func serveOIP(tb testing.TB, b *model.Bundle, how behaviour) *httptest.Server {
 		fmt.Fprintf(w, `{"model_name":%q,"outputs":[{"name":"predict","shape":[1],"datatype":"INT64","data":[%d]},`+
 			`{"name":"predict_proba","shape":[1,2],"datatype":"FP64","data":[%s,%s]}]}`,
 			b.Name, p.Class, strconv.FormatFloat(1-p.Probability, 'g', -1, 64), strconv.FormatFloat(p.Probability, 'g', -1, 64))
-	}))
-	tb.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 // serveMLflow serves b like `mlflow models serve` for a classifier whose
