@@ -377,8 +377,11 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 			return cd, fmt.Errorf("%w: %s needs numbers, column is text", ErrMethodNotApplicable, method)
 		}
 	case MethodZ:
-		if numericOnly || len(p.categories) > 2 {
-			return cd, fmt.Errorf("%w: z needs at most two distinct values, column has %d or more", ErrMethodNotApplicable, max(len(p.categories), MaxCategoricalDistinct+1))
+		if numericOnly {
+			return cd, fmt.Errorf("%w: z needs at most two distinct values, column has more than %d", ErrMethodNotApplicable, MaxCategoricalDistinct)
+		}
+		if len(p.categories) > 2 {
+			return cd, fmt.Errorf("%w: z needs at most two distinct values, column has %d", ErrMethodNotApplicable, len(p.categories))
 		}
 	}
 	if refN == 0 || curN == 0 {
@@ -412,12 +415,12 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 	case MethodWasserstein:
 		stat, err = WassersteinNormed(p.refNums, p.curNums)
 	case MethodChiSquare:
-		rc, cc := p.refCounts, p.curCounts
+		refCounts, curCounts := p.refCounts, p.curCounts
 		if p.typ == TypeNumeric { // numbers as categories
-			_, rc, cc = countNumbers(p.refNums, p.curNums)
+			_, refCounts, curCounts = countNumbers(p.refNums, p.curNums)
 		}
 		var r TestResult
-		r, err = DriftChiSquare(rc, cc)
+		r, err = DriftChiSquare(refCounts, curCounts)
 		stat, pval = r.Statistic, &r.PValue
 	case MethodZ:
 		// Success is the second category in sorted order; with a single
