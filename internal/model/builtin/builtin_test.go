@@ -242,3 +242,35 @@ func TestExp_AgreesWithMathExp(t *testing.T) {
 		}
 	}
 }
+
+func TestGBT_CompleteLayoutScoresLikeTheTrees(t *testing.T) {
+	X, y := xor(500, 5)
+	// Depth 4 with large leaves leaves some branches shallow (padded).
+	m, err := FitGBT(GBTParams{Trees: 50, Depth: 4, LearningRate: 0.1, MinLeaf: 40, Subsample: 0.7, Seed: 3}, []string{"a", "b"}, X, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.cFeat == nil || m.depth != 4 {
+		t.Fatalf("complete layout not built (depth %d)", m.depth)
+	}
+	shallow := false
+	for _, tr := range m.Trees {
+		if len(tr.Feature) < 31 {
+			shallow = true
+		}
+	}
+	if !shallow {
+		t.Fatal("no shallow tree: the padding path is untested")
+	}
+	Xt, _ := xor(500, 6)
+	Xt = append(Xt, []float64{math.NaN(), 0.3}, []float64{math.Inf(1), math.Inf(-1)})
+	for _, x := range Xt {
+		want := m.Init
+		for i := range m.Trees {
+			want += m.Trees[i].eval(x)
+		}
+		if got := m.completeSum(x); got != want {
+			t.Fatalf("x=%v: complete layout %v, trees %v", x, got, want)
+		}
+	}
+}

@@ -71,7 +71,20 @@ type GBT struct {
 
 	nodes []node  // all trees flattened
 	roots []int32 // index of each tree's root in nodes
+
+	// Complete-tree form used by Prob when every tree is at most
+	// maxCompleteDepth deep: each tree padded to depth `depth` (a shallow
+	// leaf is repeated below itself), stored level order in flat arrays:
+	// inner node i of tree t at cFeat/cThr[t*inner+i], children 2i+1 and
+	// 2i+2, leaf j at cLeaf[t*(inner+1)+j].
+	depth int
+	cFeat []int32
+	cThr  []float64
+	cLeaf []float64
 }
+
+// maxCompleteDepth bounds the padded layout (2^depth leaves per tree).
+const maxCompleteDepth = 8
 
 // node is the flat inference form; left/right index nodes directly.
 type node struct {
@@ -84,6 +97,9 @@ type node struct {
 
 // Prob implements Model. It walks flat arrays and does not allocate.
 func (m *GBT) Prob(x []float64) float64 {
+	if m.cFeat != nil {
+		return sigmoid(m.completeSum(x))
+	}
 	s := m.Init
 	nodes := m.nodes
 	for _, i := range m.roots {
@@ -101,6 +117,76 @@ func (m *GBT) Prob(x []float64) float64 {
 		}
 	}
 	return sigmoid(s)
+}
+
+// completeSum walks the padded complete trees: depth comparisons per tree.
+func (m *GBT) completeSum(x []float64) float64 {
+	s := m.Init
+	inner := 1<<m.depth - 1
+	feat, thr, leaf := m.cFeat, m.cThr, m.cLeaf
+	for off, loff := 0, 0; off < len(feat); off, loff = off+inner, loff+inner+1 {
+		f, t := feat[off:off+inner], thr[off:off+inner]
+		i := 0
+		for range m.depth {
+			// Branch-free step (SETcc): right child when x > threshold,
+			// also when x is NaN (as in the tree form).
+			c := 1
+			if x[f[i]] <= t[i] {
+				c = 0
+			}
+			i = 2*i + 1 + c
+		}
+		s += leaf[loff+i-inner]
+	}
+	return s
+}
+
+// buildComplete fills the padded layout from nodes, or leaves it nil when a
+// tree is deeper than maxCompleteDepth.
+func (m *GBT) buildComplete() {
+	m.cFeat, m.cThr, m.cLeaf, m.depth = nil, nil, nil, 0
+	var depthOf func(i int32) int
+	depthOf = func(i int32) int {
+		n := m.nodes[i]
+		if n.feature < 0 {
+			return 0
+		}
+		return 1 + max(depthOf(n.left), depthOf(n.right))
+	}
+	d := 1
+	for _, r := range m.roots {
+		d = max(d, depthOf(r))
+		if d > maxCompleteDepth {
+			return
+		}
+	}
+	inner := 1<<d - 1
+	feat := make([]int32, len(m.roots)*inner)
+	thr := make([]float64, len(m.roots)*inner)
+	leaf := make([]float64, len(m.roots)*(inner+1))
+	var fill func(t int, node int32, pos, level int)
+	fill = func(t int, node int32, pos, level int) {
+		n := m.nodes[node]
+		if level == d {
+			leaf[t*(inner+1)+pos-inner] = n.value
+			return
+		}
+		if n.feature < 0 {
+			// Pad: both children repeat this leaf, so the comparison
+			// (whatever x is, NaN included) cannot change the value.
+			feat[t*inner+pos], thr[t*inner+pos] = 0, 0
+			fill(t, node, 2*pos+1, level+1)
+			fill(t, node, 2*pos+2, level+1)
+			return
+		}
+		feat[t*inner+pos], thr[t*inner+pos] = n.feature, n.threshold
+		fill(t, n.left, 2*pos+1, level+1)
+		fill(t, n.right, 2*pos+2, level+1)
+	}
+	for t, r := range m.roots {
+		fill(t, r, 0, 0)
+	}
+	m.depth, m.cFeat, m.cThr, m.cLeaf = d, feat, thr, leaf
 }
 
 func (m *GBT) bind(features []string) error {
@@ -154,6 +240,7 @@ func (m *GBT) bind(features []string) error {
 			m.nodes = append(m.nodes, nd)
 		}
 	}
+	m.buildComplete()
 	return nil
 }
 
