@@ -36,7 +36,7 @@ func sharedPath(rel string) string {
 	return filepath.Join("..", "..", "..", "shared", rel)
 }
 
-// openShared reads a shared file; missing is a failure under CI=true and a
+// readShared reads a shared file; missing is a failure under CI=true and a
 // skip otherwise.
 func readShared(t *testing.T, rel string) []byte {
 	t.Helper()
