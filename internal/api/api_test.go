@@ -652,3 +652,18 @@ func TestPredictAndReject_RecordRequestsFromOtherFrontEnds(t *testing.T) {
 		t.Errorf("reject record %+v", r)
 	}
 }
+
+func TestAppendString_EncodesLikeEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "Did Not Survive", `a"b`, `back\slash`, "tab\there", "nl\n", "<&>", "Zoë", "\xff\xfe", "\u2028"} {
+		var got, want bytes.Buffer
+		appendString(&got, s)
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if got.String()+"\n" != want.String() {
+			t.Errorf("%q: got %s, want %s", s, got.String(), want.String())
+		}
+	}
+}

@@ -570,34 +570,52 @@ func (h *Handler) compatObject(b *bytes.Buffer, rt *config.Route, inst instance,
 			b.WriteByte(',')
 		}
 		writeKey(b, k)
-		var v any
 		switch spec := rt.Response[k]; spec {
 		case "$entity_id":
-			v = inst.entity
+			appendString(b, inst.entity)
 		case "$prediction":
-			v = dec.Prediction.Class
+			b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(dec.Prediction.Class), 10))
 		case "$label":
-			v = h.label(dec.Prediction.Class, dec.Prediction.Label)
+			appendString(b, h.label(dec.Prediction.Class, dec.Prediction.Label))
 		case "$probability":
-			v = dec.Prediction.Probability
+			enc, _ := json.Marshal(dec.Prediction.Probability) // NaN cannot occur: models return [0, 1]
+			b.Write(enc)
 		case "$request_id":
-			v = inst.id
+			appendString(b, inst.id)
 		case "$served_by":
-			v = dec.ServedBy
+			appendString(b, dec.ServedBy)
 		case "$fallback":
-			v = dec.Fallback
+			b.WriteString(strconv.FormatBool(dec.Fallback))
 		default:
-			v = spec
+			appendString(b, spec)
 		}
-		enc, _ := json.Marshal(v)
-		b.Write(enc)
 	}
 	b.WriteByte('}')
 }
 
+// appendString writes s as a JSON string, escaping like encoding/json
+// (without HTML escaping).
+func appendString(b *bytes.Buffer, s string) {
+	plain := true // printable ASCII without quote or backslash
+	for i := 0; plain && i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			plain = false
+		}
+	}
+	if !plain {
+		enc := json.NewEncoder(b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		b.Truncate(b.Len() - 1) // Encode's newline
+		return
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
+}
+
 func writeKey(b *bytes.Buffer, k string) {
-	enc, _ := json.Marshal(k)
-	b.Write(enc)
+	appendString(b, k)
 	b.WriteByte(':')
 }
 
