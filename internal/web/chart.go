@@ -33,7 +33,8 @@ var seriesMarker = []string{"circle", "square", "triangle", "diamond"}
 // Chart geometry, in SVG user units. The viewBox is small enough that the
 // text stays readable when a chart is scaled down to a phone's width.
 const (
-	chartW     = 400.0
+	chartW     = 400.0 // distribution cards
+	wideW      = 560.0 // over-time charts, two to a row
 	chartH     = 230.0
 	padLeft    = 52.0
 	padRight   = 12.0
@@ -51,6 +52,9 @@ const (
 type chart struct {
 	ID    string
 	Title string
+	// HideCaption keeps the caption for screen readers only (the card
+	// around the chart already says what it is).
+	HideCaption bool
 	// Desc summarises the chart for screen readers.
 	Desc   string
 	XLabel string
@@ -64,6 +68,8 @@ type chart struct {
 	Legend []legendItem
 	// Points counts the data values drawn (the browser test checks it).
 	Points int
+	// Width is the viewBox width (chartW when 0).
+	Width float64
 	// Empty, when set, replaces the plot with this sentence.
 	Empty string
 	// Note is a line of text under the chart (missing values, bucket rule).
@@ -71,16 +77,21 @@ type chart struct {
 }
 
 // Geometry of the frame, for the template.
-func (chart) W() float64       { return chartW }
+func (c chart) W() float64 {
+	if c.Width > 0 {
+		return c.Width
+	}
+	return chartW
+}
 func (chart) H() float64       { return chartH }
 func (chart) PL() float64      { return padLeft }
 func (chart) PT() float64      { return padTop }
-func (chart) PW() float64      { return plotW }
+func (c chart) PW() float64    { return c.W() - padLeft - padRight }
 func (chart) PH() float64      { return plotH }
 func (chart) PB() float64      { return padTop + plotH }
-func (chart) PR() float64      { return padLeft + plotW }
+func (c chart) PR() float64    { return c.W() - padRight }
 func (chart) XLabelY() float64 { return chartH - 6 }
-func (chart) XMid() float64    { return padLeft + plotW/2 }
+func (c chart) XMid() float64  { return padLeft + c.PW()/2 }
 func (chart) YMid() float64    { return padTop + plotH/2 }
 
 type tick struct {
@@ -167,6 +178,14 @@ func fmtTick(v float64) string {
 // yAxis fills the Y ticks of c for [0, top] and returns the scale.
 func yAxis(c *chart, top float64, format func(float64) string) func(float64) float64 {
 	ticks := niceTicks(0, top, 4)
+	if last := ticks[len(ticks)-1]; last < top*(1-1e-9) {
+		// The data reach past the last round tick: add one more.
+		step := top
+		if len(ticks) > 1 {
+			step = ticks[1] - ticks[0]
+		}
+		ticks = append(ticks, last+step)
+	}
 	top = ticks[len(ticks)-1]
 	scale := func(v float64) float64 { return padTop + plotH - v/top*plotH }
 	for _, t := range ticks {
@@ -175,7 +194,14 @@ func yAxis(c *chart, top float64, format func(float64) string) func(float64) flo
 	return scale
 }
 
-func pct(v float64) string { return strconv.FormatFloat(v*100, 'f', -1, 64) + "%" }
+// pct prints a share as a percentage with at most one decimal.
+func pct(v float64) string {
+	x := math.Round(v*1000) / 10
+	if x == 0 {
+		x = 0 // no "-0"
+	}
+	return strconv.FormatFloat(x, 'f', -1, 64) + "%"
+}
 
 // distributionValues counts how a sample is spread, for the overlay charts.
 type distribution struct {
@@ -321,7 +347,7 @@ func categoryChart(id, title, xLabel string, ref, cur []string) chart {
 	}
 	var ps []pair
 	for _, k := range cats {
-		ps = append(ps, pair{k, rc[k] / float64(len(ref)), cc[k] / float64(len(cur))})
+		ps = append(ps, pair{catLabel(k), rc[k] / float64(len(ref)), cc[k] / float64(len(cur))})
 	}
 	if len(other) > 0 {
 		var r, l float64
@@ -348,6 +374,15 @@ func categoryChart(id, title, xLabel string, ref, cur []string) chart {
 	c.Points = len(ref) + len(cur)
 	c.Desc = fmt.Sprintf("Bars of %s: share of %d reference and %d live rows in each of %d categories.", xLabel, len(ref), len(cur), len(ps))
 	return c
+}
+
+// catLabel shortens a numeric category (a probability that takes few
+// values) to 3 significant digits; text is kept as it is.
+func catLabel(s string) string {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return strconv.FormatFloat(f, 'g', 3, 64)
+	}
+	return s
 }
 
 // naturalCompare orders numbers numerically, before text.
@@ -381,7 +416,7 @@ type timeAxis struct {
 	width  time.Duration
 }
 
-func (a timeAxis) slot() float64 { return plotW / float64(len(a.starts)) }
+func (a timeAxis) slot() float64 { return (wideW - padLeft - padRight) / float64(len(a.starts)) }
 
 func (a timeAxis) mid(i int) float64 { return padLeft + a.slot()*(float64(i)+0.5) }
 
@@ -412,7 +447,7 @@ type series struct {
 
 // stackedChart stacks per-bucket counts (requests by outcome).
 func stackedChart(id, title, yLabel string, ax timeAxis, ss []series) chart {
-	c := chart{ID: id, Title: title, XLabel: "time (UTC), bucket " + fmtDuration(ax.width), YLabel: yLabel}
+	c := chart{ID: id, Title: title, XLabel: "time (UTC), bucket " + fmtDuration(ax.width), YLabel: yLabel, Width: wideW}
 	if len(ax.starts) == 0 {
 		c.Empty = "No requests in this window."
 		return c
@@ -455,7 +490,7 @@ func stackedChart(id, title, yLabel string, ax timeAxis, ss []series) chart {
 // the line. yMax > 0 fixes the top of the axis; threshold > 0 draws a
 // labelled horizontal rule.
 func lineChart(id, title, yLabel string, ax timeAxis, ss []series, yMax float64, format func(float64) string, threshold float64, thresholdLabel string) chart {
-	c := chart{ID: id, Title: title, XLabel: "time (UTC), bucket " + fmtDuration(ax.width), YLabel: yLabel}
+	c := chart{ID: id, Title: title, XLabel: "time (UTC), bucket " + fmtDuration(ax.width), YLabel: yLabel, Width: wideW}
 	top := yMax
 	n := 0
 	for _, s := range ss {

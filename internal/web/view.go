@@ -429,6 +429,15 @@ func fmtNum(v float64) string {
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
+// fmtStat prints a test statistic or distance; below 1e-12 it is the
+// rounding noise of an exact zero (identical samples) and prints as 0.
+func fmtStat(v float64) string {
+	if math.Abs(v) < 1e-12 {
+		return "0"
+	}
+	return fmtNum(v)
+}
+
 var methodDocs = map[analysis.Method]string{
 	analysis.MethodKS:            "Kolmogorov–Smirnov test",
 	analysis.MethodChiSquare:     "chi-square test",
@@ -498,7 +507,7 @@ func roleRank(r model.Role) int {
 func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Samples, isProb bool) driftCard {
 	c := driftCard{
 		Column: cd.Column, Model: modelName, Type: string(cd.Type), Method: string(cd.Method), MethodDoc: methodDocs[cd.Method],
-		Statistic: fmtNum(float64(cd.Statistic)), Threshold: fmtNum(cd.Threshold), PSI: fmtNum(float64(cd.PSI)), Drifted: cd.Drifted,
+		Statistic: fmtStat(float64(cd.Statistic)), Threshold: fmtNum(cd.Threshold), PSI: fmtStat(float64(cd.PSI)), Drifted: cd.Drifted,
 	}
 	if cd.PValue != nil {
 		c.PValue = fmtNum(*cd.PValue)
@@ -526,6 +535,7 @@ func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Sa
 	} else {
 		c.Chart = categoryChart("c-"+c.ID, title, xLabel, texts(rc), texts(cc))
 	}
+	c.Chart.HideCaption = true
 	c.Chart.Note = fmt.Sprintf("%d reference and %d live values; missing: %d reference, %d live.",
 		cd.ReferenceN, cd.CurrentN, cd.ReferenceMissing, cd.CurrentMissing)
 	return c
