@@ -667,3 +667,63 @@ func TestAppendString_EncodesLikeEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatRoutes_MapRequestKeysAndResponseValuesFromConfig uses a route
+// that renames request keys and answers every placeholder and a literal.
+func TestCompatRoutes_MapRequestKeysAndResponseValuesFromConfig(t *testing.T) {
+	data, err := os.ReadFile("../../examples/titanic/rendezvous.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := `
+  - path: /legacy/score
+    kind: single
+    entity_key: PassengerId
+    fields: {Pclass: pclass, Sex: sex, Age: age, SibSp: sibsp, Parch: parch}
+    defaults: {Age: -1}
+    response_order: [id, p, word, prob, rid, model, fb, api]
+    response: {id: $entity_id, p: $prediction, word: $label, prob: $probability, rid: $request_id, model: $served_by, fb: $fallback, api: v1}
+`
+	yml := strings.Replace(string(data), "\nroutes:\n", "\nroutes:"+route, 1)
+	cfg, err := config.LoadFS(fstest.MapFS{
+		"rendezvous.yaml":         {Data: []byte(yml)},
+		"models/prod-gbt.json":    {Data: []byte("{}")},
+		"models/canary-rule.json": {Data: []byte("{}")},
+		"models/dev-logreg.json":  {Data: []byte("{}")},
+	}, "rendezvous.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, _ := cfg.Validator()
+	router, err := rendezvous.New([]rendezvous.Member{
+		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.75}, Deadline: time.Second},
+	}, rendezvous.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Params{Config: cfg, Validator: val, Router: router})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	f := &fixture{srv: srv}
+
+	r := f.post(t, "/legacy/score", `{"PassengerId":7,"Pclass":1,"Sex":"female","SibSp":0,"Parch":0}`, "X-Request-ID", "r-1")
+	want := `{"id":"7","p":1,"word":"Survived","prob":0.75,"rid":"r-1","model":"prod-gbt","fb":false,"api":"v1"}` + "\n"
+	if r.code != 200 || string(r.body) != want {
+		t.Fatalf("got %d %s\nwant %s", r.code, r.body, want)
+	}
+	r = f.post(t, "/legacy/score", `{"PassengerId":[],"Pclass":9,"Sex":"female","SibSp":0,"pclass":1}`)
+	var got errorBody
+	_ = json.Unmarshal(r.body, &got)
+	wantErrs := []schema.FieldError{
+		{Field: "PassengerId", Problem: "must be a string or number, got an array"},
+		{Field: "Pclass", Problem: "must be one of 1, 2, 3, got 9"},
+		{Field: "Parch", Problem: "required"},
+		{Field: "pclass", Problem: `unknown field (this route takes it as "Pclass")`},
+	}
+	if r.code != 422 || !slices.Equal(got.Fields, wantErrs) {
+		t.Fatalf("got %d %+v", r.code, got.Fields)
+	}
+}

@@ -529,11 +529,17 @@ func (h *Handler) parseCompat(rt *config.Route, obj map[string]any, prefix strin
 		_, isField := h.val.Field(rt.FieldFor(k))
 		return isField
 	}
+	var shadowed []string // schema names this route takes under another key
 	for k := range obj {
-		if keep(k) {
-			v, _ := get(k)
-			raw[rt.FieldFor(k)] = v
+		if !keep(k) {
+			continue
 		}
+		if renamedAway(rt, k) {
+			shadowed = append(shadowed, k)
+			continue
+		}
+		v, _ := get(k)
+		raw[rt.FieldFor(k)] = v
 	}
 	for k, v := range rt.Defaults {
 		if _, sent := raw[rt.FieldFor(k)]; !sent && keep(k) {
@@ -545,10 +551,34 @@ func (h *Handler) parseCompat(rt *config.Route, obj map[string]any, prefix strin
 		e.Field = prefix + rt.RequestKeyFor(e.Field)
 		errs = append(errs, e)
 	}
+	if !h.val.AllowsUnknown() {
+		sort.Strings(shadowed)
+		for _, k := range shadowed {
+			errs = append(errs, schema.FieldError{Field: prefix + k, Problem: fmt.Sprintf("unknown field (this route takes it as %q)", rt.RequestKeyFor(k))})
+		}
+		if len(shadowed) > 0 {
+			in = nil
+		}
+	}
 	if entity == "" {
 		entity = h.entityFromInput(in)
 	}
 	return entity, in, errs
+}
+
+// renamedAway reports whether request key k is a schema field name that the
+// route takes under another request key (fields: {Pclass: pclass} makes
+// "pclass" itself unknown on that route).
+func renamedAway(rt *config.Route, k string) bool {
+	if _, isKey := rt.Fields[k]; isKey {
+		return false
+	}
+	for key, f := range rt.Fields {
+		if f == k && key != k {
+			return true
+		}
+	}
+	return false
 }
 
 // normalizeYAML makes YAML-decoded default values JSON-like.
