@@ -296,7 +296,7 @@ func decode(doc, order, exact []byte, rec *record.Record) error {
 	if exact != nil {
 		doc, order = exact, nil
 	}
-	if err := json.Unmarshal(doc, rec); err != nil {
+	if err := docjson.DecodeRecord(doc, rec); err != nil {
 		return fmt.Errorf("decode stored record: %w", err)
 	}
 	rec.ReceivedAt = rec.ReceivedAt.UTC()

@@ -224,6 +224,10 @@ func TestOpen_RefusedConnectionFailsFastNamingRedactedURL(t *testing.T) {
 	}
 }
 
+func BenchmarkStore_ScanRecords(b *testing.B) {
+	storetest.BenchScan(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
+
 func TestParseURL_SchemaParameter(t *testing.T) {
 	cfg, schema, err := parseURL("postgres://u:p@h:5433/d?schema=tenant_1&sslmode=disable&application_name=rdv")
 	if err != nil {

@@ -44,7 +44,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -267,7 +266,7 @@ func encodeRecord(rec *record.Record) (string, error) {
 }
 
 func decodeRecord(doc []byte, rec *record.Record) error {
-	if err := json.Unmarshal(doc, rec); err != nil {
+	if err := docjson.DecodeRecord(doc, rec); err != nil {
 		return fmt.Errorf("decode stored record: %w", err)
 	}
 	rec.ReceivedAt = rec.ReceivedAt.UTC()

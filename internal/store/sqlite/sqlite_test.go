@@ -37,6 +37,10 @@ func BenchmarkStore_WriteRecords512RecurringEntities(b *testing.B) {
 	storetest.BenchRecurringEntities(b, func(b *testing.B) store.Store { return openTemp(b) }, 1000)
 }
 
+func BenchmarkStore_ScanRecords(b *testing.B) {
+	storetest.BenchScan(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
+
 func TestParseURL_AcceptsDocumentedForms(t *testing.T) {
 	tests := []struct {
 		url  string

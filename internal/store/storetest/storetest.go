@@ -177,6 +177,42 @@ func bench(b *testing.B, open func(b *testing.B) store.Store, entities int) {
 	b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/record")
 }
 
+// BenchScan measures ScanRecords over a store holding 10,000 records (as an
+// analysis pass reads them) and reports records/s and CPU per record.
+// Each b.N iteration scans all of them.
+func BenchScan(b *testing.B, open func(b *testing.B) store.Store) {
+	const n, batch = 10000, 500
+	s := open(b)
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Errorf("Close: %v", err)
+		}
+	})
+	recs := make([]record.Record, batch)
+	for i := 0; i < n; i += batch {
+		for j := range recs {
+			recs[j] = FullRecord(fmt.Sprintf("scan-%012d", i+j), t0.Add(time.Duration(i+j)*time.Millisecond))
+		}
+		if err := s.WriteRecords(b.Context(), recs); err != nil {
+			b.Fatalf("WriteRecords: %v", err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	before := processCPU()
+	for i := 0; i < b.N; i++ {
+		count := 0
+		err := s.ScanRecords(b.Context(), store.ScanParams{}, func(*record.Record) error { count++; return nil })
+		if err != nil || count != n {
+			b.Fatalf("ScanRecords: %d records, %v", count, err)
+		}
+	}
+	b.StopTimer()
+	cpu := processCPU() - before
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*n), "cpu-µs/record")
+}
+
 // processCPU returns the user+system CPU time this process has used.
 func processCPU() time.Duration {
 	var ru syscall.Rusage
