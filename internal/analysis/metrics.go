@@ -43,11 +43,12 @@ type MetricsAccumulator struct {
 
 // window is the state of one time range: per-model accumulators.
 type window struct {
-	requests int64
-	labelled int64
-	first    time.Time
-	last     time.Time
-	models   map[string]*modelAcc
+	requests  int64
+	labelled  int64
+	fallbacks int64
+	first     time.Time
+	last      time.Time
+	models    map[string]*modelAcc
 }
 
 type modelAcc struct {
@@ -55,6 +56,7 @@ type modelAcc struct {
 	version  string
 	seenAt   time.Time
 	requests int64
+	served   int64
 	status   StatusCounts
 	latency  map[int64]int64 // latency_us → count, answered results only
 	answered int64
@@ -98,16 +100,21 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 	var buf [8]modelEntry
 	entries := buf[:0]
 	prodIdx := -1
+	servedBy, fallback := "", false
+	if rec.Decision != nil {
+		servedBy, fallback = rec.Decision.ServedBy, rec.Decision.Reason == "fallback"
+	}
 	for name, r := range rec.Models {
 		entries = append(entries, modelEntry{name: name, res: modelFields{
 			role: r.Role, version: r.Version, status: r.Status,
 			prediction: r.Prediction, probability: r.Probability, latencyUS: r.LatencyUS,
+			served: name == servedBy,
 		}})
 		if r.Role == model.RoleProduction && (prodIdx < 0 || name < entries[prodIdx].name) {
 			prodIdx = len(entries) - 1
 		}
 	}
-	a.all.add(rec.ReceivedAt, entries, prodIdx, label)
+	a.all.add(rec.ReceivedAt, entries, prodIdx, label, fallback)
 	if a.opts.Bucket > 0 {
 		key := rec.ReceivedAt.UTC().Truncate(a.opts.Bucket)
 		w := a.lastBucket
@@ -119,7 +126,7 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 			}
 			a.lastKey, a.lastBucket = key, w
 		}
-		w.add(rec.ReceivedAt, entries, prodIdx, label)
+		w.add(rec.ReceivedAt, entries, prodIdx, label, fallback)
 	}
 	if prodIdx < 0 {
 		return
@@ -160,10 +167,14 @@ type modelFields struct {
 	prediction  *int
 	probability *float64
 	latencyUS   int64
+	served      bool
 }
 
-func (w *window) add(at time.Time, entries []modelEntry, prodIdx int, label *int) {
+func (w *window) add(at time.Time, entries []modelEntry, prodIdx int, label *int, fallback bool) {
 	w.requests++
+	if fallback {
+		w.fallbacks++
+	}
 	if label != nil {
 		w.labelled++
 	}
@@ -199,6 +210,9 @@ func (m *modelAcc) addResult(at time.Time, r *modelFields, label *int) {
 		m.role, m.version, m.seenAt = r.role, r.version, at
 	}
 	m.requests++
+	if r.served {
+		m.served++
+	}
 	switch r.status {
 	case record.StatusOK:
 		m.status.OK++
@@ -272,6 +286,7 @@ func (a *MetricsAccumulator) Merge(b *MetricsAccumulator) error {
 func (w *window) merge(b *window) {
 	w.requests += b.requests
 	w.labelled += b.labelled
+	w.fallbacks += b.fallbacks
 	if w.first.IsZero() || (!b.first.IsZero() && b.first.Before(w.first)) {
 		w.first = b.first
 	}
@@ -288,6 +303,7 @@ func (w *window) merge(b *window) {
 			m.role, m.version, m.seenAt = bm.role, bm.version, bm.seenAt
 		}
 		m.requests += bm.requests
+		m.served += bm.served
 		m.status.OK += bm.status.OK
 		m.status.Error += bm.status.Error
 		m.status.Timeout += bm.status.Timeout
@@ -321,6 +337,8 @@ type MetricsReport struct {
 	// Requests and Labelled count records (not model results).
 	Requests int64 `json:"requests"`
 	Labelled int64 `json:"labelled"`
+	// Fallbacks counts requests answered by a fallback model.
+	Fallbacks int64 `json:"fallbacks"`
 	// From and To are the earliest and latest received_at seen (null when
 	// empty).
 	From *time.Time `json:"from"`
@@ -335,10 +353,12 @@ type MetricsReport struct {
 
 // BucketMetrics are the figures of one time bucket [start, start+width).
 type BucketMetrics struct {
-	Start    time.Time      `json:"start"`
-	Requests int64          `json:"requests"`
-	Labelled int64          `json:"labelled"`
-	Models   []ModelMetrics `json:"models"`
+	Start    time.Time `json:"start"`
+	Requests int64     `json:"requests"`
+	Labelled int64     `json:"labelled"`
+	// Fallbacks counts requests answered by a fallback model.
+	Fallbacks int64          `json:"fallbacks"`
+	Models    []ModelMetrics `json:"models"`
 }
 
 // StatusCounts counts a model's results by status.
@@ -362,11 +382,13 @@ type Latency struct {
 // ModelMetrics are one model's live figures. Ratios are null when undefined
 // (no answered, labelled or unlabelled results).
 type ModelMetrics struct {
-	Model    string       `json:"model"`
-	Role     model.Role   `json:"role"`
-	Version  string       `json:"version"`
-	Requests int64        `json:"requests"`
-	Status   StatusCounts `json:"status"`
+	Model    string     `json:"model"`
+	Role     model.Role `json:"role"`
+	Version  string     `json:"version"`
+	Requests int64      `json:"requests"`
+	// Served counts the requests this model's answer was returned for.
+	Served int64        `json:"served"`
+	Status StatusCounts `json:"status"`
 	// Answered counts results with a prediction (ok or late).
 	Answered  int64   `json:"answered"`
 	LatencyMS Latency `json:"latency_ms"`
@@ -422,9 +444,10 @@ func ptr(v float64) *float64 {
 // accumulator; Add may continue afterwards.
 func (a *MetricsAccumulator) Result() MetricsReport {
 	rep := MetricsReport{
-		Requests: a.all.requests,
-		Labelled: a.all.labelled,
-		Models:   a.all.result(a.lastProd),
+		Requests:  a.all.requests,
+		Labelled:  a.all.labelled,
+		Fallbacks: a.all.fallbacks,
+		Models:    a.all.result(a.lastProd),
 	}
 	if !a.all.first.IsZero() {
 		f, l := a.all.first, a.all.last
@@ -439,7 +462,7 @@ func (a *MetricsAccumulator) Result() MetricsReport {
 		slices.SortFunc(keys, func(x, y time.Time) int { return x.Compare(y) })
 		for _, k := range keys {
 			w := a.buckets[k]
-			rep.Buckets = append(rep.Buckets, BucketMetrics{Start: k, Requests: w.requests, Labelled: w.labelled, Models: w.result(a.lastProd)})
+			rep.Buckets = append(rep.Buckets, BucketMetrics{Start: k, Requests: w.requests, Labelled: w.labelled, Fallbacks: w.fallbacks, Models: w.result(a.lastProd)})
 		}
 	}
 	return rep
@@ -477,6 +500,7 @@ func (m *modelAcc) result(name string, isProduction bool) ModelMetrics {
 		Role:     m.role,
 		Version:  m.version,
 		Requests: m.requests,
+		Served:   m.served,
 		Status:   m.status,
 		Answered: m.answered,
 	}

@@ -356,3 +356,35 @@ func assertJSONClose(t *testing.T, a, b any) {
 	}
 	walk("", x, y)
 }
+
+func TestMetricsAccumulator_CountsServedAnswersAndFallbacks(t *testing.T) {
+	one := 1
+	rec := func(at time.Duration, servedBy, reason string) *record.Record {
+		return &record.Record{
+			ID: servedBy + at.String(), ReceivedAt: t0.Add(at),
+			Models: map[string]record.ModelResult{
+				"prod":   {Role: model.RoleProduction, Status: record.StatusOK, Prediction: &one},
+				"canary": {Role: model.RoleCanary, Status: record.StatusOK, Prediction: &one},
+			},
+			Decision: &record.Decision{ServedBy: servedBy, Reason: reason},
+		}
+	}
+	acc := NewMetricsAccumulator(MetricsOptions{Bucket: time.Hour})
+	acc.Add(rec(0, "prod", "preferred"), nil)
+	acc.Add(rec(time.Minute, "canary", "fallback"), nil)
+	acc.Add(rec(2*time.Hour, "prod", "preferred"), nil)
+	acc.Add(rec(2*time.Hour+time.Minute, "", "unavailable"), nil)
+	rep := acc.Result()
+	if rep.Fallbacks != 1 {
+		t.Errorf("fallbacks = %d, want 1", rep.Fallbacks)
+	}
+	if got := modelByName(t, rep.Models, "prod").Served; got != 2 {
+		t.Errorf("prod served %d, want 2", got)
+	}
+	if got := modelByName(t, rep.Models, "canary").Served; got != 1 {
+		t.Errorf("canary served %d, want 1", got)
+	}
+	if len(rep.Buckets) != 2 || rep.Buckets[0].Fallbacks != 1 || rep.Buckets[1].Fallbacks != 0 {
+		t.Errorf("bucket fallbacks %+v", rep.Buckets)
+	}
+}
