@@ -165,6 +165,11 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 			return nil, fmt.Errorf("build monitor: %w", err)
 		}
 		params.Extra = append(params.Extra, insightRoutes(cfg, st, mon, members, log)...)
+		dash, err := dashboardRoutes(cfg, st, mon, log)
+		if err != nil {
+			return nil, err
+		}
+		params.Extra = append(params.Extra, dash...)
 	}
 	// The OIP v2 server sends its requests through the API handler (same
 	// rendezvous, same records), which is built after the routes it mounts.
