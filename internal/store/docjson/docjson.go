@@ -173,7 +173,12 @@ func appendFeatures(b []byte, f model.Features) ([]byte, error) {
 		}
 		b = appendString(b, f.Names[i], true)
 		b = append(b, ':')
-		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+		if v == math.Trunc(v) && math.Abs(v) < 1e6 && (v != 0 || !math.Signbit(v)) {
+			// What 'g' writes for these, without its shortest-digits search.
+			b = strconv.AppendInt(b, int64(v), 10)
+		} else {
+			b = strconv.AppendFloat(b, v, 'g', -1, 64)
+		}
 	}
 	return append(b, '}'), nil
 }
@@ -228,6 +233,10 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		return b, fmt.Errorf("%v: %w", f, ErrUnsupportedValue)
 	}
 	abs := math.Abs(f)
+	if f == math.Trunc(f) && abs < 1e15 && (f != 0 || !math.Signbit(f)) {
+		// What 'f' writes for these, without its shortest-digits search.
+		return strconv.AppendInt(b, int64(f), 10), nil
+	}
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'

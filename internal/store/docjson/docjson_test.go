@@ -55,10 +55,11 @@ func TestAppendRecord_MatchesEncodingJSON(t *testing.T) {
 			Decision: &record.Decision{ServedBy: tricky, Reason: tricky}},
 		"numbers": {ID: "n", ReceivedAt: at, Input: schema.Input{
 			"a": 0.0, "b": math.Copysign(0, -1), "c": 1e21, "d": 1e20, "e": 1e-6, "f": 1e-7, "g": 123456789.125, "h": math.MaxFloat64,
-			"i": math.SmallestNonzeroFloat64, "j": -1.5e-300, "k": 3.0, "l": 0.1 + 0.2},
+			"i": math.SmallestNonzeroFloat64, "j": -1.5e-300, "k": 3.0, "l": 0.1 + 0.2,
+			"m": 999999999999999, "n": 1e15, "o": -1e15, "p": 1e16, "q": -3, "r": 4503599627370497},
 			Models: map[string]record.ModelResult{"m": {Features: model.Features{
-				Names:  []string{"a", "b", "c", "d", "e", "f"},
-				Values: []float64{0, 1e21, 1e-7, math.MaxFloat64, -2.5, 1e20}}, Probability: new(1e-9), Prediction: new(-3), LatencyUS: -1}},
+				Names:  []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"},
+				Values: []float64{0, 1e21, 1e-7, math.MaxFloat64, -2.5, 1e20, 999999, 1e6, -999999, -1e6, math.Copysign(0, -1), 123456.5}}, Probability: new(1e-9), Prediction: new(-3), LatencyUS: -1}},
 			Decision: &record.Decision{DeadlineMS: math.MaxInt64, LatencyUS: math.MinInt64}},
 		"empty collections": {ID: "e", Input: schema.Input{}, Problems: []schema.FieldError{}, Models: map[string]record.ModelResult{
 			"empty-features": {Features: model.Features{Names: []string{}, Values: []float64{}}},
