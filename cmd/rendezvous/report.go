@@ -120,16 +120,20 @@ func writeReportText(w io.Writer, d reportData) error {
 	if m.From != nil && m.To != nil {
 		span = m.From.UTC().Format(time.RFC3339) + " to " + m.To.UTC().Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "Models — %s — %d requests, %d labelled\n\n", span, m.Requests, m.Labelled)
+	fmt.Fprintf(w, "Models — %s — %d requests, %d labelled, %d answered by a fallback\n\n", span, m.Requests, m.Labelled, m.Fallbacks)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROLE\tMODEL\tVERSION\tREQUESTS\tACCURACY\tAUC\tAGREEMENT\tP50 MS\tP99 MS\tERRORS\tTIMEOUTS\tLATE\tSKIPPED")
+	fmt.Fprintln(tw, "ROLE\tMODEL\tVERSION\tREQUESTS\tSERVED\tACCURACY\tAUC\tAGREEMENT\tP50 MS\tP99 MS\tERRORS\tTIMEOUTS\tLATE\tSKIPPED")
 	for _, mm := range m.Models {
 		acc := num(mm.Labelled.Accuracy, 3)
 		if mm.Labelled.N == 0 && mm.Estimated.Accuracy != nil {
 			acc = "~" + num(mm.Estimated.Accuracy, 3)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n",
-			mm.Role, mm.Model, mm.Version, mm.Requests, acc, num(mm.Labelled.ROCAUC, 3), pct(mm.Agreement),
+		served := "-"
+		if m.Requests > 0 {
+			served = fmt.Sprintf("%.1f%%", 100*float64(mm.Served)/float64(m.Requests))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n",
+			mm.Role, mm.Model, mm.Version, mm.Requests, served, acc, num(mm.Labelled.ROCAUC, 3), pct(mm.Agreement),
 			num(mm.LatencyMS.P50, 3), num(mm.LatencyMS.P99, 3),
 			mm.Status.Error, mm.Status.Timeout, mm.Status.Late, mm.Status.Skipped)
 	}
