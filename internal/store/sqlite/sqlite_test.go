@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,33 @@ func TestOpen_CreatesFileAndDirectoryWhenMissing(t *testing.T) {
 	var mode string
 	if err := s.w.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q (%v), want wal", mode, err)
+	}
+}
+
+func TestOpen_PathWithURLSpecialCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a dir#1", "rec?ords%.db")
+	u := "sqlite://" + (&url.URL{Path: path}).EscapedPath()
+	s, err := Open(t.Context(), u)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", u, err)
+	}
+	defer s.Close()
+	if err := s.WriteRecords(t.Context(), []record.Record{storetest.FullRecord("x", time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("file not at %q: %v", path, err)
+	}
+}
+
+func TestOpen_RefusesAFileThatIsNotADatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(t.Context(), "sqlite://"+path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("Open of a text file: %v, want an error naming it", err)
 	}
 }
 
