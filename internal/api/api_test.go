@@ -565,6 +565,9 @@ func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
 		Operation: map[string]any{"operationId": "feedback", "responses": map[string]any{
 			"200": map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": ref("FeedbackResult")}}}}},
 		Schemas: map[string]any{"FeedbackResult": map[string]any{"type": "object"}},
+	}, {
+		Pattern: "GET /{$}",
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, "home") }),
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -582,6 +585,12 @@ func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal(f.do(t, http.MethodGet, "/openapi.json", "", "").body, &doc); err != nil {
 		t.Fatal(err)
+	}
+	if resolve(doc, "#/paths/~1/get") == nil {
+		t.Fatal(`"GET /{$}" not documented as path "/"`)
+	}
+	if r := f.do(t, http.MethodGet, "/", "", ""); r.code != 200 {
+		t.Fatalf("GET /: %d", r.code)
 	}
 	if resolve(doc, "#/paths/~1v1~1feedback/post/operationId") != "feedback" || resolve(doc, "#/components/schemas/FeedbackResult") == nil {
 		t.Fatal("extra route not documented")

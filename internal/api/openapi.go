@@ -188,6 +188,7 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 
 	for _, x := range extra {
 		method, path, _ := strings.Cut(x.Pattern, " ")
+		path = openAPIPath(path)
 		op := x.Operation
 		if op == nil {
 			op = obj{"summary": x.Pattern, "responses": obj{"200": obj{"description": "OK"}}}
@@ -220,6 +221,17 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 		"components": obj{"schemas": comps},
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// openAPIPath turns a net/http pattern path into an OpenAPI path: "{$}"
+// (exact match) is dropped and "{rest...}" becomes "{rest}".
+func openAPIPath(p string) string {
+	p = strings.ReplaceAll(p, "{$}", "")
+	p = strings.ReplaceAll(p, "...}", "}")
+	if p == "" {
+		p = "/"
+	}
+	return p
 }
 
 var nonName = regexp.MustCompile(`[^A-Za-z0-9_]+`)
