@@ -263,6 +263,10 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 
 const hex = "0123456789abcdef"
 
+// AppendString appends s as a JSON string, exactly as a json.Encoder with
+// SetEscapeHTML(false) writes it.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, false) }
+
 // appendString writes s as a JSON string exactly as encoding/json does.
 func appendString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')

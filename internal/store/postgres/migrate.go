@@ -26,7 +26,7 @@ CREATE TABLE records (
 	entity_id     text COLLATE "C",   -- NULL when the request named no entity
 	status        text COLLATE "C" NOT NULL,
 	doc           jsonb NOT NULL,     -- the whole record
-	feature_order jsonb,              -- {"model": ["feature", …]} where jsonb's key order differs from the pipeline's
+	feature_order json,               -- {"model": ["feature", …]} where jsonb would reorder the features
 	doc_exact     json                -- the exact record when jsonb cannot hold it (U+0000, repeated feature names)
 );
 CREATE INDEX records_received_at ON records (received_at, id);

@@ -20,7 +20,7 @@
 // # Layout
 //
 //	records(id text PRIMARY KEY, received_at timestamptz, entity_id text, status text,
-//	        doc jsonb, feature_order jsonb, doc_exact json)
+//	        doc jsonb, feature_order json, doc_exact json)
 //	feedback(seq bigint identity PRIMARY KEY, request_id text, entity_id text, label integer, received_at timestamptz)
 //	schema_migrations(version integer PRIMARY KEY, name text, applied_at timestamptz)
 //
@@ -260,7 +260,7 @@ func encode(rec *record.Record) (encoded, error) {
 	}
 	var e encoded
 	exact := hasNULEscape(doc)
-	var order map[string][]string
+	var order []byte // {"model":["feature",…],…} for the models jsonb would reorder
 	for name, m := range rec.Models {
 		if len(m.Features.Names) < 2 || jsonbOrder(m.Features.Names) {
 			continue
@@ -270,20 +270,25 @@ func encode(rec *record.Record) (encoded, error) {
 			break
 		}
 		if order == nil {
-			order = map[string][]string{}
+			order = append(make([]byte, 0, 256), '{')
+		} else {
+			order = append(order, ',')
 		}
-		order[name] = m.Features.Names
+		order = append(docjson.AppendString(order, name), ':', '[')
+		for i, f := range m.Features.Names {
+			if i > 0 {
+				order = append(order, ',')
+			}
+			order = docjson.AppendString(order, f)
+		}
+		order = append(order, ']')
 	}
 	if exact {
 		s := string(doc)
 		e.exact = &s
 		doc = replaceNULEscapes(doc)
 	} else if order != nil {
-		b, err := json.Marshal(order)
-		if err != nil {
-			return encoded{}, fmt.Errorf("encode feature order of %q: %w", rec.ID, err)
-		}
-		s := string(b)
+		s := string(append(order, '}'))
 		e.order = &s
 	}
 	d := string(doc)
@@ -344,7 +349,7 @@ const uniqueViolation = "23505"
 var recordColumns = []string{"id", "received_at", "entity_id", "status", "doc", "feature_order", "doc_exact"}
 
 const insertRecords = `INSERT INTO records (id, received_at, entity_id, status, doc, feature_order, doc_exact)
-SELECT i, r, e, s, d::jsonb, o::jsonb, x::json
+SELECT i, r, e, s, d::jsonb, o::json, x::json
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(i, r, e, s, d, o, x)
 ON CONFLICT (id) DO NOTHING`
 

@@ -389,7 +389,7 @@ func TestStore_DocIsQueryableJSONB(t *testing.T) {
 		t.Errorf("jsonb query: age %v prediction %v err %v", age, pred, err)
 	}
 	var order []byte
-	if err := s.pool.QueryRow(t.Context(), `SELECT feature_order FROM records WHERE id = 'q1'`).Scan(&order); err != nil || !strings.Contains(string(order), `"pclass", "gender"`) {
+	if err := s.pool.QueryRow(t.Context(), `SELECT feature_order FROM records WHERE id = 'q1'`).Scan(&order); err != nil || !strings.Contains(string(order), `"pclass","gender"`) {
 		t.Errorf("feature_order = %s (%v), want the pipeline order of prod-gbt", order, err)
 	}
 }
