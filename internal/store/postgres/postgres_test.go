@@ -105,6 +105,7 @@ func openTemp(tb testing.TB) *Store {
 }
 
 func TestStore_PassesContractSuite(t *testing.T) {
+	needPostgres(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
