@@ -54,9 +54,16 @@ func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) 
 	}
 }
 
-// pipeServer serves h over in-memory connections and returns a client for
-// it; everything is shut down when the test ends.
-func pipeServer(t *testing.T, h http.Handler) *http.Client {
+// pipe reaches a server over in-memory connections: Client (net/http, used
+// for feedback) and Dial (used by the workers' HTTP/1.1 connections).
+type pipe struct {
+	Client *http.Client
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// pipeServer serves h over in-memory connections; everything is shut down
+// when the test ends.
+func pipeServer(t *testing.T, h http.Handler) pipe {
 	t.Helper()
 	l := newPipeListener()
 	srv := &http.Server{Handler: h}
@@ -66,20 +73,20 @@ func pipeServer(t *testing.T, h http.Handler) *http.Client {
 		tr.CloseIdleConnections()
 		srv.Close()
 	})
-	return &http.Client{Transport: tr}
+	return pipe{Client: &http.Client{Transport: tr}, Dial: l.dial}
 }
 
 // fakeGateway answers /v1/predict with a fresh request id and records
 // /v1/feedback. Predict calls delay(n) first, n counting from 0.
 type fakeGateway struct {
-	delay    func(n int64) time.Duration
-	status   func(n int64) int
+	delay  func(n int64) time.Duration
+	status func(n int64) int
 	// unmatched, when set, says whether to report a label as unmatched
 	// on its try-th arrival (from 1), as the gateway does for a request
 	// it has not stored yet.
 	unmatched func(id string, try int) bool
 	tries     map[string]int
-	predicts atomic.Int64
+	predicts  atomic.Int64
 
 	mu       sync.Mutex
 	answered map[string]time.Time // request id → when answered
@@ -174,9 +181,9 @@ func TestRun_OpenLoopMeasuresFromIntendedSendTime(t *testing.T) {
 			}
 			return time.Millisecond
 		}
-		client := pipeServer(t, gw)
+		p := pipeServer(t, gw)
 		s, err := Run(t.Context(), Options{
-			Target: "http://gateway", Route: V1Route(), Client: client,
+			Target: "http://gateway", Route: V1Route(), Client: p.Client, Dial: p.Dial,
 			Rate: 10, Count: 20, Concurrency: 1,
 		}, sampleGen(t, 1, 0))
 		if err != nil {
@@ -216,8 +223,9 @@ func TestRun_ClosedLoopMeasuresFromActualSend(t *testing.T) {
 			}
 			return time.Millisecond
 		}
+		p := pipeServer(t, gw)
 		s, err := Run(t.Context(), Options{
-			Target: "http://gateway", Route: V1Route(), Client: pipeServer(t, gw),
+			Target: "http://gateway", Route: V1Route(), Client: p.Client, Dial: p.Dial,
 			Count: 20, Concurrency: 1,
 		}, sampleGen(t, 1, 0))
 		if err != nil {
@@ -234,8 +242,9 @@ func TestRun_SendsLabelsForTheRightShareAfterTheirDelay(t *testing.T) {
 		gw := newFakeGateway()
 		gw.delay = func(int64) time.Duration { return 2 * time.Millisecond }
 		const n, rate = 2000, 0.7
+		p := pipeServer(t, gw)
 		s, err := Run(t.Context(), Options{
-			Target: "http://gateway", Route: V1Route(), Client: pipeServer(t, gw),
+			Target: "http://gateway", Route: V1Route(), Client: p.Client, Dial: p.Dial,
 			Rate: 200, Count: n, Concurrency: 8,
 			Labels: true, LabelDelay: 30 * time.Second,
 		}, sampleGen(t, 3, rate))
@@ -299,8 +308,9 @@ func TestRun_RetriesLabelsTheGatewayHasNotMatchedYet(t *testing.T) {
 			fmt.Sscanf(id, "req-%d", &n)
 			return n == 0 || (n%3 == 0 && try <= 2)
 		}
+		p := pipeServer(t, gw)
 		s, err := Run(t.Context(), Options{
-			Target: "http://gateway", Route: V1Route(), Client: pipeServer(t, gw),
+			Target: "http://gateway", Route: V1Route(), Client: p.Client, Dial: p.Dial,
 			Count: 30, Concurrency: 1, Labels: true,
 		}, sampleGen(t, 4, 1))
 		if err != nil {
@@ -377,8 +387,9 @@ func TestRun_CancelStopsAndReportsInterrupted(t *testing.T) {
 		gw := newFakeGateway()
 		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 		defer cancel()
+		p := pipeServer(t, gw)
 		s, err := Run(ctx, Options{
-			Target: "http://gateway", Route: V1Route(), Client: pipeServer(t, gw),
+			Target: "http://gateway", Route: V1Route(), Client: p.Client, Dial: p.Dial,
 			Rate: 100, Duration: time.Hour, Labels: true, LabelDelay: time.Minute,
 		}, sampleGen(t, 1, 1))
 		if err != nil {
