@@ -127,6 +127,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		opt.Concurrency = 4
 	}
 	opt.Client = simulate.NewClient(max(opt.Concurrency, 256), *timeout)
+	opt.Timeout = *timeout
 	fmt.Fprintf(stderr, "simulate: %s, seed %d", what, *seed)
 	if len(drifts) > 0 {
 		fmt.Fprintf(stderr, ", drift %s", *driftSpec)
