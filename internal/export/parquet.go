@@ -15,7 +15,7 @@ const rowsPerGroup = 64 << 10
 
 type parquetWriter struct {
 	rowWriter
-	w *parquet.Writer
+	w *parquet.GenericWriter[any]
 	// index maps our column order to the schema's leaf column index
 	// (parquet-go orders a Group's fields by name).
 	index []int
@@ -55,7 +55,7 @@ func newParquetWriter(w io.Writer, base rowWriter) (*parquetWriter, error) {
 	for i, c := range base.cols {
 		pw.index[i] = pos[c.name]
 	}
-	pw.w = parquet.NewWriter(w, sch, parquet.MaxRowsPerRowGroup(rowsPerGroup))
+	pw.w = parquet.NewGenericWriter[any](w, sch, parquet.MaxRowsPerRowGroup(rowsPerGroup))
 	return pw, nil
 }
 
