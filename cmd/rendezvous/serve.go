@@ -321,6 +321,9 @@ func loadMembers(cfg *config.Config, log *slog.Logger) ([]rendezvous.Member, err
 			m = rm
 		default:
 			b, err := loadBundle(cfg, mc.Bundle)
+			if err == nil {
+				err = checkInputs(cfg, b)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("models[%d] (%s): %w", i, mc.Name, err)
 			}
@@ -331,6 +334,34 @@ func loadMembers(cfg *config.Config, log *slog.Logger) ([]rendezvous.Member, err
 		})
 	}
 	return members, nil
+}
+
+// checkInputs makes sure every raw input a bundle's pipeline reads is a
+// declared schema field of a compatible type, so a mismatch fails at start
+// rather than on every request.
+func checkInputs(cfg *config.Config, b *model.Bundle) error {
+	if b.Pipeline == nil {
+		return nil
+	}
+	types := make(map[string]schema.Type, len(cfg.Schema.Fields))
+	for _, f := range cfg.Schema.Fields {
+		types[f.Name] = f.Type
+	}
+	numeric := func(t schema.Type) bool { return t == schema.TypeInteger || t == schema.TypeNumber }
+	var problems []string
+	for _, in := range b.Pipeline.Inputs {
+		t, ok := types[in.Name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("reads input %q, which schema.fields does not declare", in.Name))
+		case in.Type != "" && in.Type != t && !(numeric(in.Type) && numeric(t)):
+			problems = append(problems, fmt.Sprintf("reads input %q as %s, but schema.fields declares it %s", in.Name, in.Type, t))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("bundle %s %s: %s", b.Name, b.Version, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func loadBundle(cfg *config.Config, p string) (*model.Bundle, error) {

@@ -410,3 +410,23 @@ func resolveRef(doc map[string]any, ref string) any {
 	}
 	return cur
 }
+
+func TestServe_RejectsABundleReadingAnUndeclaredInput(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop the embarked field the bundles read.
+	var fields []config.Field
+	for _, f := range cfg.Schema.Fields {
+		if f.Name != "embarked" {
+			fields = append(fields, f)
+		}
+	}
+	cfg.Schema.Fields = fields
+	_, err = newServer(context.Background(), serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: "none://"})
+	if err == nil || !strings.Contains(err.Error(), `models[0] (prod-gbt): bundle`) ||
+		!strings.Contains(err.Error(), `reads input "embarked", which schema.fields does not declare`) {
+		t.Fatalf("got %v", err)
+	}
+}
