@@ -2,6 +2,8 @@ package model_test
 
 import (
 	"context"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
@@ -15,7 +17,7 @@ import (
 func gbt200x3(b *testing.B) *model.Bundle {
 	b.Helper()
 	ref, _ := loadShipped(b, "prod-gbt")
-	spec, err := train.LoadSpec("../../examples/titanic/train/prod-gbt.yaml")
+	spec, err := train.LoadSpec(filepath.Join("..", "..", "examples", "titanic", "train", "prod-gbt.yaml"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,7 +57,10 @@ func BenchmarkPredict(b *testing.B) {
 			m := c.bundle()
 			rows := m.Profile.ReferenceSample.Rows
 			i := 0
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
+			cpu0 := threadCPU()
 			for b.Loop() {
 				if _, err := m.Predict(ctx, rows[i]); err != nil {
 					b.Fatal(err)
@@ -63,6 +68,9 @@ func BenchmarkPredict(b *testing.B) {
 				if i++; i == len(rows) {
 					i = 0
 				}
+			}
+			if cpu := threadCPU() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 			}
 		})
 	}

@@ -1,6 +1,9 @@
 package builtin
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 // BenchmarkGBTProb compares the two inference layouts of 200 trees of depth 3.
 func BenchmarkGBTProb(b *testing.B) {
@@ -22,12 +25,18 @@ func BenchmarkGBTProb(b *testing.B) {
 		m    *GBT
 	}{{"complete", m}, {"nodes", &plain}} {
 		b.Run(c.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			i := 0
+			cpu0 := threadCPU()
 			for b.Loop() {
 				_ = c.m.Prob(X[i])
 				if i++; i == len(X) {
 					i = 0
 				}
+			}
+			if cpu := threadCPU() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 			}
 		})
 	}
