@@ -79,8 +79,8 @@ type GBT struct {
 	// 2i+2, leaf j at cLeaf[t*(inner+1)+j].
 	depth int
 	cFeat []int32
-	cThr   []float64
-	cLeaf  []float64
+	cThr  []float64
+	cLeaf []float64
 }
 
 // maxCompleteDepth bounds the padded layout (2^depth leaves per tree).
