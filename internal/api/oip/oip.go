@@ -186,22 +186,57 @@ func New(p Params) (*Server, error) {
 	return s, nil
 }
 
-// Routes returns the OIP v2 routes, to mount with api.Params.Extra.
+// Routes returns the OIP v2 routes with their OpenAPI operations, to mount
+// with api.Params.Extra.
 func (s *Server) Routes() []api.Route {
-	op := func(summary string) map[string]any {
-		return map[string]any{"summary": summary, "tags": []string{"oip-v2"},
-			"responses": map[string]any{"200": map[string]any{"description": "OK"}}}
+	type obj = map[string]any
+	name := obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}, "description": "a configured model's name"}
+	version := obj{"name": "version", "in": "path", "required": true, "schema": obj{"type": "string"}, "description": "the model's version (404 for any other)"}
+	errResp := func(desc string) obj {
+		return obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{
+			"type": "object", "properties": obj{"error": obj{"type": "string"}}, "required": []any{"error"}}}}}
+	}
+	jsonResp := func(desc string) obj {
+		return obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}
+	}
+	tensor := obj{"type": "object", "required": []any{"name", "shape", "datatype", "data"}, "properties": obj{
+		"name": obj{"type": "string"}, "shape": obj{"type": "array", "items": obj{"type": "integer"}},
+		"datatype": obj{"type": "string"}, "data": obj{"type": "array"}, "parameters": obj{"type": "object"}}}
+	inferBody := obj{"required": true, "content": obj{"application/json": obj{"schema": obj{
+		"type": "object", "required": []any{"inputs"}, "properties": obj{
+			"id": obj{"type": "string"}, "parameters": obj{"type": "object"},
+			"inputs":  obj{"type": "array", "items": tensor, "description": "one tensor per schema field, shape [N] or [N,1]"},
+			"outputs": obj{"type": "array", "items": obj{"type": "object", "properties": obj{"name": obj{"type": "string"}}}}}}}}}
+	op := func(summary string, params []any, responses obj) obj {
+		o := obj{"summary": summary, "tags": []any{"oip-v2"}, "responses": responses}
+		if len(params) > 0 {
+			o["parameters"] = params
+		}
+		return o
+	}
+	ready := obj{"200": jsonResp("ready"), "400": errResp("not ready (the spec's 4xx)"), "404": errResp("unknown model or version")}
+	meta := obj{"200": jsonResp("name, versions, platform, inputs, outputs"), "404": errResp("unknown model or version")}
+	infer := func(summary string, params []any) obj {
+		o := op(summary, params, obj{
+			"200": jsonResp("model_name, model_version, id and outputs class, probability, label, served_by, request_id"),
+			"400": errResp("malformed request or invalid input (every problem listed)"),
+			"404": errResp("unknown model or version"),
+			"413": errResp("body over the limit"),
+			"503": errResp("no model answered in time"),
+		})
+		o["requestBody"] = inferBody
+		return o
 	}
 	return []api.Route{
-		{Pattern: "GET /v2", Handler: http.HandlerFunc(s.serverMetadata), Operation: op("OIP v2 server metadata")},
-		{Pattern: "GET /v2/health/live", Handler: http.HandlerFunc(s.live), Operation: op("OIP v2 liveness")},
-		{Pattern: "GET /v2/health/ready", Handler: http.HandlerFunc(s.ready), Operation: op("OIP v2 readiness")},
-		{Pattern: "GET /v2/models/{name}", Handler: http.HandlerFunc(s.modelMetadata), Operation: op("OIP v2 model metadata")},
-		{Pattern: "GET /v2/models/{name}/versions/{version}", Handler: http.HandlerFunc(s.modelMetadata), Operation: op("OIP v2 model version metadata")},
-		{Pattern: "GET /v2/models/{name}/ready", Handler: http.HandlerFunc(s.modelReady), Operation: op("OIP v2 model readiness")},
-		{Pattern: "GET /v2/models/{name}/versions/{version}/ready", Handler: http.HandlerFunc(s.modelReady), Operation: op("OIP v2 model version readiness")},
-		{Pattern: "POST /v2/models/{name}/infer", Handler: http.HandlerFunc(s.infer), Operation: op("OIP v2 inference (production's name: through the rendezvous)")},
-		{Pattern: "POST /v2/models/{name}/versions/{version}/infer", Handler: http.HandlerFunc(s.infer), Operation: op("OIP v2 inference on a model version")},
+		{Pattern: "GET /v2", Handler: http.HandlerFunc(s.serverMetadata), Operation: op("OIP v2 server metadata", nil, obj{"200": jsonResp("name, version, extensions")})},
+		{Pattern: "GET /v2/health/live", Handler: http.HandlerFunc(s.live), Operation: op("OIP v2 liveness", nil, obj{"200": jsonResp("live")})},
+		{Pattern: "GET /v2/health/ready", Handler: http.HandlerFunc(s.ready), Operation: op("OIP v2 readiness", nil, obj{"200": jsonResp("ready"), "400": errResp("not ready (the spec's 4xx)")})},
+		{Pattern: "GET /v2/models/{name}", Handler: http.HandlerFunc(s.modelMetadata), Operation: op("OIP v2 model metadata", []any{name}, meta)},
+		{Pattern: "GET /v2/models/{name}/versions/{version}", Handler: http.HandlerFunc(s.modelMetadata), Operation: op("OIP v2 model version metadata", []any{name, version}, meta)},
+		{Pattern: "GET /v2/models/{name}/ready", Handler: http.HandlerFunc(s.modelReady), Operation: op("OIP v2 model readiness", []any{name}, ready)},
+		{Pattern: "GET /v2/models/{name}/versions/{version}/ready", Handler: http.HandlerFunc(s.modelReady), Operation: op("OIP v2 model version readiness", []any{name, version}, ready)},
+		{Pattern: "POST /v2/models/{name}/infer", Handler: http.HandlerFunc(s.infer), Operation: infer("OIP v2 inference: production's name goes through the rendezvous (recorded); another model's name calls that model alone", []any{name})},
+		{Pattern: "POST /v2/models/{name}/versions/{version}/infer", Handler: http.HandlerFunc(s.infer), Operation: infer("OIP v2 inference on a model version", []any{name, version})},
 	}
 }
 

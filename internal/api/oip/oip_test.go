@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/api"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
@@ -489,5 +491,40 @@ func TestNew_RequiresAProductionMember(t *testing.T) {
 	_, err := New(Params{Gateway: GatewayFunc(nil), Validator: validator(t), Members: members})
 	if err == nil || !strings.Contains(err.Error(), "no production member") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestServer_RoutesDocumentThemselvesInTheOpenAPIDocument(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := rendezvous.New(threeModels(), rendezvous.Policy{})
+	s, err := New(Params{Gateway: &testGateway{router: r}, Validator: validator(t), Members: threeModels()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := api.OpenAPI(cfg, s.Routes()...)
+	if err != nil {
+		t.Fatalf("OpenAPI: %v", err)
+	}
+	var d struct {
+		Paths map[string]map[string]struct {
+			Parameters  []struct{ Name, In string } `json:"parameters"`
+			RequestBody map[string]any              `json:"requestBody"`
+			Responses   map[string]any              `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	infer := d.Paths["/v2/models/{name}/versions/{version}/infer"]["post"]
+	if len(infer.Parameters) != 2 || infer.RequestBody == nil || infer.Responses["503"] == nil {
+		t.Errorf("versioned infer operation = %+v", infer)
+	}
+	for _, p := range []string{"/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/infer"} {
+		if len(d.Paths[p]) == 0 {
+			t.Errorf("path %s missing from the OpenAPI document", p)
+		}
 	}
 }
