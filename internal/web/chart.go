@@ -203,13 +203,6 @@ func pct(v float64) string {
 	return strconv.FormatFloat(x, 'f', -1, 64) + "%"
 }
 
-// distributionValues counts how a sample is spread, for the overlay charts.
-type distribution struct {
-	Ref, Cur []float64 // non-missing values
-	RefText  []string  // non-missing categories
-	CurText  []string
-}
-
 // histogramChart overlays the live distribution of a numeric column (a
 // vermillion outline) on its training reference (sky-blue bars), both as
 // shares of their non-missing rows over the same bins. Integer-valued

@@ -474,6 +474,28 @@ func TestDashboard_InBrowserShowsDriftedAgeModelsTrendsAndRecords(t *testing.T) 
 		t.Errorf("last hour shows %s requests, want all 891 (sent over the last 50 minutes)", n)
 	}
 
+	// Auto-refresh swaps the content in place and keeps the page's state:
+	// the query string, the selects and the scroll position.
+	b.do(t, "load with auto-refresh",
+		chromedp.Navigate(g.url+"/?range=all&refresh=5"),
+		chromedp.WaitVisible("#models"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('timeline').scrollIntoView()`),
+	)
+	scrollY := eval[int](t, b, `Math.round(window.scrollY)`)
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.getElementById('refresh-status').textContent.startsWith('updated')`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("auto-refresh never updated the page: %v", err)
+	}
+	if s := eval[string](t, b, `location.search + ' ' + document.querySelector('select[name=range]').value + ' ' + document.querySelector('select[name=refresh]').value`); s != "?range=all&refresh=5 all 5" {
+		t.Errorf("state after auto-refresh = %q", s)
+	}
+	if y := eval[int](t, b, `Math.round(window.scrollY)`); y != scrollY {
+		t.Errorf("scroll position %d after auto-refresh, was %d", y, scrollY)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('#main figure.chart[data-empty=false]').length`); n != len(charts) {
+		t.Errorf("%d charts after auto-refresh, want %d", n, len(charts))
+	}
+
 	// Phone size: readable, nothing wider than the screen but the tables'
 	// own scroll boxes.
 	b.do(t, "load the dashboard at phone size",
@@ -518,6 +540,11 @@ func TestDashboard_InBrowserShowsDriftedAgeModelsTrendsAndRecords(t *testing.T) 
 	}
 	if n := eval[int](t, b, `document.querySelectorAll('details.record-details .record').length`); n == 0 {
 		t.Error("the report holds no full records")
+	}
+	// Following a request link in the report opens its record.
+	b.do(t, "open a record in the report", chromedp.Click("table.recent a.record-link"), chromedp.WaitVisible("details.record-details[open] .record"))
+	if got := eval[string](t, b, `document.querySelector('details.record-details[open] .rid').textContent`); got != id {
+		t.Errorf("report opened record %q, want the newest %q", got, id)
 	}
 	b.screenshot(t, shots, "report-1280x800.png", true)
 
