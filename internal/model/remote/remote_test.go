@@ -750,3 +750,44 @@ func TestModel_SequentialCallsReuseOneKeptAliveConnection(t *testing.T) {
 		t.Errorf("10 sequential calls opened %d connections, want 1", got)
 	}
 }
+
+func TestModel_EveryAbandonedCallClosesItsConnection(t *testing.T) {
+	var opened, closed atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	allClosed := make(chan struct{})
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed:
+			if closed.Add(1) == 5 {
+				close(allClosed)
+			}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	defer close(release)
+	m := newModel(t, Config{URL: srv.URL, BreakerFailures: 100})
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := m.Predict(ctx, passenger())
+		cancel()
+		wantKind(t, err, KindTimeout)
+	}
+	select {
+	case <-allClosed:
+	case <-time.After(10 * time.Second): // a bound on a wait for events, not a synchronisation sleep
+		t.Fatalf("%d of 5 abandoned connections closed", closed.Load())
+	}
+	if got := opened.Load(); got != 5 {
+		t.Errorf("5 abandoned calls opened %d connections, want 5 (none reused)", got)
+	}
+}
