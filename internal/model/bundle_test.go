@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -283,6 +284,34 @@ func TestBundle_PredictAllocatesOnce(t *testing.T) {
 		})
 		if allocs > 1 {
 			t.Errorf("%s: Predict allocates %v times, want ≤ 1", name, allocs)
+		}
+	}
+}
+
+func TestBundle_PredictIsSafeForConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	b, _ := loadShipped(t, "prod-gbt")
+	rows := b.Profile.ReferenceSample.Rows
+	want := make([]model.Prediction, len(rows))
+	for i, r := range rows {
+		want[i], _ = b.Predict(ctx, r)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := g; i < len(rows); i += 2 {
+				p, err := b.Predict(ctx, rows[i])
+				if err != nil || p.Probability != want[i].Probability || p.Features.Values[0] != want[i].Features.Values[0] {
+					errs <- fmt.Errorf("row %d: %v %+v", i, err, p)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

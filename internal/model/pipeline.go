@@ -632,3 +632,21 @@ type fieldError struct{ path, problem string }
 func (e *fieldError) Error() string { return e.path + ": " + e.problem }
 
 func fieldErr(path, problem string) error { return &fieldError{path, problem} }
+
+// CheckInputs reports the first declared pipeline input that the given
+// schema fields lack or type differently (integer and number are
+// interchangeable: both arrive as float64). A gateway calls it at startup so
+// a bundle that cannot be fed by the configured schema fails early.
+func (p *Pipeline) CheckInputs(fields []schema.Field) error {
+	numeric := func(t schema.Type) bool { return t == schema.TypeInteger || t == schema.TypeNumber }
+	for _, in := range p.Inputs {
+		i := slices.IndexFunc(fields, func(f schema.Field) bool { return f.Name == in.Name })
+		if i < 0 {
+			return fmt.Errorf("pipeline input %q is not a schema field", in.Name)
+		}
+		if t := fields[i].Type; t != in.Type && !(numeric(t) && numeric(in.Type)) {
+			return fmt.Errorf("pipeline input %q is %s but the schema declares %s", in.Name, in.Type, t)
+		}
+	}
+	return nil
+}

@@ -235,3 +235,18 @@ func TestHistogramBin_LastBinIncludesRightEdge(t *testing.T) {
 		}
 	}
 }
+
+func TestPipeline_CheckInputsAgainstTheSchema(t *testing.T) {
+	p := &Pipeline{Inputs: []InputField{{Name: "age", Type: schema.TypeNumber}, {Name: "sex", Type: schema.TypeString}}}
+	ok := []schema.Field{{Name: "sex", Type: schema.TypeString}, {Name: "age", Type: schema.TypeInteger}, {Name: "extra", Type: schema.TypeBoolean}}
+	if err := p.CheckInputs(ok); err != nil {
+		t.Errorf("CheckInputs = %v", err)
+	}
+	if err := p.CheckInputs(ok[1:]); err == nil || err.Error() != `pipeline input "sex" is not a schema field` {
+		t.Errorf("missing field: %v", err)
+	}
+	bad := []schema.Field{{Name: "sex", Type: schema.TypeBoolean}, {Name: "age", Type: schema.TypeNumber}}
+	if err := p.CheckInputs(bad); err == nil || err.Error() != `pipeline input "sex" is string but the schema declares boolean` {
+		t.Errorf("wrong type: %v", err)
+	}
+}
