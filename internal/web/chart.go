@@ -35,6 +35,7 @@ var seriesMarker = []string{"circle", "square", "triangle", "diamond"}
 const (
 	chartW     = 400.0 // distribution cards
 	wideW      = 560.0 // over-time charts, two to a row
+	wideLeft   = 66.0  // their left margin: room for larger text on phones
 	chartH     = 230.0
 	padLeft    = 52.0
 	padRight   = 12.0
@@ -83,15 +84,20 @@ func (c chart) W() float64 {
 	}
 	return chartW
 }
-func (chart) H() float64       { return chartH }
-func (chart) PL() float64      { return padLeft }
+func (chart) H() float64 { return chartH }
+func (c chart) PL() float64 {
+	if c.Width > 0 {
+		return wideLeft
+	}
+	return padLeft
+}
 func (chart) PT() float64      { return padTop }
-func (c chart) PW() float64    { return c.W() - padLeft - padRight }
+func (c chart) PW() float64    { return c.W() - c.PL() - padRight }
 func (chart) PH() float64      { return plotH }
 func (chart) PB() float64      { return padTop + plotH }
 func (c chart) PR() float64    { return c.W() - padRight }
 func (chart) XLabelY() float64 { return chartH - 6 }
-func (c chart) XMid() float64  { return padLeft + c.PW()/2 }
+func (c chart) XMid() float64  { return c.PL() + c.PW()/2 }
 func (chart) YMid() float64    { return padTop + plotH/2 }
 
 type tick struct {
@@ -409,9 +415,9 @@ type timeAxis struct {
 	width  time.Duration
 }
 
-func (a timeAxis) slot() float64 { return (wideW - padLeft - padRight) / float64(len(a.starts)) }
+func (a timeAxis) slot() float64 { return (wideW - wideLeft - padRight) / float64(len(a.starts)) }
 
-func (a timeAxis) mid(i int) float64 { return padLeft + a.slot()*(float64(i)+0.5) }
+func (a timeAxis) mid(i int) float64 { return wideLeft + a.slot()*(float64(i)+0.5) }
 
 // ticks labels at most six buckets, evenly spaced.
 func (a timeAxis) ticks() []tick {
