@@ -13,6 +13,9 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// fn, when set, runs after sql in the same transaction (data
+	// migrations written in Go).
+	fn func(ctx context.Context, tx *sql.Tx) error
 }
 
 // migrations is the schema history, oldest first.
@@ -28,7 +31,7 @@ CREATE TABLE records (
 CREATE INDEX records_received_at ON records (received_at, id);
 CREATE INDEX records_entity_id ON records (entity_id, received_at, id);
 CREATE INDEX records_status ON records (status, received_at, id);
-`},
+`, nil},
 	{2, "feedback", `
 CREATE TABLE feedback (
 	seq         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
@@ -39,7 +42,8 @@ CREATE TABLE feedback (
 );
 CREATE INDEX feedback_received_at ON feedback (received_at, seq);
 CREATE INDEX feedback_request_id ON feedback (request_id);
-`},
+`, nil},
+	{3, "summary_blocks", summaryBlocksSQL, backfillSummaries},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).
@@ -99,6 +103,11 @@ func applyOne(ctx context.Context, db *sql.DB, m migration, latest int) error {
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+	}
+	if m.fn != nil {
+		if err := m.fn(ctx, tx); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {

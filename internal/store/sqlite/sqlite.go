@@ -23,12 +23,14 @@
 //	records(id TEXT PRIMARY KEY, received_at INTEGER, entity_id TEXT, status TEXT, doc TEXT)
 //	feedback(seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id, entity_id, label INTEGER, received_at INTEGER)
 //	schema_migrations(version INTEGER PRIMARY KEY, name, applied_at)
+//	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB)
 //
 // doc is the whole record as JSON (the record.Record encoding, "_id" first);
 // received_at is microseconds since the Unix epoch in UTC; entity_id is NULL
 // when the request named none. records is indexed on (received_at, id),
 // (entity_id, received_at, id) and (status, received_at, id); feedback on
-// (received_at, seq) and request_id. The JSON can be queried with SQLite's
+// (received_at, seq) and request_id. summary_blocks holds, per write batch,
+// the compact summaries analytics scans (see ScanSummaries). The JSON can be queried with SQLite's
 // JSON functions, e.g. json_extract(doc, '$.models."prod-gbt".prediction').
 //
 // # Concurrency
@@ -325,7 +327,15 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	for _, r := range rows {
 		size += int64(len(r.doc))
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	sums, err := prepareSummaries(recs)
+	if err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	size += int64(len(sums.block))
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeSummaries(ctx, tx, sums); err != nil {
+			return err
+		}
 		many := tx.StmtContext(ctx, s.insertRecords)
 		one := tx.StmtContext(ctx, s.insertRecord)
 		args := make([]any, 0, 5*multiRow)

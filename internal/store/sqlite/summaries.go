@@ -1,0 +1,346 @@
+package sqlite
+
+import (
+	"container/heap"
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/sumblock"
+)
+
+// Summary blocks: beside each write batch's records, WriteRecords stores the
+// batch's record summaries (what analytics reads: no features, no raw body)
+// as one sumblock-encoded row,
+//
+//	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB)
+//
+// so ScanSummaries reads one row per few hundred records and decodes a few
+// hundred bytes per record instead of the whole JSON document. Blocks of
+// concurrent batches may overlap in time: the scan merges them by
+// (received_at, id), the order of ScanRecords. A block holds exactly the
+// records its batch inserted (ids already stored are left out).
+
+const summaryBlocksSQL = `
+CREATE TABLE summary_blocks (
+	seq    INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	min_at INTEGER NOT NULL, -- earliest received_at in the block (µs since the epoch, UTC)
+	max_at INTEGER NOT NULL, -- latest
+	n      INTEGER NOT NULL, -- summaries in the block
+	data   BLOB    NOT NULL  -- sumblock encoding
+);
+CREATE INDEX summary_blocks_min_at ON summary_blocks (min_at, seq);
+`
+
+// backfillBlock is how many existing records one backfilled block holds.
+const backfillBlock = 1024
+
+// backfillSummaries writes the summary blocks of the records stored before
+// migration 3, in received_at order.
+func backfillSummaries(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT doc FROM records ORDER BY received_at, id`)
+	if err != nil {
+		return fmt.Errorf("backfill summaries: %w", err)
+	}
+	defer rows.Close()
+	var (
+		recs  []record.Record
+		block []byte
+	)
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		var err error
+		if block, err = appendSummaryBlock(block[:0], recs); err != nil {
+			return err
+		}
+		if err := insertSummaryBlock(ctx, tx, recs, block); err != nil {
+			return err
+		}
+		recs = recs[:0]
+		return nil
+	}
+	for rows.Next() {
+		var doc sql.RawBytes
+		if err := rows.Scan(&doc); err != nil {
+			return fmt.Errorf("backfill summaries: %w", err)
+		}
+		var rec record.Record
+		if err := decodeRecord(doc, &rec); err != nil {
+			return fmt.Errorf("backfill summaries: %w", err)
+		}
+		recs = append(recs, rec)
+		if len(recs) == backfillBlock {
+			if err := flush(); err != nil {
+				return fmt.Errorf("backfill summaries: %w", err)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("backfill summaries: %w", err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("backfill summaries: %w", err)
+	}
+	return nil
+}
+
+// appendSummaryBlock encodes the summaries of recs (stored timestamps)
+// sorted by (received_at, id).
+func appendSummaryBlock(dst []byte, recs []record.Record) ([]byte, error) {
+	ss := make([]record.Summary, len(recs))
+	for i := range recs {
+		record.Summarize(&recs[i], &ss[i], true)
+		ss[i].ReceivedAt = store.Timestamp(ss[i].ReceivedAt)
+	}
+	sumblock.Sort(ss)
+	b, err := sumblock.Append(dst, ss)
+	if err != nil {
+		return b, fmt.Errorf("encode summaries: %w", err)
+	}
+	return b, nil
+}
+
+func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, block []byte) error {
+	lo, hi := micros(recs[0].ReceivedAt), micros(recs[0].ReceivedAt)
+	for i := range recs {
+		at := micros(recs[i].ReceivedAt)
+		lo, hi = min(lo, at), max(hi, at)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO summary_blocks (min_at, max_at, n, data) VALUES (?, ?, ?, ?)`,
+		lo, hi, len(recs), block); err != nil {
+		return fmt.Errorf("insert summary block: %w", err)
+	}
+	return nil
+}
+
+// summaryBatch is the encoded summary block of a write batch, prepared
+// before the write transaction so concurrent writers encode in parallel.
+type summaryBatch struct {
+	recs  []record.Record
+	block []byte
+}
+
+func prepareSummaries(recs []record.Record) (summaryBatch, error) {
+	block, err := appendSummaryBlock(make([]byte, 0, 256*len(recs)), recs)
+	return summaryBatch{recs: recs, block: block}, err
+}
+
+// writeSummaries stores the summary block of the records of b that are
+// not stored yet; it runs in the write transaction, before they are
+// inserted. b.recs has no duplicate ids.
+func (s *Store) writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch) error {
+	recs := b.recs
+	ids := make([]string, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].ID
+	}
+	stored := map[string]bool{}
+	for len(ids) > 0 {
+		n := min(len(ids), matchChunk)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		q := "SELECT id FROM records WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("find stored ids: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("find stored ids: %w", err)
+			}
+			stored[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find stored ids: %w", err)
+		}
+		ids = ids[n:]
+	}
+	block := b.block
+	if len(stored) > 0 { // a retried batch: summarize only what is new
+		fresh := make([]record.Record, 0, len(recs))
+		for _, r := range recs {
+			if !stored[r.ID] {
+				fresh = append(fresh, r)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		recs = fresh
+		var err error
+		if block, err = appendSummaryBlock(nil, recs); err != nil {
+			return err
+		}
+	}
+	return insertSummaryBlock(ctx, tx, recs, block)
+}
+
+// ScanSummaries implements store.SummaryScanner from the summary blocks.
+// Scans by entity or status, limited or descending scans go through the
+// full records (analytics never asks for them).
+func (s *Store) ScanSummaries(ctx context.Context, p store.SummaryParams, fn func(*record.Summary) error) error {
+	if p.EntityID != "" || p.Status != "" || p.Limit > 0 || p.Descending {
+		return store.ScanSummariesFromRecords(ctx, s, p, fn)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan summaries: %w", err)
+	}
+	lo, hi := int64(-1<<63), int64(1<<63-1)
+	if !p.Since.IsZero() {
+		lo = bound(p.Since)
+	}
+	if !p.Until.IsZero() {
+		hi = bound(p.Until)
+	}
+	st, err := s.prepared(ctx, `SELECT min_at, max_at, data FROM summary_blocks WHERE min_at < ? AND max_at >= ? ORDER BY min_at, seq`)
+	if err != nil {
+		return fmt.Errorf("scan summaries: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, hi, lo)
+	if err != nil {
+		return fmt.Errorf("scan summaries: %w", err)
+	}
+	defer rows.Close()
+	m := merger{inputs: p.Inputs, lo: lo, hi: hi, fn: fn}
+	for rows.Next() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan summaries: %w", err)
+		}
+		var minAt, maxAt int64
+		var data sql.RawBytes
+		if err := rows.Scan(&minAt, &maxAt, &data); err != nil {
+			return fmt.Errorf("scan summaries: %w", err)
+		}
+		// Every summary before minAt is complete: no later block holds one.
+		if err := m.emitBefore(minAt, false); err != nil {
+			return err
+		}
+		if err := m.add(data); err != nil {
+			return fmt.Errorf("scan summaries: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan summaries: %w", err)
+	}
+	if err := m.emitBefore(0, true); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan summaries: %w", err)
+	}
+	return nil
+}
+
+// merger merges sorted blocks by (received_at, id), keeping only the
+// summaries in [lo, hi) µs.
+type merger struct {
+	dec    sumblock.Decoder
+	inputs bool
+	lo, hi int64
+	fn     func(*record.Summary) error
+	active cursors
+	free   []*cursor
+}
+
+type cursor struct {
+	blk sumblock.Block
+	i   int
+}
+
+func (c *cursor) cur() *record.Summary { return &c.blk.Summaries[c.i] }
+
+type cursors []*cursor
+
+func (h cursors) Len() int { return len(h) }
+func (h cursors) Less(i, j int) bool {
+	a, b := h[i].cur(), h[j].cur()
+	if c := a.ReceivedAt.Compare(b.ReceivedAt); c != 0 {
+		return c < 0
+	}
+	return a.ID < b.ID
+}
+func (h cursors) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *cursors) Push(x any)   { *h = append(*h, x.(*cursor)) }
+func (h *cursors) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+func (m *merger) add(data []byte) error {
+	var c *cursor
+	if n := len(m.free); n > 0 {
+		c, m.free = m.free[n-1], m.free[:n-1]
+	} else {
+		c = &cursor{}
+	}
+	if err := m.dec.Decode(data, &c.blk, m.inputs); err != nil {
+		return err
+	}
+	c.i = 0
+	if len(c.blk.Summaries) == 0 {
+		m.free = append(m.free, c)
+		return nil
+	}
+	heap.Push(&m.active, c)
+	return nil
+}
+
+// emitBefore calls fn for the merged summaries received before µs at (all
+// of them when all is set).
+func (m *merger) emitBefore(at int64, all bool) error {
+	limit := time.UnixMicro(at)
+	for len(m.active) > 0 {
+		c := m.active[0]
+		if len(m.active) == 1 {
+			// One block: stream it without heap operations.
+			for ; c.i < len(c.blk.Summaries); c.i++ {
+				s := c.cur()
+				if !all && !s.ReceivedAt.Before(limit) {
+					return nil
+				}
+				if err := m.emit(s); err != nil {
+					return err
+				}
+			}
+			m.active = m.active[:0]
+			m.free = append(m.free, c)
+			return nil
+		}
+		s := c.cur()
+		if !all && !s.ReceivedAt.Before(limit) {
+			return nil
+		}
+		if err := m.emit(s); err != nil {
+			return err
+		}
+		c.i++
+		if c.i == len(c.blk.Summaries) {
+			heap.Pop(&m.active)
+			m.free = append(m.free, c)
+		} else {
+			heap.Fix(&m.active, 0)
+		}
+	}
+	return nil
+}
+
+func (m *merger) emit(s *record.Summary) error {
+	us := s.ReceivedAt.UnixMicro()
+	if us < m.lo || us >= m.hi {
+		return nil
+	}
+	return m.fn(s)
+}

@@ -1,0 +1,429 @@
+// Package sumblock encodes blocks of record summaries (record.Summary) in a
+// compact binary form, for stores that keep them beside the full records so
+// analytics scans read a few hundred bytes per record instead of decoding
+// whole JSON documents (features included).
+//
+// A block holds the summaries of one write batch, sorted by (ReceivedAt,
+// ID). Its layout (integers as varints, strings as a length then bytes):
+//
+//	version=1  symbol-count  symbols…  count
+//	per summary: id  Δreceived_at(µs, zig-zag, from the previous one; the first from 0)
+//	             #status  #served_by  model-count
+//	             per model: #name #role #version #status flags [prediction] [probability: 8 bytes LE] latency_us
+//	             input-bytes  [input-count+1 (0: nil input)  per field: #key kind value]
+//
+// where #x is the index of string x in the block's symbol table (every
+// string but the ids), so repeated names cost a byte or two.
+//
+// Input values are kinds: null, number (8 bytes LE), string, true, false,
+// or JSON text for any other value (decoded with encoding/json, as a full
+// record's JSON would be). The encoding is exact: floats keep their bits.
+package sumblock
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// Version is the block format version written.
+const Version = 1
+
+// ErrCorrupt: a block does not decode.
+var ErrCorrupt = errors.New("corrupt summary block")
+
+const (
+	kindNull = iota
+	kindNumber
+	kindString
+	kindTrue
+	kindFalse
+	kindJSON
+)
+
+const (
+	flagPrediction = 1 << iota
+	flagProbability
+)
+
+// Sort sorts summaries by (ReceivedAt, ID), the order of a store scan.
+func Sort(ss []record.Summary) {
+	slices.SortFunc(ss, func(a, b record.Summary) int {
+		if c := a.ReceivedAt.Compare(b.ReceivedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// Append encodes ss (sorted by the caller, see Sort) as one block appended
+// to dst. ReceivedAt is stored in microseconds (stores keep that
+// precision). It fails on an input value encoding/json cannot encode.
+func Append(dst []byte, ss []record.Summary) ([]byte, error) {
+	e := encoder{index: map[string]uint64{}}
+	var body []byte
+	var prev int64
+	var in []byte
+	for i := range ss {
+		s := &ss[i]
+		body = appendString(body, s.ID)
+		at := s.ReceivedAt.UnixMicro()
+		body = binary.AppendVarint(body, at-prev)
+		prev = at
+		body = e.sym(body, s.Status)
+		body = e.sym(body, s.ServedBy)
+		body = binary.AppendUvarint(body, uint64(len(s.Models)))
+		for j := range s.Models {
+			m := &s.Models[j]
+			body = e.sym(body, m.Name)
+			body = e.sym(body, string(m.Role))
+			body = e.sym(body, m.Version)
+			body = e.sym(body, string(m.Status))
+			var flags byte
+			if m.Prediction != nil {
+				flags |= flagPrediction
+			}
+			if m.Probability != nil {
+				flags |= flagProbability
+			}
+			body = append(body, flags)
+			if m.Prediction != nil {
+				body = binary.AppendVarint(body, int64(*m.Prediction))
+			}
+			if m.Probability != nil {
+				body = binary.LittleEndian.AppendUint64(body, math.Float64bits(*m.Probability))
+			}
+			body = binary.AppendVarint(body, m.LatencyUS)
+		}
+		var err error
+		if in, err = e.input(in[:0], s.Input); err != nil {
+			return dst, fmt.Errorf("summary of %q: %w", s.ID, err)
+		}
+		body = binary.AppendUvarint(body, uint64(len(in)))
+		body = append(body, in...)
+	}
+	dst = append(dst, Version)
+	dst = binary.AppendUvarint(dst, uint64(len(e.syms)))
+	for _, sym := range e.syms {
+		dst = appendString(dst, sym)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(ss)))
+	return append(dst, body...), nil
+}
+
+// encoder builds a block's symbol table.
+type encoder struct {
+	index map[string]uint64
+	syms  []string
+}
+
+func (e *encoder) sym(b []byte, s string) []byte {
+	i, ok := e.index[s]
+	if !ok {
+		i = uint64(len(e.syms))
+		e.index[s] = i
+		e.syms = append(e.syms, s)
+	}
+	return binary.AppendUvarint(b, i)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func (e *encoder) input(b []byte, in schema.Input) ([]byte, error) {
+	if in == nil {
+		return binary.AppendUvarint(b, 0), nil
+	}
+	b = binary.AppendUvarint(b, uint64(len(in))+1)
+	for k, v := range in {
+		b = e.sym(b, k)
+		switch x := v.(type) {
+		case nil:
+			b = append(b, kindNull)
+		case float64:
+			b = append(b, kindNumber)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+		case string:
+			b = append(b, kindString)
+			b = e.sym(b, x)
+		case bool:
+			if x {
+				b = append(b, kindTrue)
+			} else {
+				b = append(b, kindFalse)
+			}
+		default:
+			// What a stored JSON document would give back.
+			j, err := json.Marshal(x)
+			if err != nil {
+				return b, fmt.Errorf("input field %q: %w", k, err)
+			}
+			b = append(b, kindJSON)
+			b = appendString(b, string(j))
+		}
+	}
+	return b, nil
+}
+
+// Decoder decodes blocks. It interns the short strings that repeat from
+// record to record (statuses, model names, roles, versions, input keys and
+// categorical values), so decoding allocates little beyond the ids. The
+// zero value is ready to use. Not safe for concurrent use.
+type Decoder struct {
+	intern map[string]string
+	syms   []string // the current block's symbols
+}
+
+// sym reads a symbol index.
+func (d *Decoder) sym(r *reader) string {
+	i := r.uvarint()
+	if i >= uint64(len(d.syms)) {
+		r.fail()
+		return ""
+	}
+	return d.syms[i]
+}
+
+// maxIntern bounds the interned strings (free text beyond it is allocated
+// per value).
+const maxIntern = 4096
+
+// Block is one decoded block. Its summaries share backing arrays owned by
+// the Block; decoding into a Block again overwrites them.
+type Block struct {
+	Summaries []record.Summary
+	models    []record.ModelSummary
+	preds     []int
+	probs     []float64
+}
+
+// Decode decodes data into blk, with inputs when inputs is set.
+func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
+	if d.intern == nil {
+		d.intern = make(map[string]string, 64)
+	}
+	r := reader{b: data}
+	if v := r.byte(); v != Version {
+		return fmt.Errorf("%w: version %d", ErrCorrupt, v)
+	}
+	ns := r.uvarint()
+	if r.err != nil || ns > uint64(len(data)) {
+		return fmt.Errorf("%w: symbol count", ErrCorrupt)
+	}
+	d.syms = slices.Grow(d.syms[:0], int(ns))[:ns]
+	for i := range d.syms {
+		d.syms[i] = d.str(r.bytes())
+	}
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(data)) {
+		return fmt.Errorf("%w: count", ErrCorrupt)
+	}
+	blk.Summaries = slices.Grow(blk.Summaries[:0], int(n))[:n]
+	blk.models = blk.models[:0]
+	blk.preds = blk.preds[:0]
+	blk.probs = blk.probs[:0]
+	// Model slices are cut after the loop: appends may move the arrays.
+	type span struct{ from, to int }
+	spans := make([]span, n)
+	var prev int64
+	for i := range blk.Summaries {
+		s := &blk.Summaries[i]
+		*s = record.Summary{}
+		s.ID = string(r.bytes())
+		prev += r.varint()
+		s.ReceivedAt = time.UnixMicro(prev).UTC()
+		s.Status = d.sym(&r)
+		s.ServedBy = d.sym(&r)
+		nm := r.uvarint()
+		if r.err != nil || nm > uint64(r.left()) {
+			return fmt.Errorf("%w: model count", ErrCorrupt)
+		}
+		spans[i].from = len(blk.models)
+		for range nm {
+			m := record.ModelSummary{
+				Name:    d.sym(&r),
+				Role:    model.Role(d.sym(&r)),
+				Version: d.sym(&r),
+				Status:  record.Status(d.sym(&r)),
+			}
+			flags := r.byte()
+			if flags&flagPrediction != 0 {
+				blk.preds = append(blk.preds, int(r.varint()))
+				m.Prediction = &blk.preds[len(blk.preds)-1]
+			}
+			if flags&flagProbability != 0 {
+				blk.probs = append(blk.probs, math.Float64frombits(r.uint64()))
+				m.Probability = &blk.probs[len(blk.probs)-1]
+			}
+			m.LatencyUS = r.varint()
+			blk.models = append(blk.models, m)
+		}
+		spans[i].to = len(blk.models)
+		in := r.bytes()
+		if r.err != nil {
+			return fmt.Errorf("%w: %v", ErrCorrupt, r.err)
+		}
+		if inputs {
+			var err error
+			if s.Input, err = d.input(in); err != nil {
+				return err
+			}
+		}
+	}
+	if r.err != nil || r.left() != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, r.left())
+	}
+	// Pointers into preds and probs were taken while appending: re-point
+	// them at the final arrays.
+	pi, qi := 0, 0
+	for i := range blk.models {
+		m := &blk.models[i]
+		if m.Prediction != nil {
+			m.Prediction = &blk.preds[pi]
+			pi++
+		}
+		if m.Probability != nil {
+			m.Probability = &blk.probs[qi]
+			qi++
+		}
+	}
+	for i := range blk.Summaries {
+		if sp := spans[i]; sp.to > sp.from {
+			blk.Summaries[i].Models = blk.models[sp.from:sp.to:sp.to]
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) input(b []byte) (schema.Input, error) {
+	r := reader{b: b}
+	n := r.uvarint()
+	if n == 0 {
+		return nil, r.err
+	}
+	n--
+	if n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: input count", ErrCorrupt)
+	}
+	in := make(schema.Input, n)
+	for range n {
+		k := d.sym(&r)
+		switch r.byte() {
+		case kindNull:
+			in[k] = nil
+		case kindNumber:
+			in[k] = math.Float64frombits(r.uint64())
+		case kindString:
+			in[k] = d.sym(&r)
+		case kindTrue:
+			in[k] = true
+		case kindFalse:
+			in[k] = false
+		case kindJSON:
+			var v any
+			if err := json.Unmarshal(r.bytes(), &v); err != nil {
+				return nil, fmt.Errorf("%w: input %q: %v", ErrCorrupt, k, err)
+			}
+			in[k] = v
+		default:
+			return nil, fmt.Errorf("%w: input %q kind", ErrCorrupt, k)
+		}
+	}
+	if r.err != nil || r.left() != 0 {
+		return nil, fmt.Errorf("%w: input", ErrCorrupt)
+	}
+	return in, nil
+}
+
+// str returns b as a string, interned.
+func (d *Decoder) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.intern) < maxIntern && len(s) <= 64 {
+		d.intern[s] = s
+	}
+	return s
+}
+
+// reader reads varints and strings, remembering the first error.
+type reader struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (r *reader) left() int { return len(r.b) - r.i }
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = ErrCorrupt
+	}
+	r.i = len(r.b)
+}
+
+func (r *reader) byte() byte {
+	if r.i >= len(r.b) {
+		r.fail()
+		return 0
+	}
+	c := r.b[r.i]
+	r.i++
+	return c
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b[r.i:])
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.i += n
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b[r.i:])
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.i += n
+	return v
+}
+
+func (r *reader) uint64() uint64 {
+	if r.left() < 8 {
+		r.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b[r.i:])
+	r.i += 8
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if n > uint64(r.left()) {
+		r.fail()
+		return nil
+	}
+	b := r.b[r.i : r.i+int(n)]
+	r.i += int(n)
+	return b
+}

@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+)
+
+// SummaryParams selects the summaries of a scan: the records ScanParams
+// selects, with their inputs when Inputs is set.
+type SummaryParams struct {
+	ScanParams
+	// Inputs asks for Summary.Input (drift); without it Input is nil, which
+	// saves decoding them (metrics).
+	Inputs bool
+}
+
+// SummaryScanner is an optional Store capability: a lean scan of the record
+// projection analytics reads (record.Summary), typically from a compact copy
+// kept beside each record at write time. A backend that lacks it is scanned
+// through ScanRecords and record.Summarize by ScanSummaries.
+//
+// ScanSummaries must call fn with exactly the summaries record.Summarize
+// gives for the records ScanRecords(p.ScanParams) returns, in the same
+// order. fn must not retain s (nor its Models, Input, Prediction or
+// Probability) after it returns; an error from fn stops the scan and is
+// returned. Implementations are safe for concurrent use.
+type SummaryScanner interface {
+	ScanSummaries(ctx context.Context, p SummaryParams, fn func(s *record.Summary) error) error
+}
+
+// RecordScanner is the part of Store that ScanSummaries falls back on.
+type RecordScanner interface {
+	ScanRecords(ctx context.Context, p ScanParams, fn func(rec *record.Record) error) error
+}
+
+// ScanSummaries scans the summaries p selects from src: through
+// src.ScanSummaries when src is a SummaryScanner, otherwise by decoding full
+// records. The contract of SummaryScanner.ScanSummaries applies.
+func ScanSummaries(ctx context.Context, src RecordScanner, p SummaryParams, fn func(s *record.Summary) error) error {
+	if ss, ok := src.(SummaryScanner); ok {
+		return ss.ScanSummaries(ctx, p, fn)
+	}
+	return ScanSummariesFromRecords(ctx, src, p, fn)
+}
+
+// ScanSummariesFromRecords is the generic SummaryScanner: it scans full
+// records and summarizes each. Backends use it for scans their compact form
+// cannot serve.
+func ScanSummariesFromRecords(ctx context.Context, src RecordScanner, p SummaryParams, fn func(s *record.Summary) error) error {
+	var s record.Summary
+	return src.ScanRecords(ctx, p.ScanParams, func(rec *record.Record) error {
+		record.Summarize(rec, &s, p.Inputs)
+		return fn(&s)
+	})
+}
