@@ -161,6 +161,9 @@ func (p *Pipeline) Compile(requireFitted bool) error {
 	names := make([]string, 0, len(p.Steps))
 	for i, s := range p.Steps {
 		path := fmt.Sprintf("steps[%d]", i)
+		if err := unusedKeys(s); err != nil {
+			return prefix(path+".", err)
+		}
 		c := cstep{op: s.Op, value: math.NaN(), sentinels: s.Sentinels, constant: s.Constant}
 		if s.Value != nil {
 			c.value = *s.Value
@@ -646,6 +649,45 @@ func (p *Pipeline) CheckInputs(fields []schema.Field) error {
 		}
 		if t := fields[i].Type; t != in.Type && !(numeric(t) && numeric(in.Type)) {
 			return fmt.Errorf("pipeline input %q is %s but the schema declares %s", in.Name, in.Type, t)
+		}
+	}
+	return nil
+}
+
+// unusedKeys rejects keys the step's op does not read, so a typo such as a
+// sum with "input" instead of "inputs" is an error, not a silent no-op.
+func unusedKeys(s Step) error {
+	allowed := map[string][]string{
+		OpPass:        {"input"},
+		OpCategoryMap: {"input", "map", "method", "value"},
+		OpImpute:      {"input", "method", "sentinels", "predictors", "value", "intercept", "coef"},
+		OpIndicator:   {"input", "sentinels"},
+		OpSum:         {"inputs", "constant"},
+	}[s.Op]
+	if allowed == nil {
+		return nil // unknown op: reported by Compile
+	}
+	set := []struct {
+		key string
+		set bool
+	}{
+		{"input", s.Input != ""}, {"inputs", s.Inputs != nil}, {"map", s.Map != nil},
+		{"method", s.Method != ""}, {"sentinels", s.Sentinels != nil}, {"predictors", s.Predictors != nil},
+		{"constant", s.Constant != 0}, {"value", s.Value != nil}, {"intercept", s.Intercept != nil}, {"coef", s.Coef != nil},
+	}
+	for _, k := range set {
+		if k.set && !slices.Contains(allowed, k.key) {
+			return fieldErr(k.key, fmt.Sprintf("not used by op %s", s.Op))
+		}
+	}
+	if s.Op == OpImpute && s.Method != MethodLinearRegression {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"predictors", s.Predictors != nil}, {"intercept", s.Intercept != nil}, {"coef", s.Coef != nil}} {
+			if k.set {
+				return fieldErr(k.key, fmt.Sprintf("only used by method %s", MethodLinearRegression))
+			}
 		}
 	}
 	return nil

@@ -186,6 +186,9 @@ func TestPipeline_CompileRejectsBadDeclarations(t *testing.T) {
 		{[]Step{{Op: OpSum, Inputs: []string{"x", "s"}, Output: "y"}}, `steps[0].inputs[1]: "s" is a string`},
 		{[]Step{{Op: OpCategoryMap, Input: "s", Output: "y"}}, `steps[0].map: missing`},
 		{nil, `steps: missing`},
+		{[]Step{{Op: OpSum, Input: "x", Output: "y"}}, `steps[0].input: not used by op sum`},
+		{[]Step{{Op: OpPass, Input: "x", Output: "y", Sentinels: []float64{-1}}}, `steps[0].sentinels: not used by op pass`},
+		{[]Step{{Op: OpImpute, Input: "x", Output: "y", Method: MethodMean, Value: fp(1), Predictors: []string{"x"}}}, `steps[0].predictors: only used by method linear_regression`},
 	}
 	for _, tt := range tests {
 		p := &Pipeline{Inputs: in, Steps: tt.steps}
