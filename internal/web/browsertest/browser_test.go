@@ -50,6 +50,8 @@ type gateway struct {
 	mon    *monitor.Monitor
 	dash   *web.Dashboard
 	ref    model.ReferenceSample
+	// hostileID is the request sent with hostileEntity.
+	hostileID string
 }
 
 // startGateway assembles the server the way `rendezvous serve` does, with a
@@ -170,7 +172,7 @@ func (g *gateway) sendTraffic(t *testing.T) {
 			in2["age"] = min(age+ageShift, 120)
 		}
 		entity := g.ref.IDs[i]
-		if i == len(rows)-3 {
+		if i == 3 {
 			entity = hostileEntity
 		}
 		var a answer
@@ -178,6 +180,9 @@ func (g *gateway) sendTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 		items = append(items, map[string]any{"request_id": a.RequestID, "label": g.ref.Labels[i]})
+		if i == 3 {
+			g.hostileID = a.RequestID
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -422,18 +427,20 @@ func TestDashboard_InBrowserShowsDriftedAgeModelsTrendsAndRecords(t *testing.T) 
 		t.Errorf("%d verdicts, want 2 (canary and challenger)", verdicts)
 	}
 
-	// The hostile entity id is shown as text, never run.
+	b.screenshot(t, shots, "dashboard-1280x800.png", true)
+
+	// A hostile entity id is shown as text on its record page, never run.
+	b.do(t, "open the hostile request's page", chromedp.Navigate(g.url+"/ui/requests/"+g.hostileID), chromedp.WaitVisible(".record"))
 	if title := eval[string](t, b, `document.title`); strings.Contains(title, "pwned") {
 		t.Fatal("an entity id ran as script")
 	}
-	if n := eval[int](t, b, `document.querySelectorAll('table.recent img').length`); n != 0 {
-		t.Fatalf("%d <img> elements in the recent table: an entity id became markup", n)
+	if n := eval[int](t, b, `document.querySelectorAll('.record img').length`); n != 0 {
+		t.Fatalf("%d <img> elements in the record: an entity id became markup", n)
 	}
-	lit, _ := json.Marshal(hostileEntity)
-	if !eval[bool](t, b, `Array.from(document.querySelectorAll('table.recent [title]')).some(e => e.title === `+string(lit)+`)`) {
-		t.Error("the hostile entity id is not shown as text in the recent requests")
+	if got := eval[string](t, b, `document.querySelector('.record .meta div:nth-child(4) dd').textContent`); got != hostileEntity {
+		t.Errorf("entity shown as %q, want the id as text %q", got, hostileEntity)
 	}
-	b.screenshot(t, shots, "dashboard-1280x800.png", true)
+	b.do(t, "back to the dashboard", chromedp.Navigate(g.url+"/?range=all&refresh=0"), chromedp.WaitVisible("#models"))
 
 	// Opening a request shows its full record in the dialog.
 	id := eval[string](t, b, `document.querySelector('table.recent a.record-link').dataset.id`)
