@@ -3,7 +3,6 @@ package train
 import (
 	"bytes"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/dataset"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
 func titanicMapping(t testing.TB) (dataset.Mapping, map[int]string) {
@@ -80,13 +80,7 @@ func TestRun_SameDataAndSeedGiveIdenticalBytes(t *testing.T) {
 // TestRun_RegeneratesShippedBundlesByteForByte is the "done when" check: the
 // documented command reproduces examples/titanic/models exactly.
 func TestRun_RegeneratesShippedBundlesByteForByte(t *testing.T) {
-	path := os.Getenv("RENDEZVOUS_TITANIC_CSV")
-	if path == "" {
-		path = filepath.Join("..", "..", "..", "..", "shared", "data", "titanic_train.csv")
-	}
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("training CSV not found at %s (set RENDEZVOUS_TITANIC_CSV)", path)
-	}
+	path := testenv.TrainingCSV(t) // fails in CI, skips elsewhere, when missing
 	if testing.Short() {
 		t.Skip("trains three models")
 	}
