@@ -114,9 +114,15 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 			prodIdx = len(entries) - 1
 		}
 	}
-	a.all.add(rec.ReceivedAt, entries, prodIdx, label, fallback)
+	a.addEntries(rec.ReceivedAt, entries, prodIdx, label, fallback)
+}
+
+// addEntries accumulates one record's model results (Add, AddSummary);
+// prodIdx is the index of its production model (-1: none).
+func (a *MetricsAccumulator) addEntries(at time.Time, entries []modelEntry, prodIdx int, label *int, fallback bool) {
+	a.all.add(at, entries, prodIdx, label, fallback)
 	if a.opts.Bucket > 0 {
-		key := rec.ReceivedAt.UTC().Truncate(a.opts.Bucket)
+		key := at.UTC().Truncate(a.opts.Bucket)
 		w := a.lastBucket
 		if w == nil || !key.Equal(a.lastKey) { // records mostly arrive in time order
 			w = a.buckets[key]
@@ -126,14 +132,14 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 			}
 			a.lastKey, a.lastBucket = key, w
 		}
-		w.add(rec.ReceivedAt, entries, prodIdx, label, fallback)
+		w.add(at, entries, prodIdx, label, fallback)
 	}
 	if prodIdx < 0 {
 		return
 	}
 	prod := entries[prodIdx]
-	if !rec.ReceivedAt.Before(a.lastProdAt) {
-		a.lastProd, a.lastProdAt = prod.name, rec.ReceivedAt
+	if !at.Before(a.lastProdAt) {
+		a.lastProd, a.lastProdAt = prod.name, at
 	}
 	if label == nil || prod.res.prediction == nil {
 		return

@@ -16,8 +16,10 @@ type Summary struct {
 	ID         string
 	ReceivedAt time.Time
 	Status     string
-	// ServedBy is Decision.ServedBy ("" without a decision).
-	ServedBy string
+	// ServedBy and DecisionReason are Decision.ServedBy and Decision.Reason
+	// ("" without a decision).
+	ServedBy       string
+	DecisionReason string
 	// Input is the validated input; nil when the record has none, and also
 	// nil when the scan did not ask for inputs.
 	Input schema.Input
@@ -43,7 +45,7 @@ func Summarize(rec *Record, dst *Summary, inputs bool) {
 	models := dst.Models[:0]
 	*dst = Summary{ID: rec.ID, ReceivedAt: rec.ReceivedAt, Status: rec.Status}
 	if rec.Decision != nil {
-		dst.ServedBy = rec.Decision.ServedBy
+		dst.ServedBy, dst.DecisionReason = rec.Decision.ServedBy, rec.Decision.Reason
 	}
 	if inputs {
 		dst.Input = rec.Input

@@ -8,7 +8,7 @@
 //
 //	version=1  symbol-count  symbols…  count
 //	per summary: id  Δreceived_at(µs, zig-zag, from the previous one; the first from 0)
-//	             #status  #served_by  model-count
+//	             #status  #served_by  #decision_reason  model-count
 //	             per model: #name #role #version #status flags [prediction] [probability: 8 bytes LE] latency_us
 //	             input-bytes  [input-count+1 (0: nil input)  per field: #key kind value]
 //
@@ -81,6 +81,7 @@ func Append(dst []byte, ss []record.Summary) ([]byte, error) {
 		prev = at
 		body = e.sym(body, s.Status)
 		body = e.sym(body, s.ServedBy)
+		body = e.sym(body, s.DecisionReason)
 		body = binary.AppendUvarint(body, uint64(len(s.Models)))
 		for j := range s.Models {
 			m := &s.Models[j]
@@ -245,6 +246,7 @@ func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
 		s.ReceivedAt = time.UnixMicro(prev).UTC()
 		s.Status = d.sym(&r)
 		s.ServedBy = d.sym(&r)
+		s.DecisionReason = d.sym(&r)
 		nm := r.uvarint()
 		if r.err != nil || nm > uint64(r.left()) {
 			return fmt.Errorf("%w: model count", ErrCorrupt)

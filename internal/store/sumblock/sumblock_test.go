@@ -15,7 +15,7 @@ import (
 func TestBlock_RoundTripsEveryFieldExactly(t *testing.T) {
 	t0 := time.Date(2026, 5, 1, 2, 3, 4, 5000, time.UTC)
 	ss := []record.Summary{
-		{ID: "a", ReceivedAt: t0, Status: record.RequestOK, ServedBy: "prod",
+		{ID: "a", ReceivedAt: t0, Status: record.RequestOK, ServedBy: "prod", DecisionReason: "fallback",
 			Input: schema.Input{"age": 34.5, "sex": "male", "vip": true, "x": false, "gone": nil, "neg": math.Copysign(0, -1), "tiny": 5e-324},
 			Models: []record.ModelSummary{
 				{Name: "canary", Role: model.RoleCanary, Version: "1", Status: record.StatusOK, Prediction: new(1), Probability: new(0.1 + 0.2), LatencyUS: 3},
