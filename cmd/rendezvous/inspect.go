@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/builtin"
 )
 
 // runModel dispatches "rendezvous model <subcommand>".
@@ -106,6 +107,8 @@ func runModelInspect(_ context.Context, args []string, stdout, stderr io.Writer)
 	for i, s := range b.Pipeline.Steps {
 		fmt.Fprintf(stdout, "  %d. %s\n", i+1, describeStep(s))
 	}
+	fmt.Fprintln(stdout, "\nmodel:")
+	describeModel(stdout, b)
 	fmt.Fprintln(stdout, "\nmetrics:")
 	w = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  \trows\taccuracy\tauc\tlog-loss\tbrier")
@@ -200,4 +203,53 @@ func summarize(p model.FieldProfile) string {
 		parts = append(parts, strings.Join(cs, ", "))
 	}
 	return strings.Join(parts, "  ")
+}
+
+// describeModel prints the fitted model: rules with their probabilities,
+// logistic coefficients, or the ensemble's shape and splits per feature.
+func describeModel(w io.Writer, b *model.Bundle) {
+	switch b.Algorithm {
+	case builtin.AlgoRule:
+		var m builtin.Rules
+		if json.Unmarshal(b.Model, &m) != nil {
+			return
+		}
+		for i, r := range m.Rules {
+			var conds []string
+			for _, c := range r.When {
+				conds = append(conds, fmt.Sprintf("%s %s %g", c.Feature, c.Op, c.Value))
+			}
+			fmt.Fprintf(w, "  %d. %-10s if %s → p %.4f (first match for %d training rows)\n", i+1, r.Name, strings.Join(conds, " and "), *r.Probability, r.Support)
+		}
+		fmt.Fprintf(w, "  otherwise → p %.4f\n", m.Default)
+	case builtin.AlgoLogistic:
+		var m builtin.Logistic
+		if json.Unmarshal(b.Model, &m) != nil {
+			return
+		}
+		fmt.Fprintf(w, "  intercept %.4f; coefficients per standard deviation:\n", m.Intercept)
+		for j, f := range m.Features {
+			fmt.Fprintf(w, "    %-12s %+.4f\n", f, m.Coef[j])
+		}
+	case builtin.AlgoGBT:
+		var m builtin.GBT
+		if json.Unmarshal(b.Model, &m) != nil {
+			return
+		}
+		splits := make([]int, len(m.Features))
+		nodes, total := 0, 0
+		for _, t := range m.Trees {
+			nodes += len(t.Feature)
+			for _, f := range t.Feature {
+				if f >= 0 && int(f) < len(splits) {
+					splits[f]++
+					total++
+				}
+			}
+		}
+		fmt.Fprintf(w, "  %d trees, %d nodes, init log-odds %.4f; splits per feature:\n", len(m.Trees), nodes, m.Init)
+		for j, f := range m.Features {
+			fmt.Fprintf(w, "    %-12s %5d  (%.1f%%)\n", f, splits[j], 100*float64(splits[j])/float64(max(total, 1)))
+		}
+	}
 }
