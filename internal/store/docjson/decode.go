@@ -17,8 +17,34 @@ import (
 // several times faster, and hands anything else (unknown or repeated keys,
 // nulls where a value is expected, malformed JSON) to encoding/json.
 func DecodeRecord(data []byte, rec *record.Record) error {
+	return decode(data, rec, nil)
+}
+
+// Decoder decodes many documents in a row (a scan) like DecodeRecord, and
+// shares what repeats between them: object keys are interned, and a model's
+// feature names, when they are the same as in the previous document, are the
+// same []string (Features.Names is read-only by contract). The zero value is
+// ready to use. A Decoder is not safe for concurrent use.
+type Decoder struct {
+	keys  map[string]string   // interned object keys
+	names map[string][]string // model name → its last feature names
+}
+
+// maxInterned bounds the interned keys (input keys come from clients).
+const maxInterned = 4096
+
+// Decode decodes data into rec, replacing all of rec, exactly as
+// DecodeRecord does.
+func (c *Decoder) Decode(data []byte, rec *record.Record) error {
+	if c.keys == nil {
+		c.keys, c.names = map[string]string{}, map[string][]string{}
+	}
+	return decode(data, rec, c)
+}
+
+func decode(data []byte, rec *record.Record, c *Decoder) error {
 	*rec = record.Record{}
-	d := decoder{b: data}
+	d := decoder{b: data, c: c}
 	if d.record(rec) {
 		return nil
 	}
@@ -32,6 +58,7 @@ func DecodeRecord(data []byte, rec *record.Record) error {
 type decoder struct {
 	b []byte
 	i int
+	c *Decoder // nil: nothing shared
 }
 
 func (d *decoder) ws() {
@@ -116,12 +143,36 @@ func (d *decoder) str() (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return unquote(tok, plain)
+}
+
+func unquote(tok []byte, plain bool) (string, bool) {
 	if plain {
 		return string(tok[1 : len(tok)-1]), true
 	}
 	var s string
 	if err := json.Unmarshal(tok, &s); err != nil {
 		return "", false
+	}
+	return s, true
+}
+
+// key decodes an object key, interned when the decoder shares state.
+func (d *decoder) key() (string, bool) {
+	tok, plain, ok := d.stringToken()
+	if !ok {
+		return "", false
+	}
+	if d.c == nil || !plain {
+		return unquote(tok, plain)
+	}
+	raw := tok[1 : len(tok)-1]
+	if s, ok := d.c.keys[string(raw)]; ok {
+		return s, true
+	}
+	s := string(raw)
+	if len(d.c.keys) < maxInterned {
+		d.c.keys[s] = s
 	}
 	return s, true
 }
@@ -197,7 +248,7 @@ func (d *decoder) object(field func(key string) bool) bool {
 		return true
 	}
 	for {
-		key, ok := d.str()
+		key, ok := d.key()
 		if !ok || !d.consume(':') || !field(key) {
 			return false
 		}
@@ -361,7 +412,7 @@ func (d *decoder) models(rec *record.Record) bool {
 			return false
 		}
 		var m record.ModelResult
-		if !d.model(&m) {
+		if !d.model(&m, name) {
 			return false
 		}
 		rec.Models[name] = m
@@ -369,7 +420,7 @@ func (d *decoder) models(rec *record.Record) bool {
 	})
 }
 
-func (d *decoder) model(m *record.ModelResult) bool {
+func (d *decoder) model(m *record.ModelResult, name string) bool {
 	var keys seen
 	return d.object(func(k string) bool {
 		switch k {
@@ -383,7 +434,7 @@ func (d *decoder) model(m *record.ModelResult) bool {
 		case "artifact":
 			return keys.first(2) && d.strInto(&m.Artifact)
 		case "features":
-			return keys.first(3) && d.features(&m.Features)
+			return keys.first(3) && d.features(&m.Features, name)
 		case "prediction":
 			if !keys.first(4) {
 				return false
@@ -427,17 +478,74 @@ func (d *decoder) model(m *record.ModelResult) bool {
 }
 
 // features decodes what model.Features.UnmarshalJSON accepts: an object of
-// numbers in order (null: empty features).
-func (d *decoder) features(f *model.Features) bool {
+// numbers in order (null: empty features). With shared state, names equal
+// to the model's previous ones are that same slice.
+func (d *decoder) features(f *model.Features, modelName string) bool {
 	if d.null() {
 		return true
 	}
-	return d.object(func(name string) bool {
-		v, ok := d.float()
-		f.Names = append(f.Names, name)
-		f.Values = append(f.Values, v)
-		return ok
-	})
+	if !d.consume('{') {
+		return false
+	}
+	var cached []string
+	if d.c != nil {
+		cached = d.c.names[modelName]
+	}
+	var names []string // nil while every name so far equals cached's
+	vals := make([]float64, 0, max(len(cached), 4))
+	n := 0
+	if !d.consume('}') {
+		for {
+			tok, plain, ok := d.stringToken()
+			if !ok {
+				return false
+			}
+			if names == nil && n < len(cached) && plain && string(tok[1:len(tok)-1]) == cached[n] {
+				// same name as last time: nothing to allocate
+			} else {
+				name, ok := unquote(tok, plain)
+				if !ok {
+					return false
+				}
+				if names == nil {
+					names = make([]string, n, max(n+1, len(cached)))
+					copy(names, cached[:n])
+				}
+				names = append(names, name)
+			}
+			if !d.consume(':') {
+				return false
+			}
+			v, ok := d.float()
+			if !ok {
+				return false
+			}
+			vals = append(vals, v)
+			n++
+			if d.consume(',') {
+				continue
+			}
+			if !d.consume('}') {
+				return false
+			}
+			break
+		}
+	}
+	switch {
+	case n == 0: // {} leaves Features empty, as UnmarshalJSON does
+		return true
+	case names == nil && n == len(cached):
+		f.Names = cached
+	case names == nil:
+		f.Names = cached[:n:n]
+	default:
+		f.Names = names
+		if d.c != nil && len(d.c.names) < maxInterned {
+			d.c.names[modelName] = names
+		}
+	}
+	f.Values = vals
+	return true
 }
 
 func (d *decoder) decision(dec *record.Decision) bool {

@@ -13,12 +13,23 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
 )
 
-// sameAsUnmarshal checks that DecodeRecord gives what json.Unmarshal gives.
+// shared is one Decoder used across every call of sameAsUnmarshal in a
+// test binary run, so its interned state meets many documents.
+var shared Decoder
+
+// sameAsUnmarshal checks that DecodeRecord, and a long-lived Decoder, give
+// what json.Unmarshal gives.
 func sameAsUnmarshal(t *testing.T, data []byte) {
+	t.Helper()
+	sameAs(t, data, DecodeRecord)
+	sameAs(t, data, shared.Decode)
+}
+
+func sameAs(t *testing.T, data []byte, decode func([]byte, *record.Record) error) {
 	t.Helper()
 	var want, got record.Record
 	werr := json.Unmarshal(data, &want)
-	gerr := DecodeRecord(data, &got)
+	gerr := decode(data, &got)
 	if (werr != nil) != (gerr != nil) {
 		t.Fatalf("%s\njson.Unmarshal error %v, DecodeRecord error %v", data, werr, gerr)
 	}
@@ -79,6 +90,33 @@ func TestDecodeRecord_MatchesUnmarshalOnOddDocuments(t *testing.T) {
 		` { "_id" : "sp" , "status" : "ok" } `, `{"input":{"deep":` + string(bytes.Repeat([]byte("["), 200)) + string(bytes.Repeat([]byte("]"), 200)) + `}}`,
 	} {
 		sameAsUnmarshal(t, []byte(doc))
+	}
+}
+
+func TestDecoder_SharesFeatureNamesBetweenDocuments(t *testing.T) {
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	a, b := storetest.FullRecord("a", at), storetest.FullRecord("b", at)
+	other := storetest.FullRecord("c", at)
+	m := other.Models["prod-gbt"]
+	m.Features = model.Features{Names: []string{"pclass", "gender", "x"}, Values: []float64{1, 2, 3}}
+	other.Models["prod-gbt"] = m
+	var dec Decoder
+	var got [3]record.Record
+	for i, rec := range []record.Record{a, b, other} {
+		doc, _ := AppendRecord(nil, &rec)
+		if err := dec.Decode(doc, &got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n0, n1 := got[0].Models["prod-gbt"].Features.Names, got[1].Models["prod-gbt"].Features.Names
+	if &n0[0] != &n1[0] {
+		t.Error("equal feature names of one model were not shared between documents")
+	}
+	if n2 := got[2].Models["prod-gbt"].Features.Names; !reflect.DeepEqual(n2, []string{"pclass", "gender", "x"}) {
+		t.Errorf("changed feature names decoded as %v", n2)
+	}
+	if !reflect.DeepEqual(n0, a.Models["prod-gbt"].Features.Names) {
+		t.Errorf("a later document altered shared names: %v", n0)
 	}
 }
 

@@ -296,12 +296,17 @@ func encode(rec *record.Record) (encoded, error) {
 	return e, nil
 }
 
-// decode rebuilds a record from its three JSON columns.
-func decode(doc, order, exact []byte, rec *record.Record) error {
+// decode rebuilds a record from its three JSON columns; dec (nil for a
+// single record) shares interned keys and feature names across one scan.
+func decode(doc, order, exact []byte, rec *record.Record, dec *docjson.Decoder) error {
 	if exact != nil {
 		doc, order = exact, nil
 	}
-	if err := docjson.DecodeRecord(doc, rec); err != nil {
+	decodeDoc := docjson.DecodeRecord
+	if dec != nil {
+		decodeDoc = dec.Decode
+	}
+	if err := decodeDoc(doc, rec); err != nil {
 		return fmt.Errorf("decode stored record: %w", err)
 	}
 	rec.ReceivedAt = rec.ReceivedAt.UTC()
@@ -410,7 +415,7 @@ func (s *Store) GetRecord(ctx context.Context, id string) (record.Record, error)
 		return record.Record{}, fmt.Errorf("get record %q: %w", id, ctxErr(ctx, err))
 	}
 	var rec record.Record
-	if err := decode(doc, order, exact, &rec); err != nil {
+	if err := decode(doc, order, exact, &rec, nil); err != nil {
 		return record.Record{}, fmt.Errorf("get record %q: %w", id, err)
 	}
 	return rec, nil
@@ -464,13 +469,14 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 		return fmt.Errorf("scan records: %w", ctxErr(ctx, err))
 	}
 	defer rows.Close()
+	var dec docjson.Decoder
 	for rows.Next() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan records: %w", err)
 		}
 		raw := rows.RawValues() // valid until the next call to Next
 		var rec record.Record
-		if err := decode(raw[0], raw[1], raw[2], &rec); err != nil {
+		if err := decode(raw[0], raw[1], raw[2], &rec, &dec); err != nil {
 			return fmt.Errorf("scan records: %w", err)
 		}
 		if err := fn(&rec); err != nil {

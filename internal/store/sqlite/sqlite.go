@@ -271,8 +271,19 @@ func encodeRecord(rec *record.Record) (string, error) {
 	return string(b), nil
 }
 
+// decodeRecord decodes one stored document.
 func decodeRecord(doc []byte, rec *record.Record) error {
-	if err := docjson.DecodeRecord(doc, rec); err != nil {
+	return decodeRecordWith(nil, doc, rec)
+}
+
+// decodeRecordWith decodes a stored document; dec (nil for a single record)
+// shares interned keys and feature names across one scan.
+func decodeRecordWith(dec *docjson.Decoder, doc []byte, rec *record.Record) error {
+	decode := docjson.DecodeRecord
+	if dec != nil {
+		decode = dec.Decode
+	}
+	if err := decode(doc, rec); err != nil {
 		return fmt.Errorf("decode stored record: %w", err)
 	}
 	rec.ReceivedAt = rec.ReceivedAt.UTC()
@@ -512,6 +523,7 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 		return fmt.Errorf("scan records: %w", err)
 	}
 	defer rows.Close()
+	var dec docjson.Decoder
 	for rows.Next() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan records: %w", err)
@@ -521,7 +533,7 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 			return fmt.Errorf("scan records: %w", err)
 		}
 		var rec record.Record
-		if err := decodeRecord(doc, &rec); err != nil {
+		if err := decodeRecordWith(&dec, doc, &rec); err != nil {
 			return fmt.Errorf("scan records: %w", err)
 		}
 		if err := fn(&rec); err != nil {
