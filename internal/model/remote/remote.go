@@ -219,8 +219,18 @@ func New(cfg Config) (*Model, error) {
 			}
 		}
 		m.header.Set(k, v)
+		// Redact the value and its long words (the token of "Bearer
+		// <token>" may be echoed alone); very short values are not
+		// secrets and would mangle messages.
 		if len(v) >= 4 {
 			m.secrets = append(m.secrets, v)
+		}
+		if words := strings.Fields(v); len(words) > 1 {
+			for _, w := range words {
+				if len(w) >= 8 {
+					m.secrets = append(m.secrets, w)
+				}
+			}
 		}
 	}
 	m.header.Set("Content-Type", "application/json")
@@ -457,7 +467,7 @@ func (m *Model) call(ctx context.Context, body []byte) (model.Prediction, *Error
 }
 
 // do sends req and reads at most MaxResponseBytes of the body (non-2xx
-// bodies: a short excerpt). Reading the body to EOF returns the connection to
+// bodies: 4 KiB). Reading the body to EOF returns the connection to
 // the pool; on any error the body is closed unread, which closes the
 // connection, so an abandoned request never blocks a later one.
 func (m *Model) do(ctx context.Context, req *http.Request) ([]byte, int, *Error) {
@@ -468,7 +478,9 @@ func (m *Model) do(ctx context.Context, req *http.Request) ([]byte, int, *Error)
 	defer resp.Body.Close()
 	limit := m.cfg.MaxResponseBytes
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		limit = 512
+		// Only a 200-character excerpt is kept; reading well past it
+		// lets redaction see a secret whole before the excerpt is cut.
+		limit = 4096
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
@@ -513,12 +525,14 @@ func (m *Model) fail(k Kind, code int, err error) *Error {
 }
 
 // snippet is a printable, redacted excerpt of an error body.
+// Redaction comes first, so a secret cut by the truncation cannot leak in
+// part.
 func (m *Model) snippet(b []byte) string {
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+	s := m.redact(strings.TrimSpace(strings.ToValidUTF8(string(b), "?")))
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}
-	return m.redact(s)
+	return s
 }
 
 // scrub redacts header values from an error's text, keeping its chain (so

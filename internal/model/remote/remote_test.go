@@ -485,7 +485,8 @@ func TestModel_HeadersFromTheEnvironmentAreSentAndRedactedFromErrors(t *testing.
 		seen.Store(r.Header.Get("Authorization") + "|" + r.Header.Get("X-Team"))
 		// A badly behaved server echoes the credentials in its error.
 		w.WriteHeader(401)
-		io.WriteString(w, `{"error":"token `+r.Header.Get("Authorization")+` rejected"}`)
+		_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		io.WriteString(w, `{"error":"header `+r.Header.Get("Authorization")+` rejected, token `+token+` expired"}`)
 	}))
 	defer srv.Close()
 	m := newModel(t, Config{URL: srv.URL, Headers: map[string]string{"Authorization": "env:RENDEZVOUS_TEST_TOKEN", "X-Team": "fraud"}})
@@ -789,5 +790,18 @@ func TestModel_EveryAbandonedCallClosesItsConnection(t *testing.T) {
 	}
 	if got := opened.Load(); got != 5 {
 		t.Errorf("5 abandoned calls opened %d connections, want 5 (none reused)", got)
+	}
+}
+
+func TestModel_ASecretCutByTheErrorExcerptDoesNotLeakInPart(t *testing.T) {
+	const token = "tok-0123456789abcdef"
+	t.Setenv("RENDEZVOUS_TEST_TOKEN", token)
+	// The token straddles byte 200 of the body, where the excerpt is cut.
+	srv, _ := serveJSON(t, 500, strings.Repeat("x", 190)+token+strings.Repeat("y", 50))
+	m := newModel(t, Config{URL: srv.URL, Headers: map[string]string{"X-Api-Key": "env:RENDEZVOUS_TEST_TOKEN"}})
+	_, err := m.Predict(context.Background(), passenger())
+	wantKind(t, err, KindHTTP5xx)
+	if strings.Contains(err.Error(), "tok-0123") {
+		t.Errorf("error leaks part of the header value: %v", err)
 	}
 }
