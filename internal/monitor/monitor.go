@@ -17,7 +17,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/export"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
-	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
@@ -114,23 +113,21 @@ func (m *Monitor) Labels(ctx context.Context) (map[string]export.Label, error) {
 	return export.LatestLabels(ctx, m.store)
 }
 
-// accumulate scans the window into a fresh accumulator.
+// accumulate scans the window into a fresh accumulator: the summaries of
+// every non-rejected record (store.ScanSummaries: a backend's lean
+// projection when it has one, else decoded full records), each with its
+// latest label.
 func (m *Monitor) accumulate(ctx context.Context, w Window, bucket time.Duration) (*analysis.MetricsAccumulator, error) {
-	labels, err := m.Labels(ctx)
+	labels, err := analysis.LoadLabels(ctx, m.store)
 	if err != nil {
 		return nil, err
 	}
 	acc := analysis.NewMetricsAccumulator(analysis.MetricsOptions{Bucket: bucket})
-	err = m.store.ScanRecords(ctx, w.scan(), func(rec *record.Record) error {
-		if rec.Status == record.RequestRejected {
+	err = store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan()}, func(s *record.Summary) error {
+		if s.Status == record.RequestRejected {
 			return nil
 		}
-		var lb *int
-		if l, ok := labels[rec.ID]; ok {
-			c := l.Class
-			lb = &c
-		}
-		acc.Add(rec, lb)
+		acc.AddSummary(s, labels.Get(s.ID))
 		return nil
 	})
 	if err != nil {
@@ -206,16 +203,18 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 	if !ok {
 		return DriftResult{}, Samples{}, fmt.Errorf("%s: %w", modelName, ErrNoReference)
 	}
-	var inputs []schema.Input
+	b := analysis.NewTableBuilder(m.fields)
 	var probs []float64
-	err := m.store.ScanRecords(ctx, w.scan(), func(rec *record.Record) error {
-		if rec.Status == record.RequestRejected || rec.Input == nil {
+	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan(), Inputs: true}, func(s *record.Summary) error {
+		if s.Status == record.RequestRejected || s.Input == nil {
 			return nil
 		}
-		inputs = append(inputs, rec.Input)
+		b.Add(s.Input)
 		p := math.NaN()
-		if r, ok := rec.Models[modelName]; ok && r.Probability != nil {
-			p = *r.Probability
+		for i := range s.Models {
+			if r := &s.Models[i]; r.Name == modelName && r.Probability != nil {
+				p = *r.Probability
+			}
 		}
 		probs = append(probs, p)
 		return nil
@@ -223,9 +222,9 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 	if err != nil {
 		return DriftResult{}, Samples{}, fmt.Errorf("scan records: %w", err)
 	}
-	cur := analysis.TableFromInputs(inputs, m.fields)
+	cur := b.Table()
 	cur.Columns = append(cur.Columns, analysis.NumericColumn(ProbabilityColumn, probs))
-	if len(inputs) == 0 {
+	if b.Rows() == 0 {
 		return DriftResult{Model: modelName, DriftReport: analysis.DriftReport{ReferenceRows: ref.Columns[0].Len(), Columns: []analysis.ColumnDrift{}}},
 			Samples{Reference: ref, Current: cur}, nil
 	}
