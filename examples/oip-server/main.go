@@ -1,7 +1,8 @@
 // Command oip-server is a tiny Open Inference Protocol v2 (KServe V2) REST
-// server that serves one Rendezvous model bundle. It stands in for a KServe,
-// Triton or MLServer deployment so you can try a remote challenger on one
-// machine:
+// server that serves one Rendezvous model bundle; on the same port it also
+// speaks the MLflow scoring server's API (POST /invocations, GET /ping). It
+// stands in for a KServe, Triton, MLServer or `mlflow models serve`
+// deployment so you can try a remote challenger on one machine:
 //
 //	go run ./examples/oip-server -addr 127.0.0.1:8081
 //	curl -s localhost:8081/v2/models/dev-logreg/infer -d '{"inputs":[
@@ -53,17 +54,23 @@ func run(args []string) error {
 	name := fs.String("name", "", "model name in URLs (default: the bundle's name)")
 	delay := fs.Duration("delay", 0, "sleep this long before answering each inference (simulates a slow model)")
 	failRate := fs.Float64("fail-rate", 0, "answer this fraction of inferences with 500 (0 to 1)")
+	mlflowOut := fs.String("mlflow-predictions", "class", `what POST /invocations returns per row: "class" ([c], like a scikit-learn classifier under mlflow models serve), "probability" ([p]) or "both" ([{"prediction": c, "probability": p}])`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *failRate < 0 || *failRate > 1 {
 		return fmt.Errorf("-fail-rate %g: must be in [0, 1]", *failRate)
 	}
+	switch *mlflowOut {
+	case "class", "probability", "both":
+	default:
+		return fmt.Errorf(`-mlflow-predictions %q: want "class", "probability" or "both"`, *mlflowOut)
+	}
 	b, err := loadBundle(*bundlePath)
 	if err != nil {
 		return err
 	}
-	s := &server{bundle: b, name: *name, delay: *delay, failRate: *failRate}
+	s := &server{bundle: b, name: *name, delay: *delay, failRate: *failRate, mlflowOut: *mlflowOut}
 	if s.name == "" {
 		s.name = b.Name
 	}
@@ -99,6 +106,8 @@ type server struct {
 	name     string
 	delay    time.Duration
 	failRate float64
+	// mlflowOut is "class", "probability" or "both" ("" means class).
+	mlflowOut string
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -110,6 +119,10 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v2/models/{name}", s.withModel(s.metadata))
 	mux.HandleFunc("POST /v2/models/{name}/infer", s.withModel(s.infer))
 	mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.withModel(s.infer))
+	// The MLflow scoring server's API, on the same port.
+	mux.HandleFunc("GET /ping", ok)
+	mux.HandleFunc("GET /health", ok)
+	mux.HandleFunc("POST /invocations", s.invocations)
 	return mux
 }
 
@@ -180,15 +193,7 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"error": "decode request: " + err.Error()})
 		return
 	}
-	if s.delay > 0 {
-		select {
-		case <-time.After(s.delay):
-		case <-r.Context().Done():
-			return // the client gave up
-		}
-	}
-	if s.failRate > 0 && rand.Float64() < s.failRate {
-		writeJSON(w, 500, map[string]string{"error": "simulated failure (-fail-rate)"})
+	if !s.simulate(w, r) {
 		return
 	}
 	if len(req.Inputs) == 0 {
@@ -236,6 +241,65 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request) {
 			{Name: "predict_proba", Shape: []int{n, 2}, Datatype: "FP64", Data: probs},
 		},
 	})
+}
+
+// simulate applies -delay and -fail-rate; false means the response is
+// written (or the client is gone).
+func (s *server) simulate(w http.ResponseWriter, r *http.Request) bool {
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-r.Context().Done():
+			return false // the client gave up
+		}
+	}
+	if s.failRate > 0 && rand.Float64() < s.failRate {
+		writeJSON(w, 500, map[string]string{"error": "simulated failure (-fail-rate)"})
+		return false
+	}
+	return true
+}
+
+// invocations serves MLflow's POST /invocations for a dataframe_split body.
+func (s *server) invocations(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Split *struct {
+			Columns []string `json:"columns"`
+			Data    [][]any  `json:"data"`
+		} `json:"dataframe_split"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.Split == nil {
+		writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": "want a dataframe_split body"})
+		return
+	}
+	if !s.simulate(w, r) {
+		return
+	}
+	preds := make([]any, 0, len(req.Split.Data))
+	for i, row := range req.Split.Data {
+		if len(row) != len(req.Split.Columns) {
+			writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": fmt.Sprintf("row %d has %d values for %d columns", i, len(row), len(req.Split.Columns))})
+			return
+		}
+		in := schema.Input{}
+		for j, c := range req.Split.Columns {
+			in[c] = row[j]
+		}
+		p, err := s.bundle.Predict(r.Context(), in)
+		if err != nil {
+			writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": err.Error()})
+			return
+		}
+		switch s.mlflowOut {
+		case "probability":
+			preds = append(preds, p.Probability)
+		case "both":
+			preds = append(preds, map[string]any{"prediction": p.Class, "probability": p.Probability})
+		default:
+			preds = append(preds, p.Class)
+		}
+	}
+	writeJSON(w, 200, map[string]any{"predictions": preds})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

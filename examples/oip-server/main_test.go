@@ -122,3 +122,40 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+func TestExampleServer_SpeaksMLflowToo(t *testing.T) {
+	b, _ := loadBundle("")
+	in := schema.Input{"pclass": 1.0, "sex": "female", "age": 38.0, "sibsp": 1.0, "parch": 0.0, "fare": 71.2833, "embarked": "C"}
+	want, _ := b.Predict(context.Background(), in)
+	for _, tc := range []struct {
+		out  string
+		prob string // probability_output for the client
+		p    float64
+	}{
+		{"class", "", float64(want.Class)},
+		{"probability", "probability", want.Probability},
+		{"both", "", want.Probability},
+	} {
+		t.Run(tc.out, func(t *testing.T) {
+			srv := newServer(t, &server{mlflowOut: tc.out})
+			m, err := remote.New(remote.Config{Name: "dev-mlflow", Protocol: remote.ProtocolMLflow, URL: srv.URL,
+				Fields: titanicFields, ProbabilityOutput: tc.prob})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := m.Ready(ctx); err != nil {
+				t.Fatalf("Ready: %v", err)
+			}
+			got, err := m.Predict(ctx, in)
+			if err != nil {
+				t.Fatalf("Predict: %v", err)
+			}
+			if got.Class != want.Class || abs(got.Probability-tc.p) > 1e-12 {
+				t.Errorf("got class %d probability %v, want %d %v", got.Class, got.Probability, want.Class, tc.p)
+			}
+		})
+	}
+}
