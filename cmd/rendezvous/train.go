@@ -44,6 +44,7 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "bundle file to write (required)")
 	seed := fs.Uint64("seed", 1, "seed for folds, subsampling and reference sampling")
 	folds := fs.Int("folds", 5, "cross-validation folds (0 or 1 to skip)")
+	unshuffled := fs.Bool("cv-unshuffled", false, "assign CV folds in file order within each class, as scikit-learn's cross_val_score (default: stratified, shuffled with --seed)")
 	createdAt := fs.String("created-at", "", "created_at stored in the bundle, RFC 3339 (default $SOURCE_DATE_EPOCH, else empty)")
 	params := paramFlags{}
 	fs.Var(params, "param", "algorithm parameter key=value (repeatable; overrides the spec)")
@@ -101,7 +102,7 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "read %d rows from %s\n", len(ds.Rows), *data)
 	res, err := train.Run(train.Options{
 		Spec: spec, Data: ds, Positive: cfg.Labels.Positive, Words: cfg.Labels.Words,
-		Seed: *seed, Folds: *folds, CreatedAt: *createdAt, Progress: stderr,
+		Seed: *seed, Folds: *folds, Unshuffled: *unshuffled, CreatedAt: *createdAt, Progress: stderr,
 	})
 	if err != nil {
 		return err

@@ -79,12 +79,16 @@ type Scores struct {
 // scikit-learn's cross_val_score reports), per-fold scores, and Pooled scores
 // over all out-of-fold predictions.
 type CVMetrics struct {
-	Folds   int      `json:"folds"`
-	Seed    uint64   `json:"seed"`
-	Mean    Scores   `json:"mean"`
-	Std     Scores   `json:"std"`
-	Pooled  Scores   `json:"pooled"`
-	PerFold []Scores `json:"per_fold"`
+	Folds int    `json:"folds"`
+	Seed  uint64 `json:"seed"`
+	// Unshuffled marks folds assigned in file order within each class
+	// (scikit-learn's StratifiedKFold(shuffle=False)); otherwise they are
+	// shuffled with Seed.
+	Unshuffled bool     `json:"unshuffled,omitempty"`
+	Mean       Scores   `json:"mean"`
+	Std        Scores   `json:"std"`
+	Pooled     Scores   `json:"pooled"`
+	PerFold    []Scores `json:"per_fold"`
 }
 
 // TrainingData fingerprints the training file.

@@ -63,7 +63,7 @@ func TestCrossValidate_RefitsThePipelineInsideEachFold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cv, err := crossValidate(spec, params, rows, y, 2, seed, 0.5, io.Discard)
+	cv, err := crossValidate(spec, params, rows, y, fold, 2, seed, 0.5, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,11 @@ type Options struct {
 	Seed uint64
 	// Folds for cross-validation (0 or 1: none).
 	Folds int
+	// Unshuffled assigns folds in file order within each class, as
+	// scikit-learn's StratifiedKFold(shuffle=False) — cross_val_score's
+	// default — for comparisons with scikit-learn figures. Default: shuffled
+	// with Seed.
+	Unshuffled bool
 	// CreatedAt is stored as is (RFC 3339 or empty); never the wall clock.
 	CreatedAt string
 	// Progress receives one line per stage (nil: discarded).
@@ -153,10 +158,18 @@ func Run(o Options) (*Result, error) {
 
 	var cv *model.CVMetrics
 	if o.Folds > 1 {
-		cv, err = crossValidate(spec, params, rows, y, o.Folds, o.Seed, labels.Threshold, progress)
+		if o.Folds > len(rows) {
+			return nil, fmt.Errorf("train: %d folds for %d rows", o.Folds, len(rows))
+		}
+		fold := Folds(y, o.Folds, o.Seed)
+		if o.Unshuffled {
+			fold = OrderedFolds(y, o.Folds)
+		}
+		cv, err = crossValidate(spec, params, rows, y, fold, o.Folds, o.Seed, labels.Threshold, progress)
 		if err != nil {
 			return nil, err
 		}
+		cv.Unshuffled = o.Unshuffled
 		fmt.Fprintf(progress, "cv %d-fold: accuracy %s ± %s, auc %s, log-loss %s\n", cv.Folds,
 			model.FormatFloat(cv.Mean.Accuracy), model.FormatFloat(cv.Std.Accuracy),
 			model.FormatFloat(cv.Mean.AUC), model.FormatFloat(cv.Mean.LogLoss))
@@ -296,15 +309,55 @@ func Folds(y []int, k int, seed uint64) []int {
 	return fold
 }
 
+// OrderedFolds assigns folds as scikit-learn's StratifiedKFold without
+// shuffling: fold i gets the i-th share of each class's rows, taken in file
+// order, with the sizes scikit-learn computes (the class counts of
+// sorted(y)[i::k]).
+func OrderedFolds(y []int, k int) []int {
+	var n [2]int
+	for _, v := range y {
+		n[v]++
+	}
+	// sorted(y) is n[0] zeros then n[1] ones; fold i takes every k-th from i.
+	var alloc [][2]int
+	for i := range k {
+		var a [2]int
+		for j := i; j < len(y); j += k {
+			if j < n[0] {
+				a[0]++
+			} else {
+				a[1]++
+			}
+		}
+		alloc = append(alloc, a)
+	}
+	fold := make([]int, len(y))
+	for class := range 2 {
+		f, used := 0, 0
+		for i, v := range y {
+			if v != class {
+				continue
+			}
+			for used == alloc[f][class] {
+				f, used = f+1, 0
+			}
+			fold[i] = f
+			used++
+		}
+	}
+	return fold
+}
+
 // crossValidate refits pipeline and model inside every fold and scores the
 // held-out rows.
-func crossValidate(spec *model.Pipeline, params builtin.Params, rows []schema.Input, y []int, k int, seed uint64, threshold float64, progress io.Writer) (*model.CVMetrics, error) {
-	if k > len(rows) {
-		return nil, fmt.Errorf("train: %d folds for %d rows", k, len(rows))
-	}
-	fold := Folds(y, k, seed)
+func crossValidate(spec *model.Pipeline, params builtin.Params, rows []schema.Input, y []int, fold []int, k int, seed uint64, threshold float64, progress io.Writer) (*model.CVMetrics, error) {
 	oof := make([]float64, len(rows))
 	cv := &model.CVMetrics{Folds: k, Seed: seed}
+	for _, f := range fold {
+		if f < 0 || f >= k {
+			return nil, fmt.Errorf("train: fold %d outside [0, %d)", f, k)
+		}
+	}
 	for f := range k {
 		var trRows, teRows []schema.Input
 		var trY, teY []int

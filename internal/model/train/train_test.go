@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -211,5 +212,15 @@ func TestFolds_AreStratifiedAndCoverEveryRow(t *testing.T) {
 		if all[f] != 20 || pos[f] != 6 {
 			t.Errorf("fold %d has %d rows, %d positive; want 20, 6", f, all[f], pos[f])
 		}
+	}
+}
+
+func TestOrderedFolds_MatchScikitLearnStratifiedKFoldWithoutShuffle(t *testing.T) {
+	// StratifiedKFold(3).split(X, y) test folds for this y, worked by hand
+	// from scikit-learn's _make_test_folds.
+	y := []int{0, 1, 0, 1, 0, 0, 1, 0, 1, 0}
+	want := []int{0, 0, 0, 0, 1, 1, 1, 2, 2, 2}
+	if got := OrderedFolds(y, 3); !slices.Equal(got, want) {
+		t.Errorf("OrderedFolds = %v, want %v", got, want)
 	}
 }
