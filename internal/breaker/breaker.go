@@ -7,6 +7,14 @@
 // Cooldown. A call whose outcome says nothing about the remote's health (the
 // caller gave up) is reported with Ignore, which frees the probe slot.
 //
+// Failures of overlapping calls count once: a failure counts towards the
+// streak only if its call was admitted after the previous counted failure
+// was reported. When every call in flight fails together (the caller's
+// process stalled past their deadlines, or one burst of errors), that is one
+// event, not Failures of them; a remote that keeps failing still opens the
+// breaker after Failures rounds of calls. Calls made one after another, as
+// in the tests, count one by one.
+//
 // Outcomes are matched to the state they were allowed in by a generation
 // number carried in the Ticket, so a slow call admitted while the breaker was
 // closed cannot close a breaker that has since opened, and cannot count as a
@@ -86,6 +94,7 @@ type Config struct {
 // Ticket identifies one allowed call; pass it back to Done.
 type Ticket struct {
 	gen   uint64
+	seq   uint64 // admission order
 	probe bool
 }
 
@@ -101,8 +110,13 @@ type Breaker struct {
 	state       State
 	gen         uint64 // incremented on every state change
 	consecutive int
-	openedAt    time.Time
-	probing     bool // a half-open probe is in flight
+	seq         uint64 // calls admitted so far
+	// counted is the last admission number at the time the latest counted
+	// failure was reported: failures of calls admitted up to it overlapped
+	// that failure and do not count again.
+	counted  uint64
+	openedAt time.Time
+	probing  bool // a half-open probe is in flight
 	// pending holds state changes made under mu, reported by unlock.
 	pending []change
 }
@@ -139,9 +153,11 @@ func (b *Breaker) Allow() (Ticket, error) {
 			return Ticket{}, ErrOpen
 		}
 		b.probing = true
-		return Ticket{gen: b.gen, probe: true}, nil
+		b.seq++
+		return Ticket{gen: b.gen, seq: b.seq, probe: true}, nil
 	}
-	return Ticket{gen: b.gen}, nil
+	b.seq++
+	return Ticket{gen: b.gen, seq: b.seq}, nil
 }
 
 // Done records the outcome of the call t was issued for. Outcomes of calls
@@ -164,9 +180,13 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 	}
 	switch o {
 	case Success:
-		b.consecutive = 0
+		b.consecutive, b.counted = 0, 0
 	case Failure:
+		if t.seq <= b.counted {
+			return // overlapped the last counted failure
+		}
 		b.consecutive++
+		b.counted = b.seq
 		if b.consecutive >= b.failures {
 			b.setLocked(Open)
 		}
@@ -207,7 +227,7 @@ func (b *Breaker) setLocked(s State) {
 	}
 	b.state = s
 	b.gen++
-	b.consecutive = 0
+	b.consecutive, b.counted = 0, 0
 	b.probing = false
 	if s == Open {
 		b.openedAt = b.now()

@@ -184,3 +184,48 @@ func TestBreaker_OnChangeReportsEveryTransitionInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestBreaker_FailuresOfOverlappingCallsCountOnce(t *testing.T) {
+	b := New(Config{Failures: 3})
+	// Ten calls in flight together all fail (a stall past their deadline):
+	// one event.
+	var burst []Ticket
+	for range 10 {
+		tk, err := b.Allow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst = append(burst, tk)
+	}
+	for _, tk := range burst {
+		b.Done(tk, Failure)
+	}
+	if got := b.State(); got != Closed {
+		t.Fatalf("after one burst state = %s, want closed", got)
+	}
+	// Calls admitted after it that fail too are new events.
+	call(t, b, Failure)
+	if got := b.State(); got != Closed {
+		t.Fatalf("after 2 counted failures state = %s, want closed", got)
+	}
+	call(t, b, Failure)
+	if got := b.State(); got != Open {
+		t.Fatalf("after 3 counted failures state = %s, want open", got)
+	}
+}
+
+func TestBreaker_ACallAdmittedDuringAStreakStillCountsAfterTheNextFailure(t *testing.T) {
+	b := New(Config{Failures: 2})
+	a, _ := b.Allow()
+	c, _ := b.Allow()
+	b.Done(a, Failure) // counted: 1; c overlapped it
+	d, _ := b.Allow()  // admitted after a's failure
+	b.Done(c, Failure) // overlapped a: not counted
+	if got := b.State(); got != Closed {
+		t.Fatalf("state = %s, want closed", got)
+	}
+	b.Done(d, Failure) // counted: 2
+	if got := b.State(); got != Open {
+		t.Fatalf("state = %s, want open", got)
+	}
+}
