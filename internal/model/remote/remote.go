@@ -128,8 +128,10 @@ type Config struct {
 	// probabilities come back (class 1 when p >= Threshold; default 0.5).
 	Threshold float64
 
-	// BreakerFailures consecutive failures open the breaker (default 5);
-	// after BreakerCooldown (default 10s) one probe call is let through.
+	// BreakerFailures consecutive failures open the breaker (default 5;
+	// failures of calls in flight together count once, see package
+	// breaker); after BreakerCooldown (default 10s) one probe call is let
+	// through.
 	BreakerFailures int
 	BreakerCooldown time.Duration
 	// Now is the breaker's clock (default time.Now).
