@@ -148,7 +148,7 @@ func (g *generator) record(i, n int) (record.Record, *int) {
 }
 
 // fill writes n generated records and their feedback (labels a day later,
-// a few relabelled) to s.
+// a few relabelled later, at the same instant, or with an older time) to s.
 func fill(ctx context.Context, s store.Store, models []monitor.Model, n int) error {
 	g := newGenerator(models, n)
 	const batch = 1000
@@ -173,8 +173,13 @@ func fill(ctx context.Context, s store.Store, models []monitor.Model, n int) err
 		if label != nil {
 			at := rec.ReceivedAt.Add(24 * time.Hour)
 			fbs = append(fbs, record.Feedback{RequestID: rec.ID, Label: *label, ReceivedAt: at})
-			if g.rng.IntN(50) == 0 { // corrected later
+			switch g.rng.IntN(100) {
+			case 0, 1: // corrected later
 				fbs = append(fbs, record.Feedback{RequestID: rec.ID, Label: 1 - *label, ReceivedAt: at.Add(time.Hour)})
+			case 2: // corrected at the same instant: the row added last wins
+				fbs = append(fbs, record.Feedback{RequestID: rec.ID, Label: 1 - *label, ReceivedAt: at})
+			case 3: // an older label sent late does not count
+				fbs = append(fbs, record.Feedback{RequestID: rec.ID, Label: 1 - *label, ReceivedAt: at.Add(-time.Hour)})
 			}
 		}
 		if len(recs) == batch {

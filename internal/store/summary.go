@@ -54,3 +54,14 @@ func ScanSummariesFromRecords(ctx context.Context, src RecordScanner, p SummaryP
 		return fn(&s)
 	})
 }
+
+// FeedbackLogScanner is an optional Store capability: every stored feedback
+// row exactly once in insertion order, unfiltered — cheaper than
+// ScanFeedback's ReceivedAt order where the reader only keeps the latest
+// label of each request (the latest ReceivedAt wins, ties going to the row
+// added last, which an insertion-order reader resolves by letting equal
+// times replace). EntityID may be left empty. fn's error stops the scan and
+// is returned.
+type FeedbackLogScanner interface {
+	ScanFeedbackLog(ctx context.Context, fn func(fb record.Feedback) error) error
+}

@@ -43,7 +43,8 @@ CREATE TABLE feedback (
 CREATE INDEX feedback_received_at ON feedback (received_at, seq);
 CREATE INDEX feedback_request_id ON feedback (request_id);
 `, nil},
-	{3, "summary_blocks", summaryBlocksSQL, backfillSummaries},
+	{3, "summary_blocks", summaryBlocksV3SQL, nil},
+	{4, "summary_blocks_inputs_apart", summaryBlocksSQL, backfillSummaries},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).

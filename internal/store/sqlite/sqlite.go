@@ -23,7 +23,7 @@
 //	records(id TEXT PRIMARY KEY, received_at INTEGER, entity_id TEXT, status TEXT, doc TEXT)
 //	feedback(seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id, entity_id, label INTEGER, received_at INTEGER)
 //	schema_migrations(version INTEGER PRIMARY KEY, name, applied_at)
-//	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB)
+//	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB, inputs BLOB)
 //
 // doc is the whole record as JSON (the record.Record encoding, "_id" first);
 // received_at is microseconds since the Unix epoch in UTC; entity_id is NULL
@@ -342,7 +342,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	size += int64(len(sums.block))
+	size += int64(sums.size())
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeSummaries(ctx, tx, sums); err != nil {
 			return err

@@ -17,21 +17,39 @@ import (
 // batch's record summaries (what analytics reads: no features, no raw body)
 // as one sumblock-encoded row,
 //
-//	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB)
+//	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB, inputs BLOB)
 //
-// so ScanSummaries reads one row per few hundred records and decodes a few
-// hundred bytes per record instead of the whole JSON document. Blocks of
+// so ScanSummaries reads one row per batch and decodes about a hundred
+// bytes per record instead of the whole JSON document; inputs come last in
+// the row so a scan without them stops reading at the end of data. Blocks of
 // concurrent batches may overlap in time: the scan merges them by
 // (received_at, id), the order of ScanRecords. A block holds exactly the
 // records its batch inserted (ids already stored are left out).
 
-const summaryBlocksSQL = `
+// summaryBlocksV3SQL is migration 3 (blocks of format 1, superseded by
+// migration 4 before any release; kept so version numbers stay true).
+const summaryBlocksV3SQL = `
 CREATE TABLE summary_blocks (
 	seq    INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
 	min_at INTEGER NOT NULL, -- earliest received_at in the block (µs since the epoch, UTC)
 	max_at INTEGER NOT NULL, -- latest
 	n      INTEGER NOT NULL, -- summaries in the block
 	data   BLOB    NOT NULL  -- sumblock encoding
+);
+CREATE INDEX summary_blocks_min_at ON summary_blocks (min_at, seq);
+`
+
+// summaryBlocksSQL is migration 4: the blocks with their inputs apart
+// (rebuilt from the records by backfillSummaries).
+const summaryBlocksSQL = `
+DROP TABLE summary_blocks;
+CREATE TABLE summary_blocks (
+	seq    INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	min_at INTEGER NOT NULL, -- earliest received_at in the block (µs since the epoch, UTC)
+	max_at INTEGER NOT NULL, -- latest
+	n      INTEGER NOT NULL, -- summaries in the block
+	data   BLOB    NOT NULL, -- sumblock data part
+	inputs BLOB    NOT NULL  -- sumblock inputs part
 );
 CREATE INDEX summary_blocks_min_at ON summary_blocks (min_at, seq);
 `
@@ -48,18 +66,18 @@ func backfillSummaries(ctx context.Context, tx *sql.Tx) error {
 	}
 	defer rows.Close()
 	var (
-		recs  []record.Record
-		block []byte
+		recs         []record.Record
+		data, inputs []byte
 	)
 	flush := func() error {
 		if len(recs) == 0 {
 			return nil
 		}
 		var err error
-		if block, err = appendSummaryBlock(block[:0], recs); err != nil {
+		if data, inputs, err = appendSummaryBlock(data[:0], inputs[:0], recs); err != nil {
 			return err
 		}
-		if err := insertSummaryBlock(ctx, tx, recs, block); err != nil {
+		if err := insertSummaryBlock(ctx, tx, recs, data, inputs); err != nil {
 			return err
 		}
 		recs = recs[:0]
@@ -92,28 +110,28 @@ func backfillSummaries(ctx context.Context, tx *sql.Tx) error {
 
 // appendSummaryBlock encodes the summaries of recs (stored timestamps)
 // sorted by (received_at, id).
-func appendSummaryBlock(dst []byte, recs []record.Record) ([]byte, error) {
+func appendSummaryBlock(data, inputs []byte, recs []record.Record) ([]byte, []byte, error) {
 	ss := make([]record.Summary, len(recs))
 	for i := range recs {
 		record.Summarize(&recs[i], &ss[i], true)
 		ss[i].ReceivedAt = store.Timestamp(ss[i].ReceivedAt)
 	}
 	sumblock.Sort(ss)
-	b, err := sumblock.Append(dst, ss)
+	data, inputs, err := sumblock.Append(data, inputs, ss)
 	if err != nil {
-		return b, fmt.Errorf("encode summaries: %w", err)
+		return data, inputs, fmt.Errorf("encode summaries: %w", err)
 	}
-	return b, nil
+	return data, inputs, nil
 }
 
-func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, block []byte) error {
+func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, data, inputs []byte) error {
 	lo, hi := micros(recs[0].ReceivedAt), micros(recs[0].ReceivedAt)
 	for i := range recs {
 		at := micros(recs[i].ReceivedAt)
 		lo, hi = min(lo, at), max(hi, at)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO summary_blocks (min_at, max_at, n, data) VALUES (?, ?, ?, ?)`,
-		lo, hi, len(recs), block); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO summary_blocks (min_at, max_at, n, data, inputs) VALUES (?, ?, ?, ?, ?)`,
+		lo, hi, len(recs), data, inputs); err != nil {
 		return fmt.Errorf("insert summary block: %w", err)
 	}
 	return nil
@@ -122,14 +140,17 @@ func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, b
 // summaryBatch is the encoded summary block of a write batch, prepared
 // before the write transaction so concurrent writers encode in parallel.
 type summaryBatch struct {
-	recs  []record.Record
-	block []byte
+	recs         []record.Record
+	data, inputs []byte
 }
 
 func prepareSummaries(recs []record.Record) (summaryBatch, error) {
-	block, err := appendSummaryBlock(make([]byte, 0, 256*len(recs)), recs)
-	return summaryBatch{recs: recs, block: block}, err
+	data, inputs, err := appendSummaryBlock(make([]byte, 0, 128*len(recs)), make([]byte, 0, 64*len(recs)), recs)
+	return summaryBatch{recs: recs, data: data, inputs: inputs}, err
 }
+
+// size is the bytes the batch adds.
+func (b summaryBatch) size() int { return len(b.data) + len(b.inputs) }
 
 // writeSummaries stores the summary block of the records of b that are
 // not stored yet; it runs in the write transaction, before they are
@@ -166,7 +187,7 @@ func (s *Store) writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch) 
 		}
 		ids = ids[n:]
 	}
-	block := b.block
+	data, inputs := b.data, b.inputs
 	if len(stored) > 0 { // a retried batch: summarize only what is new
 		fresh := make([]record.Record, 0, len(recs))
 		for _, r := range recs {
@@ -179,11 +200,11 @@ func (s *Store) writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch) 
 		}
 		recs = fresh
 		var err error
-		if block, err = appendSummaryBlock(nil, recs); err != nil {
+		if data, inputs, err = appendSummaryBlock(nil, nil, recs); err != nil {
 			return err
 		}
 	}
-	return insertSummaryBlock(ctx, tx, recs, block)
+	return insertSummaryBlock(ctx, tx, recs, data, inputs)
 }
 
 // ScanSummaries implements store.SummaryScanner from the summary blocks.
@@ -203,7 +224,11 @@ func (s *Store) ScanSummaries(ctx context.Context, p store.SummaryParams, fn fun
 	if !p.Until.IsZero() {
 		hi = bound(p.Until)
 	}
-	st, err := s.prepared(ctx, `SELECT min_at, max_at, data FROM summary_blocks WHERE min_at < ? AND max_at >= ? ORDER BY min_at, seq`)
+	q := `SELECT min_at, max_at, data FROM summary_blocks WHERE min_at < ? AND max_at >= ? ORDER BY min_at, seq`
+	if p.Inputs {
+		q = `SELECT min_at, max_at, data, inputs FROM summary_blocks WHERE min_at < ? AND max_at >= ? ORDER BY min_at, seq`
+	}
+	st, err := s.prepared(ctx, q)
 	if err != nil {
 		return fmt.Errorf("scan summaries: %w", err)
 	}
@@ -212,21 +237,28 @@ func (s *Store) ScanSummaries(ctx context.Context, p store.SummaryParams, fn fun
 		return fmt.Errorf("scan summaries: %w", err)
 	}
 	defer rows.Close()
-	m := merger{inputs: p.Inputs, lo: lo, hi: hi, fn: fn}
+	m := merger{lo: lo, hi: hi, fn: fn}
 	for rows.Next() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan summaries: %w", err)
 		}
 		var minAt, maxAt int64
-		var data sql.RawBytes
-		if err := rows.Scan(&minAt, &maxAt, &data); err != nil {
+		var data, inputs sql.RawBytes
+		dst := []any{&minAt, &maxAt, &data}
+		if p.Inputs {
+			dst = append(dst, &inputs)
+		}
+		if err := rows.Scan(dst...); err != nil {
 			return fmt.Errorf("scan summaries: %w", err)
+		}
+		if p.Inputs && inputs == nil {
+			inputs = sql.RawBytes{}
 		}
 		// Every summary before minAt is complete: no later block holds one.
 		if err := m.emitBefore(minAt, false); err != nil {
 			return err
 		}
-		if err := m.add(data); err != nil {
+		if err := m.add(data, inputs); err != nil {
 			return fmt.Errorf("scan summaries: %w", err)
 		}
 	}
@@ -246,7 +278,6 @@ func (s *Store) ScanSummaries(ctx context.Context, p store.SummaryParams, fn fun
 // summaries in [lo, hi) µs.
 type merger struct {
 	dec    sumblock.Decoder
-	inputs bool
 	lo, hi int64
 	fn     func(*record.Summary) error
 	active cursors
@@ -279,14 +310,15 @@ func (h *cursors) Pop() any {
 	return c
 }
 
-func (m *merger) add(data []byte) error {
+// add decodes a block (its inputs too when inputs is not nil).
+func (m *merger) add(data, inputs []byte) error {
 	var c *cursor
 	if n := len(m.free); n > 0 {
 		c, m.free = m.free[n-1], m.free[:n-1]
 	} else {
 		c = &cursor{}
 	}
-	if err := m.dec.Decode(data, &c.blk, m.inputs); err != nil {
+	if err := m.dec.Decode(data, inputs, &c.blk); err != nil {
 		return err
 	}
 	c.i = 0
@@ -343,4 +375,36 @@ func (m *merger) emit(s *record.Summary) error {
 		return nil
 	}
 	return m.fn(s)
+}
+
+// ScanFeedbackLog implements store.FeedbackLogScanner: the feedback table in
+// seq (rowid) order, a sequential read without the received_at index.
+func (s *Store) ScanFeedbackLog(ctx context.Context, fn func(fb record.Feedback) error) error {
+	st, err := s.prepared(ctx, `SELECT request_id, label, received_at FROM feedback ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("scan feedback log: %w", err)
+	}
+	rows, err := st.QueryContext(ctx)
+	if err != nil {
+		return fmt.Errorf("scan feedback log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f record.Feedback
+		var us int64
+		if err := rows.Scan(&f.RequestID, &f.Label, &us); err != nil {
+			return fmt.Errorf("scan feedback log: %w", err)
+		}
+		f.ReceivedAt = time.UnixMicro(us).UTC()
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan feedback log: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan feedback log: %w", err)
+	}
+	return nil
 }

@@ -126,7 +126,7 @@ func TestScanSummaries_EqualsSummariesOfFullRecordsAcrossOverlappingBatches(t *t
 	checkSummariesMatchRecords(t, s, t0, 1500*time.Millisecond)
 }
 
-func TestMigrate_BackfillsSummariesOfRecordsWrittenBeforeVersion3(t *testing.T) {
+func TestMigrate_BackfillsSummariesOfRecordsWrittenBeforeVersion4(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	old, err := openAt(t.Context(), Config{Path: path}, 2)
 	if err != nil {

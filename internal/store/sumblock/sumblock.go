@@ -1,23 +1,28 @@
 // Package sumblock encodes blocks of record summaries (record.Summary) in a
 // compact binary form, for stores that keep them beside the full records so
-// analytics scans read a few hundred bytes per record instead of decoding
+// analytics scans read about a hundred bytes per record instead of decoding
 // whole JSON documents (features included).
 //
 // A block holds the summaries of one write batch, sorted by (ReceivedAt,
-// ID). Its layout (integers as varints, strings as a length then bytes):
+// ID), in two parts a store keeps apart so metrics never read the inputs:
+// Data (everything but the inputs) and Inputs. Integers are varints,
+// strings a length then bytes. Data:
 //
-//	version=1  symbol-count  symbols…  count
-//	per summary: id  Δreceived_at(µs, zig-zag, from the previous one; the first from 0)
+//	version=2  symbol-count  symbols…  count  id-lengths…  id-bytes
+//	per summary: Δreceived_at(µs, zig-zag, from the previous one; the first from 0)
 //	             #status  #served_by  #decision_reason  model-count
 //	             per model: #name #role #version #status flags [prediction] [probability: 8 bytes LE] latency_us
-//	             input-bytes  [input-count+1 (0: nil input)  per field: #key kind value]
 //
-// where #x is the index of string x in the block's symbol table (every
-// string but the ids), so repeated names cost a byte or two.
+// Inputs: per summary, input-count+1 (0: nil input), then per field
+// #key kind value. #x is the index of string x in the block's symbol table
+// (every string but the ids), so repeated names cost a byte or two; the ids
+// are contiguous so a decoded block holds them in one string.
 //
-// Input values are kinds: null, number (8 bytes LE), string, true, false,
-// or JSON text for any other value (decoded with encoding/json, as a full
-// record's JSON would be). The encoding is exact: floats keep their bits.
+// Input values are kinds: null, number (8 bytes LE), integral number (a
+// zig-zag varint, for integers below 2^53 in magnitude other than −0),
+// string, true, false, or JSON text for any other value (decoded with
+// encoding/json, as a full record's JSON would be). The encoding is exact:
+// floats keep their bits.
 package sumblock
 
 import (
@@ -36,7 +41,7 @@ import (
 )
 
 // Version is the block format version written.
-const Version = 1
+const Version = 2
 
 // ErrCorrupt: a block does not decode.
 var ErrCorrupt = errors.New("corrupt summary block")
@@ -48,6 +53,7 @@ const (
 	kindTrue
 	kindFalse
 	kindJSON
+	kindInteger
 )
 
 const (
@@ -65,17 +71,16 @@ func Sort(ss []record.Summary) {
 	})
 }
 
-// Append encodes ss (sorted by the caller, see Sort) as one block appended
-// to dst. ReceivedAt is stored in microseconds (stores keep that
-// precision). It fails on an input value encoding/json cannot encode.
-func Append(dst []byte, ss []record.Summary) ([]byte, error) {
+// Append encodes ss (sorted by the caller, see Sort) as one block, its
+// data part appended to data and its inputs part to inputs. ReceivedAt is
+// stored in microseconds (stores keep that precision). It fails on an input
+// value encoding/json cannot encode.
+func Append(data, inputs []byte, ss []record.Summary) ([]byte, []byte, error) {
 	e := encoder{index: map[string]uint64{}}
 	var body []byte
 	var prev int64
-	var in []byte
 	for i := range ss {
 		s := &ss[i]
-		body = appendString(body, s.ID)
 		at := s.ReceivedAt.UnixMicro()
 		body = binary.AppendVarint(body, at-prev)
 		prev = at
@@ -106,19 +111,23 @@ func Append(dst []byte, ss []record.Summary) ([]byte, error) {
 			body = binary.AppendVarint(body, m.LatencyUS)
 		}
 		var err error
-		if in, err = e.input(in[:0], s.Input); err != nil {
-			return dst, fmt.Errorf("summary of %q: %w", s.ID, err)
+		if inputs, err = e.input(inputs, s.Input); err != nil {
+			return data, inputs, fmt.Errorf("summary of %q: %w", s.ID, err)
 		}
-		body = binary.AppendUvarint(body, uint64(len(in)))
-		body = append(body, in...)
 	}
-	dst = append(dst, Version)
-	dst = binary.AppendUvarint(dst, uint64(len(e.syms)))
+	data = append(data, Version)
+	data = binary.AppendUvarint(data, uint64(len(e.syms)))
 	for _, sym := range e.syms {
-		dst = appendString(dst, sym)
+		data = appendString(data, sym)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(ss)))
-	return append(dst, body...), nil
+	data = binary.AppendUvarint(data, uint64(len(ss)))
+	for i := range ss {
+		data = binary.AppendUvarint(data, uint64(len(ss[i].ID)))
+	}
+	for i := range ss {
+		data = append(data, ss[i].ID...)
+	}
+	return append(data, body...), inputs, nil
 }
 
 // encoder builds a block's symbol table.
@@ -142,6 +151,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// maxExactInt bounds the integral numbers written as varints.
+const maxExactInt = 1 << 53
+
 func (e *encoder) input(b []byte, in schema.Input) ([]byte, error) {
 	if in == nil {
 		return binary.AppendUvarint(b, 0), nil
@@ -153,8 +165,13 @@ func (e *encoder) input(b []byte, in schema.Input) ([]byte, error) {
 		case nil:
 			b = append(b, kindNull)
 		case float64:
-			b = append(b, kindNumber)
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+			if x == math.Trunc(x) && math.Abs(x) < maxExactInt && !(x == 0 && math.Signbit(x)) {
+				b = append(b, kindInteger)
+				b = binary.AppendVarint(b, int64(x))
+			} else {
+				b = append(b, kindNumber)
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+			}
 		case string:
 			b = append(b, kindString)
 			b = e.sym(b, x)
@@ -207,10 +224,20 @@ type Block struct {
 	models    []record.ModelSummary
 	preds     []int
 	probs     []float64
+	idLens    []int
+	counts    []int // models per summary
 }
 
-// Decode decodes data into blk, with inputs when inputs is set.
-func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
+// pending and pendingF mark a present prediction and probability until
+// Decode points them at their final place.
+var (
+	pending  int
+	pendingF float64
+)
+
+// Decode decodes a block into blk: its data part, and its inputs part
+// when inputs is not nil (nil inputs leave every Summary.Input nil).
+func (d *Decoder) Decode(data, inputs []byte, blk *Block) error {
 	if d.intern == nil {
 		d.intern = make(map[string]string, 64)
 	}
@@ -234,14 +261,33 @@ func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
 	blk.models = blk.models[:0]
 	blk.preds = blk.preds[:0]
 	blk.probs = blk.probs[:0]
-	// Model slices are cut after the loop: appends may move the arrays.
-	type span struct{ from, to int }
-	spans := make([]span, n)
+	blk.idLens = slices.Grow(blk.idLens[:0], int(n))[:n]
+	blk.counts = blk.counts[:0]
+	total := 0
+	for i := range blk.idLens {
+		l := r.uvarint()
+		if l > uint64(r.left()) {
+			r.fail()
+		}
+		blk.idLens[i] = int(l)
+		total += int(l)
+	}
+	if r.err != nil || total > r.left() {
+		return fmt.Errorf("%w: ids", ErrCorrupt)
+	}
+	ids := string(r.b[r.i : r.i+total]) // one allocation for every id
+	r.i += total
 	var prev int64
+	var ir reader
+	if inputs != nil {
+		ir = reader{b: inputs}
+	}
+	off := 0
 	for i := range blk.Summaries {
 		s := &blk.Summaries[i]
 		*s = record.Summary{}
-		s.ID = string(r.bytes())
+		s.ID = ids[off : off+blk.idLens[i]]
+		off += blk.idLens[i]
 		prev += r.varint()
 		s.ReceivedAt = time.UnixMicro(prev).UTC()
 		s.Status = d.sym(&r)
@@ -251,7 +297,6 @@ func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
 		if r.err != nil || nm > uint64(r.left()) {
 			return fmt.Errorf("%w: model count", ErrCorrupt)
 		}
-		spans[i].from = len(blk.models)
 		for range nm {
 			m := record.ModelSummary{
 				Name:    d.sym(&r),
@@ -260,25 +305,26 @@ func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
 				Status:  record.Status(d.sym(&r)),
 			}
 			flags := r.byte()
+			// Prediction and Probability point into preds and probs once
+			// every model is read (appends may move the arrays).
 			if flags&flagPrediction != 0 {
 				blk.preds = append(blk.preds, int(r.varint()))
-				m.Prediction = &blk.preds[len(blk.preds)-1]
+				m.Prediction = &pending
 			}
 			if flags&flagProbability != 0 {
 				blk.probs = append(blk.probs, math.Float64frombits(r.uint64()))
-				m.Probability = &blk.probs[len(blk.probs)-1]
+				m.Probability = &pendingF
 			}
 			m.LatencyUS = r.varint()
 			blk.models = append(blk.models, m)
 		}
-		spans[i].to = len(blk.models)
-		in := r.bytes()
 		if r.err != nil {
 			return fmt.Errorf("%w: %v", ErrCorrupt, r.err)
 		}
-		if inputs {
+		blk.counts = append(blk.counts, int(nm))
+		if inputs != nil {
 			var err error
-			if s.Input, err = d.input(in); err != nil {
+			if s.Input, err = d.input(&ir); err != nil {
 				return err
 			}
 		}
@@ -286,8 +332,9 @@ func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
 	if r.err != nil || r.left() != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, r.left())
 	}
-	// Pointers into preds and probs were taken while appending: re-point
-	// them at the final arrays.
+	if inputs != nil && (ir.err != nil || ir.left() != 0) {
+		return fmt.Errorf("%w: inputs: %d trailing bytes", ErrCorrupt, ir.left())
+	}
 	pi, qi := 0, 0
 	for i := range blk.models {
 		m := &blk.models[i]
@@ -300,34 +347,39 @@ func (d *Decoder) Decode(data []byte, blk *Block, inputs bool) error {
 			qi++
 		}
 	}
+	from := 0
 	for i := range blk.Summaries {
-		if sp := spans[i]; sp.to > sp.from {
-			blk.Summaries[i].Models = blk.models[sp.from:sp.to:sp.to]
+		if c := blk.counts[i]; c > 0 {
+			blk.Summaries[i].Models = blk.models[from : from+c : from+c]
+			from += c
+		} else {
+			blk.Summaries[i].Models = nil
 		}
 	}
 	return nil
 }
 
-func (d *Decoder) input(b []byte) (schema.Input, error) {
-	r := reader{b: b}
+func (d *Decoder) input(r *reader) (schema.Input, error) {
 	n := r.uvarint()
-	if n == 0 {
+	if n == 0 || r.err != nil {
 		return nil, r.err
 	}
 	n--
-	if n > uint64(len(b)) {
+	if n > uint64(r.left()) {
 		return nil, fmt.Errorf("%w: input count", ErrCorrupt)
 	}
 	in := make(schema.Input, n)
 	for range n {
-		k := d.sym(&r)
+		k := d.sym(r)
 		switch r.byte() {
 		case kindNull:
 			in[k] = nil
 		case kindNumber:
 			in[k] = math.Float64frombits(r.uint64())
+		case kindInteger:
+			in[k] = float64(r.varint())
 		case kindString:
-			in[k] = d.sym(&r)
+			in[k] = d.sym(r)
 		case kindTrue:
 			in[k] = true
 		case kindFalse:
@@ -342,7 +394,7 @@ func (d *Decoder) input(b []byte) (schema.Input, error) {
 			return nil, fmt.Errorf("%w: input %q kind", ErrCorrupt, k)
 		}
 	}
-	if r.err != nil || r.left() != 0 {
+	if r.err != nil {
 		return nil, fmt.Errorf("%w: input", ErrCorrupt)
 	}
 	return in, nil
