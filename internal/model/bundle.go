@@ -244,13 +244,6 @@ func (b *Bundle) Predict(_ context.Context, in schema.Input) (Prediction, error)
 // feature values (pipeline output order).
 func (b *Bundle) Score(values []float64) float64 { return b.scorer.Prob(values) }
 
-// ParamsMap returns the bundle's hyperparameters as a generic map (for display).
-func (b *Bundle) ParamsMap() map[string]any {
-	var m map[string]any
-	_ = json.Unmarshal(b.Params, &m)
-	return m
-}
-
 // Encode returns the bundle file bytes: deterministic JSON (fixed field
 // order, sorted map keys, shortest round-trip floats), objects indented and
 // arrays of scalars on one line, with a final newline.

@@ -13,7 +13,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"sort"
 	"time"
 
@@ -488,16 +487,6 @@ func AUC(y []int, p []float64) float64 {
 		return 0.5
 	}
 	return (rankSum - npos*(npos+1)/2) / (npos * nneg)
-}
-
-// SortedKeys returns m's keys in order (for stable output).
-func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // marshal encodes v as compact JSON without HTML escaping ("<" stays "<").
