@@ -15,7 +15,7 @@ import (
 )
 
 func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("predict --model FILE --data CSV [--out FILE] [--config FILE]",
+	fs := newFlagSet("predict --model FILE --data CSV [--out FILE] [--features] [--config FILE]",
 		"Score a CSV offline with a model bundle, through the same validation and\n"+
 			"Model.Predict the server uses. Writes one row per input row: id, prediction,\n"+
 			"label, probability. When the CSV has the outcome column, prints accuracy,\n"+
@@ -24,6 +24,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	data := fs.String("data", "", "CSV to score (required)")
 	out := fs.String("out", "", "output CSV (default stdout)")
 	cfgPath := fs.String("config", "", "configuration whose schema and training mapping read the CSV (default: the embedded Titanic example)")
+	withFeatures := fs.Bool("features", false, "also write the transformed features, one column each")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,7 +58,12 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw)
-	_ = cw.Write([]string{"id", "prediction", "label", "probability"})
+	head := []string{"id", "prediction", "label", "probability"}
+	if *withFeatures {
+		head = append(head, b.Pipeline.Features()...)
+	}
+	_ = cw.Write(head)
+	rec := make([]string, 0, len(head))
 	var y []int
 	probs := make([]float64, 0, len(ds.Rows))
 	correct := 0
@@ -66,7 +72,13 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", *data, ds.Lines[i], err)
 		}
-		_ = cw.Write([]string{ds.IDs[i], strconv.Itoa(p.Class), p.Label, strconv.FormatFloat(p.Probability, 'g', -1, 64)})
+		rec = append(rec[:0], ds.IDs[i], strconv.Itoa(p.Class), p.Label, strconv.FormatFloat(p.Probability, 'g', -1, 64))
+		if *withFeatures {
+			for _, v := range p.Features.Values {
+				rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
+			}
+		}
+		_ = cw.Write(rec)
 		probs = append(probs, p.Probability)
 		if ds.HasLabels() {
 			if p.Class == ds.Labels[i] {

@@ -106,6 +106,16 @@ func TestTrain_WritesABundleThatPredictAndInspectRead(t *testing.T) {
 		t.Errorf("predict row %v, Model.Predict %+v", row1, p)
 	}
 
+	code, stdout, stderr = runCmd("predict", "--model", out, "--data", csv, "--features")
+	first := strings.SplitN(stdout, "\n", 3)
+	if code != 0 || first[0] != "id,prediction,label,probability,"+strings.Join(b.Pipeline.Features(), ",") {
+		t.Errorf("predict --features exit %d header %q: %s", code, first[0], stderr)
+	}
+	// Passenger 1: pclass 3, male, age 22, 1 sibling, fare 7.25, S.
+	if len(first) > 1 && !strings.HasSuffix(first[1], ",3,1,0,1,0,7.25,1,22,2") {
+		t.Errorf("predict --features row %q", first[1])
+	}
+
 	code, stdout, _ = runCmd("model", "inspect", out)
 	if code != 0 || !strings.Contains(stdout, b.Artifact()) || !strings.Contains(stdout, "pipeline:") || !strings.Contains(stdout, "cv 3-fold mean") {
 		t.Errorf("inspect exit %d:\n%s", code, stdout)
