@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
@@ -136,6 +137,7 @@ type recentRow struct {
 	ReceivedAt           time.Time
 	ServedBy, Reason     string
 	Cells                []predictionCell
+	byModel              map[string]predictionCell
 }
 
 type predictionCell struct {
@@ -204,9 +206,12 @@ func (d *Dashboard) resolve(ctx context.Context, win monitor.Window, now time.Ti
 	return from, to, nil
 }
 
-// build computes the whole view for win. Errors of the store are returned;
-// a figure that cannot be computed (a model without a reference sample)
-// becomes a Problem on the page.
+// build computes the whole view for win. The store is read by independent
+// monitor calls run at most d.parallel at a time: metrics, one comparison
+// per non-production model, one drift report per model, one per time
+// bucket, and the outcome and recent-request scans. Errors of the store are
+// returned; a figure that cannot be computed (a model without a reference
+// sample) becomes a Problem on the page.
 func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) (*view, error) {
 	now := d.now()
 	v := &view{Title: d.title, Static: static, Generated: now}
@@ -219,43 +224,154 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 		v.From, v.To = from, to
 		v.Bucket = bucketWidth(to.Sub(from))
 	}
-	out, err := b.outcomes(win)
-	if err != nil {
+	ax := timeAxis{width: v.Bucket}
+	if v.Bucket > 0 {
+		for t := v.From.UTC().Truncate(v.Bucket); t.Before(v.To); t = t.Add(v.Bucket) {
+			ax.starts = append(ax.starts, t)
+		}
+	}
+	models := d.mon.Models()
+	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(roleRank(x.Role), roleRank(y.Role)) })
+	prod := ""
+	for _, m := range models {
+		if m.Role == model.RoleProduction {
+			prod = m.Name
+			break
+		}
+	}
+
+	var (
+		tg       = newTasks(d.parallel)
+		out      *outcomeCounts
+		mr       analysis.MetricsReport
+		compares = make([]*analysis.Comparison, len(models))
+		drifts   = make([]driftFetch, len(models))
+		buckets  = make([]*monitor.DriftResult, len(ax.starts))
+	)
+	tg.run(func() (err error) { out, err = b.outcomes(win); return err })
+	tg.run(func() (err error) {
+		if mr, err = d.mon.Metrics(ctx, win, v.Bucket); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		return nil
+	})
+	for i, m := range models {
+		if m.Role != model.RoleProduction {
+			tg.run(func() error {
+				c, err := d.mon.Compare(ctx, m.Name, win)
+				if errors.Is(err, monitor.ErrUnknownModel) || errors.Is(err, analysis.ErrUnknownModel) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("compare %s: %w", m.Name, err)
+				}
+				compares[i] = &c
+				return nil
+			})
+		}
+		tg.run(func() error {
+			res, smp, err := d.mon.Drift(ctx, m.Name, win)
+			drifts[i] = driftFetch{model: m, res: res, smp: smp, err: err}
+			if err != nil && !errors.Is(err, monitor.ErrNoReference) {
+				return fmt.Errorf("drift of %s: %w", m.Name, err)
+			}
+			return nil
+		})
+	}
+	if prod != "" {
+		for i, t := range ax.starts {
+			tg.run(func() error {
+				w := monitor.Window{Since: t, Until: t.Add(v.Bucket)}
+				if !win.Since.IsZero() && w.Since.Before(win.Since) {
+					w.Since = win.Since
+				}
+				if !win.Until.IsZero() && w.Until.After(win.Until) {
+					w.Until = win.Until
+				}
+				res, _, err := d.mon.Drift(ctx, prod, w)
+				if errors.Is(err, monitor.ErrNoReference) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("drift of bucket %s: %w", t.Format(time.RFC3339), err)
+				}
+				buckets[i] = &res
+				return nil
+			})
+		}
+	}
+	tg.run(func() error { return b.recent(win, static) })
+	if err := tg.wait(); err != nil {
 		return nil, err
 	}
-	mr, err := d.mon.Metrics(ctx, win, v.Bucket)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
+
 	v.Requests, v.Labelled = mr.Requests, mr.Labelled
-	if err := b.models(win, mr, out); err != nil {
-		return nil, err
+	compareOf := map[string]*analysis.Comparison{}
+	for i, m := range models {
+		compareOf[m.Name] = compares[i]
 	}
-	if err := b.drift(win); err != nil {
-		return nil, err
-	}
-	if err := b.timeline(win, mr, out); err != nil {
-		return nil, err
-	}
-	if err := b.recent(win, static); err != nil {
-		return nil, err
-	}
+	b.models(mr, out, compareOf)
+	b.drift(drifts)
+	b.timeline(ax, mr, out, buckets)
+	b.recentColumns()
 	return v, nil
+}
+
+// driftFetch is one model's drift report (err: ErrNoReference or nil).
+type driftFetch struct {
+	model monitor.Model
+	res   monitor.DriftResult
+	smp   monitor.Samples
+	err   error
+}
+
+// tasks runs functions concurrently, at most n at a time, and keeps the
+// first error.
+type tasks struct {
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func newTasks(n int) *tasks { return &tasks{sem: make(chan struct{}, max(n, 1))} }
+
+func (t *tasks) run(fn func() error) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.sem <- struct{}{}
+		defer func() { <-t.sem }()
+		if err := fn(); err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+		}
+	}()
+}
+
+func (t *tasks) wait() error {
+	t.wg.Wait()
+	return t.err
 }
 
 // outcomeCounts are what the monitor does not count: who served, and the
 // request outcomes per bucket.
 type outcomeCounts struct {
-	served  map[string]int64
-	accepts int64
-	bucket  map[time.Time]*[4]float64 // preferred, fallback, unavailable, rejected
-	inputs  map[time.Time]int64       // accepted requests with an input
+	served                           map[string]int64
+	accepts                          int64
+	rejected, fallbacks, unavailable int64
+	bucket                           map[time.Time]*[4]float64 // preferred, fallback, unavailable, rejected
 }
 
+// outcomes reads the lean record summaries (store.ScanSummaries) of the
+// window.
 func (b *builder) outcomes(win monitor.Window) (*outcomeCounts, error) {
-	oc := &outcomeCounts{served: map[string]int64{}, bucket: map[time.Time]*[4]float64{}, inputs: map[time.Time]int64{}}
+	oc := &outcomeCounts{served: map[string]int64{}, bucket: map[time.Time]*[4]float64{}}
 	w := b.v.Bucket
-	err := b.d.store.ScanRecords(b.ctx, store.ScanParams{Since: win.Since, Until: win.Until}, func(rec *record.Record) error {
+	err := store.ScanSummaries(b.ctx, b.d.store, store.SummaryParams{ScanParams: store.ScanParams{Since: win.Since, Until: win.Until}}, func(rec *record.Summary) error {
 		var k time.Time
 		if w > 0 {
 			k = rec.ReceivedAt.UTC().Truncate(w)
@@ -267,25 +383,22 @@ func (b *builder) outcomes(win monitor.Window) (*outcomeCounts, error) {
 		}
 		if rec.Status == record.RequestRejected {
 			c[3]++
-			b.v.Rejected++
+			oc.rejected++
 			return nil
 		}
 		oc.accepts++
-		if rec.Input != nil {
-			oc.inputs[k]++
-		}
 		switch {
-		case rec.Status == record.RequestUnavailable || rec.Decision == nil || rec.Decision.ServedBy == "":
+		case rec.Status == record.RequestUnavailable || rec.ServedBy == "":
 			c[2]++
-			b.v.Unavailable++
-		case rec.Decision.Reason == "fallback":
+			oc.unavailable++
+		case rec.DecisionReason == "fallback":
 			c[1]++
-			b.v.Fallbacks++
+			oc.fallbacks++
 		default:
 			c[0]++
 		}
-		if rec.Decision != nil && rec.Decision.ServedBy != "" {
-			oc.served[rec.Decision.ServedBy]++
+		if rec.ServedBy != "" {
+			oc.served[rec.ServedBy]++
 		}
 		return nil
 	})
@@ -325,7 +438,8 @@ func ms(p *float64) string {
 
 // models fills the Models table: every model seen in the window, then the
 // configured ones without traffic.
-func (b *builder) models(win monitor.Window, mr analysis.MetricsReport, oc *outcomeCounts) error {
+func (b *builder) models(mr analysis.MetricsReport, oc *outcomeCounts, compares map[string]*analysis.Comparison) {
+	b.v.Rejected, b.v.Fallbacks, b.v.Unavailable = oc.rejected, oc.fallbacks, oc.unavailable
 	configured := map[string]monitor.Model{}
 	for _, m := range b.d.mon.Models() {
 		configured[m.Name] = m
@@ -335,7 +449,7 @@ func (b *builder) models(win monitor.Window, mr analysis.MetricsReport, oc *outc
 	for _, mm := range mr.Models {
 		seen[mm.Model] = true
 		_, ok := configured[mm.Model]
-		r := modelRow{
+		rows = append(rows, modelRow{
 			Name: mm.Model, Role: string(mm.Role), Version: mm.Version, Configured: ok, Requests: mm.Requests,
 			Served:      ratio(oc.served[mm.Model], oc.accepts),
 			Accuracy:    ptrPct(mm.Labelled.Accuracy),
@@ -348,8 +462,7 @@ func (b *builder) models(win monitor.Window, mr analysis.MetricsReport, oc *outc
 			P99:         ms(mm.LatencyMS.P99),
 			ErrorRate:   ratio(mm.Status.Error, mm.Requests),
 			TimeoutRate: ratio(mm.Status.Timeout, mm.Requests),
-		}
-		rows = append(rows, r)
+		})
 	}
 	for _, m := range b.d.mon.Models() {
 		if !seen[m.Name] {
@@ -358,21 +471,12 @@ func (b *builder) models(win monitor.Window, mr analysis.MetricsReport, oc *outc
 	}
 	for i := range rows {
 		r := &rows[i]
-		if r.Role == string(model.RoleProduction) || !r.Configured {
-			continue
+		if c := compares[r.Name]; c != nil && r.Role != string(model.RoleProduction) {
+			r.Verdict = string(c.Verdict)
+			r.VerdictText, r.VerdictDetail = verdictText(*c)
 		}
-		c, err := b.d.mon.Compare(b.ctx, r.Name, win)
-		if err != nil {
-			if errors.Is(err, monitor.ErrUnknownModel) || errors.Is(err, analysis.ErrUnknownModel) {
-				continue
-			}
-			return fmt.Errorf("compare %s: %w", r.Name, err)
-		}
-		r.Verdict = string(c.Verdict)
-		r.VerdictText, r.VerdictDetail = verdictText(c)
 	}
 	b.v.Models = rows
-	return nil
 }
 
 // verdictText says a comparison in words.
@@ -450,30 +554,26 @@ var methodDocs = map[analysis.Method]string{
 // drift fills the Inputs and prediction cards: production's report gives
 // the inputs and its prediction; every other model with a reference adds
 // its prediction.
-func (b *builder) drift(win monitor.Window) error {
-	models := b.d.mon.Models()
-	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(roleRank(x.Role), roleRank(y.Role)) })
-	for _, m := range models {
-		res, smp, err := b.d.mon.Drift(b.ctx, m.Name, win)
-		if errors.Is(err, monitor.ErrNoReference) {
+func (b *builder) drift(fetches []driftFetch) {
+	for _, f := range fetches {
+		m := f.model
+		if f.err != nil { // no reference sample
 			if m.Role == model.RoleProduction {
 				b.v.Problems = append(b.v.Problems, fmt.Sprintf("Input drift needs the production model's reference sample; %s has none.", m.Name))
 			}
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("drift of %s: %w", m.Name, err)
-		}
 		prod := m.Role == model.RoleProduction && b.v.DriftModel == ""
 		if prod {
-			b.v.DriftModel, b.v.DriftRows, b.v.RefRows = m.Name, res.CurrentRows, res.ReferenceRows
+			b.v.DriftModel, b.v.DriftRows, b.v.RefRows = m.Name, f.res.CurrentRows, f.res.ReferenceRows
+			b.v.DatasetDrift = f.res.DatasetDrift
 		}
-		for _, cd := range res.Columns {
+		for _, cd := range f.res.Columns {
 			isProb := cd.Column == monitor.ProbabilityColumn
 			if !isProb && !prod {
 				continue
 			}
-			card := b.card(m.Name, cd, smp, isProb)
+			card := b.card(m.Name, cd, f.smp, isProb)
 			if isProb {
 				b.v.Predictions = append(b.v.Predictions, card)
 				continue
@@ -484,11 +584,7 @@ func (b *builder) drift(win monitor.Window) error {
 			}
 			b.v.Inputs = append(b.v.Inputs, card)
 		}
-		if prod {
-			b.v.DatasetDrift = res.DatasetDrift
-		}
 	}
-	return nil
 }
 
 func roleRank(r model.Role) int {
@@ -571,15 +667,10 @@ func texts(c analysis.Column) []string {
 	return out
 }
 
-// timeline draws the over-time charts.
-func (b *builder) timeline(win monitor.Window, mr analysis.MetricsReport, oc *outcomeCounts) error {
+// timeline draws the over-time charts; drifts holds production's drift
+// report of each bucket (nil: not computed).
+func (b *builder) timeline(ax timeAxis, mr analysis.MetricsReport, oc *outcomeCounts, drifts []*monitor.DriftResult) {
 	v := b.v
-	ax := timeAxis{width: v.Bucket}
-	if v.Bucket > 0 {
-		for t := v.From.UTC().Truncate(v.Bucket); t.Before(v.To); t = t.Add(v.Bucket) {
-			ax.starts = append(ax.starts, t)
-		}
-	}
 	idx := make(map[time.Time]int, len(ax.starts))
 	for i, t := range ax.starts {
 		idx[t] = i
@@ -641,28 +732,16 @@ func (b *builder) timeline(win monitor.Window, mr analysis.MetricsReport, oc *ou
 	}
 	latChart := lineChart("c-latency", "p99 latency per model", "milliseconds", ax, lat, 0, fmtTick, 0, "")
 
-	// Drift share per bucket, production's reference.
+	// Drift share per bucket, production's reference; buckets with few
+	// requests are left out rather than drawn as noise.
 	share := series{Name: "share of drifted columns", Values: vals()}
 	skipped := 0
-	if v.DriftModel != "" {
-		for i, t := range ax.starts {
-			if oc.inputs[t] < minBucketRows {
-				if oc.inputs[t] > 0 {
-					skipped++
-				}
-				continue
-			}
-			w := monitor.Window{Since: t, Until: t.Add(v.Bucket)}
-			if !win.Since.IsZero() && w.Since.Before(win.Since) {
-				w.Since = win.Since
-			}
-			if !win.Until.IsZero() && w.Until.After(win.Until) {
-				w.Until = win.Until
-			}
-			res, _, err := b.d.mon.Drift(b.ctx, v.DriftModel, w)
-			if err != nil {
-				return fmt.Errorf("drift of bucket %s: %w", t.Format(time.RFC3339), err)
-			}
+	for i, res := range drifts {
+		switch {
+		case res == nil || res.CurrentRows == 0:
+		case res.CurrentRows < minBucketRows:
+			skipped++
+		default:
 			x := res.DriftShare
 			share.Values[i] = &x
 		}
@@ -677,31 +756,28 @@ func (b *builder) timeline(win monitor.Window, mr analysis.MetricsReport, oc *ou
 		driftChart.Empty = "No reference sample to compare with."
 	}
 	v.Timeline = []chart{reqChart, accChart, driftChart, latChart}
-	return nil
 }
 
-// recent lists the newest requests of the window.
+// recent lists the newest requests of the window (and reads them in full
+// for the static report). Cells are filled by recentColumns once the
+// models are known.
 func (b *builder) recent(win monitor.Window, full bool) error {
 	v := b.v
-	for _, m := range v.Models {
-		v.ModelNames = append(v.ModelNames, m.Name)
-	}
 	var ids []string
 	err := b.d.store.ScanRecords(b.ctx, store.ScanParams{Since: win.Since, Until: win.Until, Descending: true, Limit: b.d.recentN}, func(rec *record.Record) error {
-		r := recentRow{ID: rec.ID, EntityID: rec.EntityID, Status: rec.Status, ReceivedAt: rec.ReceivedAt}
+		r := recentRow{ID: rec.ID, EntityID: rec.EntityID, Status: rec.Status, ReceivedAt: rec.ReceivedAt, byModel: map[string]predictionCell{}}
 		if rec.Decision != nil {
 			r.ServedBy, r.Reason = rec.Decision.ServedBy, rec.Decision.Reason
 		}
-		for _, name := range v.ModelNames {
-			res, ok := rec.Models[name]
-			c := predictionCell{Present: ok, Status: string(res.Status), Label: res.Label}
+		for name, res := range rec.Models {
+			c := predictionCell{Present: true, Status: string(res.Status), Label: res.Label}
 			if res.Prediction != nil {
 				c.Prediction = strconv.Itoa(*res.Prediction)
 			}
 			if res.Probability != nil {
 				c.Prob = strconv.FormatFloat(*res.Probability, 'f', 2, 64)
 			}
-			r.Cells = append(r.Cells, c)
+			r.byModel[name] = c
 		}
 		v.Recent = append(v.Recent, r)
 		ids = append(ids, rec.ID)
@@ -729,6 +805,21 @@ func (b *builder) recent(win monitor.Window, full bool) error {
 		v.Records = append(v.Records, rv)
 	}
 	return nil
+}
+
+// recentColumns gives the recent requests one column per model of the
+// Models table.
+func (b *builder) recentColumns() {
+	v := b.v
+	for _, m := range v.Models {
+		v.ModelNames = append(v.ModelNames, m.Name)
+	}
+	for i := range v.Recent {
+		r := &v.Recent[i]
+		for _, name := range v.ModelNames {
+			r.Cells = append(r.Cells, r.byModel[name])
+		}
+	}
 }
 
 func (d *Dashboard) labelText(class int) string {

@@ -25,7 +25,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
@@ -71,6 +73,13 @@ type Params struct {
 	Labels map[int]string
 	// Recent is the number of recent requests listed (default 25).
 	Recent int
+	// Parallel bounds the store reads one page build runs at once
+	// (default GOMAXPROCS, between 2 and 8).
+	Parallel int
+	// CacheFor serves a page built less than this long ago again, so
+	// auto-refreshing viewers share one build (default 5s; negative: off).
+	// Concurrent requests for the same range always share one build.
+	CacheFor time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -79,17 +88,31 @@ type Params struct {
 // Dashboard renders the dashboard and the report. It is safe for
 // concurrent use; every page view reads the store afresh.
 type Dashboard struct {
-	mon     Monitor
-	store   Store
-	title   string
-	fields  []string
-	labels  map[int]string
-	recentN int
-	now     func() time.Time
-	log     *slog.Logger
-	tmpl    *template.Template
-	css     []byte
-	assets  fs.FS
+	mon      Monitor
+	store    Store
+	title    string
+	fields   []string
+	labels   map[int]string
+	recentN  int
+	now      func() time.Time
+	log      *slog.Logger
+	tmpl     *template.Template
+	css      []byte
+	assets   fs.FS
+	parallel int
+	cacheFor time.Duration
+
+	mu    sync.Mutex
+	pages map[string]*pageBuild // by range key
+}
+
+// pageBuild is one build of the dashboard for a range, shared by every
+// request that arrives while it runs and for cacheFor after.
+type pageBuild struct {
+	done chan struct{}
+	at   time.Time
+	v    *view
+	err  error
 }
 
 // New parses the embedded templates and returns a Dashboard.
@@ -111,6 +134,15 @@ func New(p Params) (*Dashboard, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
+	d.parallel = p.Parallel
+	if d.parallel <= 0 {
+		d.parallel = min(max(runtime.GOMAXPROCS(0), 2), 8)
+	}
+	d.cacheFor = p.CacheFor
+	if d.cacheFor == 0 {
+		d.cacheFor = 5 * time.Second
+	}
+	d.pages = map[string]*pageBuild{}
 	var err error
 	if d.css, err = assetFS.ReadFile("assets/dashboard.css"); err != nil {
 		return nil, fmt.Errorf("web: read stylesheet: %w", err)
@@ -239,11 +271,12 @@ func (d *Dashboard) serveIndex(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusBadRequest, "Bad query", err)
 		return
 	}
-	v, err := d.build(r.Context(), window(q.Range, d.now()), false)
+	shared, err := d.page(r.Context(), q.Range)
 	if err != nil {
 		d.fail(w, r, http.StatusInternalServerError, "Cannot build the dashboard", err)
 		return
 	}
+	v := *shared // the build is shared: set this request's state on a copy
 	v.Range, v.Refresh = q.Range, q.Refresh
 	for _, o := range ranges {
 		o.Selected = o.Key == q.Range
@@ -259,7 +292,39 @@ func (d *Dashboard) serveIndex(w http.ResponseWriter, r *http.Request) {
 	if !v.Refreshes[0].Selected && !slicesContains(refreshes, q.Refresh) {
 		v.Refreshes = append(v.Refreshes, refreshOption{Seconds: q.Refresh, Label: "every " + fmtDuration(time.Duration(q.Refresh)*time.Second), Selected: true})
 	}
-	d.render(w, r, "page", v)
+	d.render(w, r, "page", &v)
+}
+
+// page returns the view of a range: a build younger than cacheFor, the
+// build in progress, or a new one. A build runs to completion even if the
+// request that started it goes away, so the requests waiting on it get it.
+func (d *Dashboard) page(ctx context.Context, key string) (*view, error) {
+	d.mu.Lock()
+	pb := d.pages[key]
+	if pb != nil {
+		select {
+		case <-pb.done:
+			if d.cacheFor < 0 || pb.err != nil || d.now().Sub(pb.at) >= d.cacheFor {
+				pb = nil
+			}
+		default: // in progress: wait for it
+		}
+	}
+	if pb == nil {
+		pb = &pageBuild{done: make(chan struct{}), at: d.now()}
+		d.pages[key] = pb
+		go func() {
+			pb.v, pb.err = d.build(context.WithoutCancel(ctx), window(key, pb.at), false)
+			close(pb.done)
+		}()
+	}
+	d.mu.Unlock()
+	select {
+	case <-pb.done:
+		return pb.v, pb.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 func slicesContains(s []int, v int) bool {
