@@ -262,6 +262,12 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return fail("connect", err)
 	}
+	// The error names the bound that applies: ctx's deadline when it is the
+	// earlier one (serve passes its own connect timeout).
+	bound := timeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < bound {
+		bound = max(time.Until(d), 0).Round(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	s := &Store{
@@ -272,7 +278,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
 		s.Close()
-		return fail(fmt.Sprintf("ping (timeout %s)", timeout), err)
+		return fail(fmt.Sprintf("ping (timeout %s)", bound), err)
 	}
 	if err := s.createIndexes(ctx); err != nil {
 		s.Close()

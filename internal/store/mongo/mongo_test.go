@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,15 @@ func TestOpen_UnreachableServerFailsWithinTheTimeoutNamingTheRedactedURL(t *test
 	}
 	if elapsed > 3*time.Second {
 		t.Errorf("Open took %s to fail, want about the 300ms connect_timeout", elapsed)
+	}
+}
+
+func TestOpen_NamesTheContextDeadlineWhenItIsTheEarlierBound(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := Open(ctx, "mongodb://127.0.0.1:1/rendezvous?connect_timeout=1m")
+	if err == nil || strings.Contains(err.Error(), "1m0s") || !regexp.MustCompile(`ping \(timeout 1?\d\d+ms\)`).MatchString(err.Error()) {
+		t.Errorf("Open = %v, want it to name the context's ~200ms bound, not connect_timeout's 1m", err)
 	}
 }
 
