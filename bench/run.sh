@@ -243,6 +243,7 @@ if wait_ready "$MEM_PID" http://127.0.0.1:18086/readyz; then
 			print("mem_sent=%d" % s["sent"])
 			print("mem_ok=%d" % s["ok"])
 			print("mem_p99=%.2f ms" % (s["p99_ns"] / 1e6))
+			print("mem_backlog=%d" % s.get("backlog", 0))
 		EOF
 		{
 			echo "mem_rss_mb=$rss"

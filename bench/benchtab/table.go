@@ -243,8 +243,12 @@ func writeMemory(b *strings.Builder, meta map[string]string) {
 	if v > 100 {
 		verdict = "**not met**"
 	}
-	fmt.Fprintf(b, "- memory: RSS of the full gateway (3) after %s of open-loop traffic at %s requests/s from `rendezvous simulate` (achieved %s/s, %s sent, %s ok, p99 %s): **%s MB** (peak %s MB), target ≤ 100 MB — %s\n",
-		meta["mem_duration"], meta["mem_target_rate"], meta["mem_rate"], meta["mem_sent"], meta["mem_ok"], meta["mem_p99"], rss, meta["mem_hwm_mb"], verdict)
+	backlog := ""
+	if n := meta["mem_backlog"]; n != "" && n != "0" {
+		backlog = fmt.Sprintf(", %s due but never sent because the gateway fell behind", n)
+	}
+	fmt.Fprintf(b, "- memory: RSS of the full gateway (3) after %s of open-loop traffic offered at %s requests/s by `rendezvous simulate` (achieved %s/s: %s sent, %s ok%s; p99 from the intended send time %s): **%s MB** (peak %s MB), target ≤ 100 MB — %s\n",
+		meta["mem_duration"], meta["mem_target_rate"], meta["mem_rate"], meta["mem_sent"], meta["mem_ok"], backlog, meta["mem_p99"], rss, meta["mem_hwm_mb"], verdict)
 	if n := meta["mem_note"]; n != "" {
 		fmt.Fprintf(b, "  (%s)\n", n)
 	}

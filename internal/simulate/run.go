@@ -108,11 +108,16 @@ type Summary struct {
 	Errors     map[string]int `json:"errors,omitempty"`
 	FirstError string         `json:"first_error,omitempty"`
 	Rate       float64        `json:"achieved_rate"`
-	P50        time.Duration  `json:"p50_ns"`
-	P90        time.Duration  `json:"p90_ns"`
-	P99        time.Duration  `json:"p99_ns"`
-	Max        time.Duration  `json:"max_ns"`
-	Mean       time.Duration  `json:"mean_ns"`
+	// Backlog counts the requests of an open-loop run that were due within
+	// the duration but never sent, because every worker was still waiting
+	// for the target when the duration ended: the target could not keep up
+	// with the rate.
+	Backlog int64         `json:"backlog,omitempty"`
+	P50     time.Duration `json:"p50_ns"`
+	P90     time.Duration `json:"p90_ns"`
+	P99     time.Duration `json:"p99_ns"`
+	Max     time.Duration `json:"max_ns"`
+	Mean    time.Duration `json:"mean_ns"`
 	// Labels says feedback was on; the Label* counts are meaningful then.
 	Labels      bool   `json:"labels"`
 	LabelsSent  int64  `json:"labels_sent"`
@@ -134,6 +139,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		b.WriteString(" (interrupted)")
 	}
 	fmt.Fprintf(&b, "\nsent %d in %s (%.1f/s), ok %d, errors %d\n", s.Sent, s.Elapsed.Round(time.Millisecond), s.Rate, s.OK, s.Sent-s.OK)
+	if s.Backlog > 0 {
+		fmt.Fprintf(&b, "backlog %d: requests due within the duration but not sent by its end (the target could not keep up)\n", s.Backlog)
+	}
 	for _, k := range slices.Sorted(maps.Keys(s.Errors)) {
 		fmt.Fprintf(&b, "  %-24s %d\n", k, s.Errors[k])
 	}
@@ -286,7 +294,7 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 	}
 	stopProgress := r.startProgress(start)
 
-	interrupted := r.dispatch(ctx, gen, jobs, start)
+	interrupted, backlog := r.dispatch(ctx, gen, jobs, start)
 	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -308,6 +316,7 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 		P99:         r.hist.Quantile(0.99),
 		Max:         r.hist.Max(),
 		Mean:        r.hist.Mean(),
+		Backlog:     int64(backlog),
 		Interrupted: interrupted || ctx.Err() != nil,
 	}
 	if elapsed > 0 {
@@ -346,12 +355,20 @@ func (r *runner) total() int {
 
 // dispatch generates requests in order and hands them to the workers; in
 // open loop it releases request i at start + i/rate. It reports whether ctx
-// stopped it early.
-func (r *runner) dispatch(ctx context.Context, gen *Generator, jobs chan<- job, start time.Time) bool {
+// stopped it early and, for an open-loop run bounded by a duration, how many
+// requests were due but still waiting for a free worker when the duration
+// ended (the backlog of a target that could not keep up: they are not sent).
+func (r *runner) dispatch(ctx context.Context, gen *Generator, jobs chan<- job, start time.Time) (interrupted bool, backlog int) {
 	total := r.total()
 	var interval time.Duration
+	var endC <-chan time.Time
 	if r.opt.Rate > 0 {
 		interval = time.Duration(float64(time.Second) / r.opt.Rate)
+		if r.opt.Duration > 0 {
+			end := time.NewTimer(time.Until(start.Add(r.opt.Duration)))
+			defer end.Stop()
+			endC = end.C
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -364,11 +381,11 @@ func (r *runner) dispatch(ctx context.Context, gen *Generator, jobs chan<- job, 
 				select {
 				case <-timer.C:
 				case <-ctx.Done():
-					return true
+					return true, 0
 				}
 			}
 		} else if total == 0 && time.Since(start) >= r.opt.Duration {
-			return false
+			return false, 0
 		}
 		t := 1.0
 		if r.opt.Ramp {
@@ -382,11 +399,13 @@ func (r *runner) dispatch(ctx context.Context, gen *Generator, jobs chan<- job, 
 		j.req = gen.Next(t)
 		select {
 		case jobs <- j:
+		case <-endC:
+			return false, total - i
 		case <-ctx.Done():
-			return true
+			return true, 0
 		}
 	}
-	return false
+	return false, 0
 }
 
 // do sends one request and records its outcome.

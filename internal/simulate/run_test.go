@@ -214,6 +214,38 @@ func TestRun_OpenLoopMeasuresFromIntendedSendTime(t *testing.T) {
 	})
 }
 
+func TestRun_OpenLoopStopsAtTheEndOfItsDurationWhenTheTargetFallsBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Every answer takes 1 s; two workers at 100/s for 1.5 s send
+		// requests 0 and 1 at once and 2 and 3 when those are answered
+		// (1 s, 1.01 s); the other 146 due requests are backlog. The run
+		// must end with the duration plus the answers in flight (2.01 s),
+		// not minutes later.
+		gw := newFakeGateway()
+		gw.delay = func(int64) time.Duration { return time.Second }
+		p := pipeServer(t, gw)
+		start := time.Now()
+		s, err := Run(t.Context(), Options{
+			Target: "http://gateway", Route: V1Route(), Client: p.Client, Dial: p.Dial,
+			Rate: 100, Duration: 1500 * time.Millisecond, Concurrency: 2,
+		}, sampleGen(t, 1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 2010*time.Millisecond {
+			t.Errorf("run took %v, want 2.01s (1.5s duration + the answers in flight)", took)
+		}
+		if s.Sent != 4 || s.Backlog != 146 {
+			t.Errorf("sent %d backlog %d, want 4 and 146", s.Sent, s.Backlog)
+		}
+		var text strings.Builder
+		_ = s.WriteText(&text)
+		if !strings.Contains(text.String(), "backlog 146") {
+			t.Errorf("summary does not report the backlog:\n%s", text.String())
+		}
+	})
+}
+
 func TestRun_ClosedLoopMeasuresFromActualSend(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gw := newFakeGateway()
