@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -428,5 +429,84 @@ func TestServe_RejectsABundleReadingAnUndeclaredInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `models[0] (prod-gbt): bundle`) ||
 		!strings.Contains(err.Error(), `reads input "embarked", which schema.fields does not declare`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestServe_ShutdownWaitsForShadowResultsBeforeFlushing adds a remote OIP v2
+// challenger that never answers (it holds the call until the gateway gives
+// up at its deadline), sends one request and shuts down at once: the record
+// must still hold all four models, the remote one as a timeout, because
+// shutdown waits for every model's result before flushing the recorder.
+func TestServe_ShutdownWaitsForShadowResultsBeforeFlushing(t *testing.T) {
+	calls := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			_, _ = io.Copy(io.Discard, r.Body) // so the server notices the client closing
+			select {
+			case calls <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // the gateway cancels the call at the deadline
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer slow.Close()
+
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Models = append(cfg.Models, config.Model{
+		Name: "slow-remote", Role: "challenger", Kind: config.KindRemote,
+		Deadline: 200 * time.Millisecond, MaxInFlight: 8,
+		Remote: &config.Remote{Protocol: "oip-v2", URL: slow.URL, Model: "slow", BreakerFailures: 5, BreakerCooldown: time.Second},
+	})
+	for i := range cfg.Models[:3] {
+		cfg.Models[i].Deadline = 5 * time.Second // see the 891-row test
+	}
+	cfg.Policy.OverallDeadline = 10 * time.Second
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "shutdown.db")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addr()+"/v1/predict",
+		strings.NewReader(`{"input":{"pclass":1,"sex":"female","sibsp":0,"parch":0}}`))
+	req.Header.Set("X-Request-ID", "shutdown-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("predict: %d", resp.StatusCode)
+	}
+	<-calls // the remote challenger is being called: its result is still pending
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	st, err := sqlite.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.GetRecord(context.Background(), "shutdown-1")
+	if err != nil {
+		t.Fatalf("record lost on shutdown: %v", err)
+	}
+	mr, ok := rec.Models["slow-remote"]
+	if len(rec.Models) != 4 || !ok || mr.Status != record.StatusTimeout || mr.Error == "" {
+		t.Fatalf("record %+v", rec)
+	}
+	if rec.Decision.ServedBy != "prod-gbt" {
+		t.Fatalf("decision %+v", rec.Decision)
 	}
 }
