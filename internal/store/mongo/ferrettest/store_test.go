@@ -1,13 +1,17 @@
 package ferrettest_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -286,4 +290,69 @@ func BenchmarkScanRecords_FerretDBWithSQLite(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// startFerretDBAt runs FerretDB on SQLite in dir, listening on addr, until
+// the returned stop is called.
+func startFerretDBAt(t *testing.T, addr, dir string) (uri string, stop func()) {
+	t.Helper()
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("start FerretDB on %s: %v", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return f.MongoDBURI(), stop
+}
+
+func TestStore_RecoversWhenTheServerComesBack(t *testing.T) {
+	dir := t.TempDir()
+	uri, stop := startFerretDBAt(t, "127.0.0.1:0", dir)
+	addr := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+	s, err := mongo.Open(t.Context(), "mongodb://"+addr+"/rdv?connect_timeout=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.WriteRecords(t.Context(), []record.Record{storetest.FullRecord("before", t0)}); err != nil {
+		t.Fatal(err)
+	}
+
+	stop() // the server goes away while the store is open
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.WriteRecords(ctx, []record.Record{storetest.FullRecord("during", t0)}); err == nil {
+		t.Fatal("WriteRecords succeeded with the server down")
+	} else if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("WriteRecords took %s to fail with the server down, want about the 2s server-selection timeout", d)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping succeeded with the server down")
+	}
+
+	startFerretDBAt(t, addr, dir) // back on the same address, same data
+	// The driver reconnects on its own: the same Store works again.
+	start = time.Now()
+	defer func() { t.Logf("first write after the restart took %s", time.Since(start)) }()
+	if err := s.WriteRecords(t.Context(), []record.Record{storetest.FullRecord("during", t0.Add(time.Second))}); err != nil {
+		t.Fatalf("WriteRecords after the server came back: %v", err)
+	}
+	for _, id := range []string{"before", "during"} {
+		if _, err := s.GetRecord(t.Context(), id); err != nil {
+			t.Errorf("GetRecord(%q) after the restart: %v", id, err)
+		}
+	}
 }
