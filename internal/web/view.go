@@ -174,6 +174,10 @@ type builder struct {
 	d   *Dashboard
 	ctx context.Context
 	v   *view
+	// full and truth are the recent records read in full (static report)
+	// and their latest labels (nil: none).
+	full  []record.Record
+	truth []*int
 }
 
 // window resolves the window actually drawn: [since, until) with open ends
@@ -314,6 +318,7 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 	b.drift(drifts)
 	b.timeline(ax, mr, out, buckets)
 	b.recentColumns()
+	b.records()
 	return v, nil
 }
 
@@ -798,13 +803,43 @@ func (b *builder) recent(win monitor.Window, full bool) error {
 		if err != nil {
 			return fmt.Errorf("read record %s: %w", id, err)
 		}
-		rv := b.d.recordView(&rec)
+		b.full = append(b.full, rec)
 		if l, ok := labels[id]; ok {
-			rv.Truth = b.d.labelText(l.Class)
+			b.truth = append(b.truth, &l.Class)
+		} else {
+			b.truth = append(b.truth, nil)
 		}
-		v.Records = append(v.Records, rv)
 	}
 	return nil
+}
+
+// records turns the records read in full into views. Without configured
+// fields the inputs follow the drift report's column order (the monitor's
+// fields); without label words a class is named by the word the models
+// gave it.
+func (b *builder) records() {
+	fields := b.d.fields
+	if fields == nil {
+		for _, c := range b.v.Inputs {
+			fields = append(fields, c.Column)
+		}
+	}
+	for i := range b.full {
+		rec := &b.full[i]
+		rv := b.d.recordViewFields(rec, fields)
+		if c := b.truth[i]; c != nil {
+			rv.Truth = b.d.labelText(*c)
+			if _, ok := b.d.labels[*c]; !ok {
+				for _, r := range rec.Models {
+					if r.Prediction != nil && *r.Prediction == *c && r.Label != "" {
+						rv.Truth = fmt.Sprintf("%d (%s)", *c, r.Label)
+						break
+					}
+				}
+			}
+		}
+		b.v.Records = append(b.v.Records, rv)
+	}
 }
 
 // recentColumns gives the recent requests one column per model of the
@@ -832,6 +867,11 @@ func (d *Dashboard) labelText(class int) string {
 // recordView turns a record into display rows: inputs in the configured
 // field order (unknown fields after, by name), models by role then name.
 func (d *Dashboard) recordView(rec *record.Record) recordView {
+	return d.recordViewFields(rec, d.fields)
+}
+
+// recordViewFields is recordView with the input fields in the given order.
+func (d *Dashboard) recordViewFields(rec *record.Record, fields []string) recordView {
 	rv := recordView{ID: rec.ID, EntityID: rec.EntityID, Endpoint: rec.Endpoint, Status: rec.Status, ReceivedAt: rec.ReceivedAt,
 		Raw: rec.Raw, Decision: rec.Decision}
 	keys := make([]string, 0, len(rec.Input))
@@ -839,7 +879,7 @@ func (d *Dashboard) recordView(rec *record.Record) recordView {
 		keys = append(keys, k)
 	}
 	pos := map[string]int{}
-	for i, f := range d.fields {
+	for i, f := range fields {
 		pos[f] = i + 1
 	}
 	slices.SortFunc(keys, func(a, b string) int {

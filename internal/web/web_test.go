@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
@@ -349,5 +351,77 @@ func TestFormatting(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// countingMonitor counts Metrics calls of a real monitor.
+type countingMonitor struct {
+	Monitor
+	mu      sync.Mutex
+	metrics int
+}
+
+func (c *countingMonitor) Metrics(ctx context.Context, w monitor.Window, bucket time.Duration) (analysis.MetricsReport, error) {
+	c.mu.Lock()
+	c.metrics++
+	c.mu.Unlock()
+	return c.Monitor.Metrics(ctx, w, bucket)
+}
+
+func TestDashboard_ViewsWithinCacheForShareOneBuild(t *testing.T) {
+	f := newFixture(t, 40)
+	cm := &countingMonitor{Monitor: f.dash.mon}
+	now := f.now
+	d, err := New(Params{Monitor: cm, Store: f.store, CacheFor: 5 * time.Second, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dash = d
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, _, _ := f.get(t, "/?range=all&refresh=10"); code != http.StatusOK {
+				t.Errorf("GET / = %d", code)
+			}
+		}()
+	}
+	wg.Wait()
+	if code, _, body := f.get(t, "/?range=all&refresh=0"); code != http.StatusOK || !strings.Contains(body, `data-refresh="0"`) {
+		t.Fatalf("cached page does not carry this request's refresh: %d", code)
+	}
+	if cm.metrics != 1 {
+		t.Errorf("5 views within CacheFor ran %d builds, want 1", cm.metrics)
+	}
+	now = now.Add(5 * time.Second)
+	f.get(t, "/?range=all")
+	f.get(t, "/?range=1h")
+	if cm.metrics != 3 {
+		t.Errorf("after CacheFor, %d builds in all, want 3 (one more for all, one for 1h)", cm.metrics)
+	}
+}
+
+// TestReport_WithoutConfigOrdersInputsAndNamesLabelsFromTheRecords is the
+// `rendezvous report --html` case: no configured fields or label words.
+func TestReport_WithoutConfigOrdersInputsAndNamesLabelsFromTheRecords(t *testing.T) {
+	f := newFixture(t, 30)
+	d, err := New(Params{Monitor: f.dash.mon, Store: f.store, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := d.WriteReport(context.Background(), &buf, monitor.Window{}); err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	first := html[strings.Index(html, `class="record-details"`):]
+	first = first[:strings.Index(first, "</details>")]
+	ip, is, ia := strings.Index(first, ">pclass<"), strings.Index(first, ">sex<"), strings.Index(first, ">age<")
+	if ip < 0 || !(ip < is && is < ia) {
+		t.Errorf("inputs not in the schema order pclass, sex, age (%d, %d, %d)", ip, is, ia)
+	}
+	if !regexp.MustCompile(`Ground truth</dt><dd>[01] \((Survived|Did Not Survive)\)`).MatchString(html) {
+		t.Error("ground truth is not named by the models' label words")
 	}
 }
