@@ -53,6 +53,8 @@ type Monitor struct {
 	drift    analysis.DriftOptions
 	// refs caches each model's reference table (sample + probabilities).
 	refs map[string]analysis.Table
+	// labels is the label index kept between calls (see labelIndex).
+	labels labelIndex
 }
 
 // Params configures New.
@@ -113,43 +115,19 @@ func (m *Monitor) Labels(ctx context.Context) (map[string]export.Label, error) {
 	return export.LatestLabels(ctx, m.store)
 }
 
-// loadLabels indexes the latest label of every labelled request, from the
-// store's feedback log when it has one (same result, cheaper read).
-func (m *Monitor) loadLabels(ctx context.Context) (*analysis.Labels, error) {
-	fl, ok := m.store.(store.FeedbackLogScanner)
-	if !ok {
-		return analysis.LoadLabels(ctx, m.store)
-	}
-	l := analysis.NewLabels()
-	err := fl.ScanFeedbackLog(ctx, func(fb record.Feedback) error {
-		l.Add(fb)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan feedback: %w", err)
-	}
-	return l, nil
-}
-
 // accumulate scans the window into a fresh accumulator: the summaries of
 // every non-rejected record (store.ScanSummaries: a backend's lean
 // projection when it has one, else decoded full records), each with its
 // latest label.
 func (m *Monitor) accumulate(ctx context.Context, w Window, bucket time.Duration) (*analysis.MetricsAccumulator, error) {
-	labels, err := m.loadLabels(ctx)
+	labels, release, err := m.acquireLabels(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	acc := analysis.NewMetricsAccumulator(analysis.MetricsOptions{Bucket: bucket})
-	err = store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan()}, func(s *record.Summary) error {
-		if s.Status == record.RequestRejected {
-			return nil
-		}
-		acc.AddSummary(s, labels.Get(s.ID))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan records: %w", err)
+	if err := m.scanMetrics(ctx, w, labels, acc); err != nil {
+		return nil, err
 	}
 	return acc, nil
 }

@@ -55,13 +55,18 @@ func ScanSummariesFromRecords(ctx context.Context, src RecordScanner, p SummaryP
 	})
 }
 
-// FeedbackLogScanner is an optional Store capability: every stored feedback
-// row exactly once in insertion order, unfiltered — cheaper than
+// FeedbackLogScanner is an optional Store capability: the feedback rows in
+// insertion order, each with its position in the log — cheaper than
 // ScanFeedback's ReceivedAt order where the reader only keeps the latest
 // label of each request (the latest ReceivedAt wins, ties going to the row
 // added last, which an insertion-order reader resolves by letting equal
-// times replace). EntityID may be left empty. fn's error stops the scan and
-// is returned.
+// times replace), and resumable: feedback is append-only, so a reader that
+// keeps its index reads only what was added since.
+//
+// ScanFeedbackLog calls fn for every row at a position after the given one
+// (0: from the start), positions increasing; a row committed later always
+// gets a greater position than every row visible now. EntityID may be left
+// empty. fn's error stops the scan and is returned.
 type FeedbackLogScanner interface {
-	ScanFeedbackLog(ctx context.Context, fn func(fb record.Feedback) error) error
+	ScanFeedbackLog(ctx context.Context, after int64, fn func(pos int64, fb record.Feedback) error) error
 }

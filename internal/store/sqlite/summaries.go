@@ -377,26 +377,28 @@ func (m *merger) emit(s *record.Summary) error {
 	return m.fn(s)
 }
 
-// ScanFeedbackLog implements store.FeedbackLogScanner: the feedback table in
-// seq (rowid) order, a sequential read without the received_at index.
-func (s *Store) ScanFeedbackLog(ctx context.Context, fn func(fb record.Feedback) error) error {
-	st, err := s.prepared(ctx, `SELECT request_id, label, received_at FROM feedback ORDER BY seq`)
+// ScanFeedbackLog implements store.FeedbackLogScanner: the feedback table
+// in seq (rowid) order from after, a sequential read without the
+// received_at index. seq is AUTOINCREMENT (never reused) and writes are
+// serialized, so a later commit always has greater seqs.
+func (s *Store) ScanFeedbackLog(ctx context.Context, after int64, fn func(pos int64, fb record.Feedback) error) error {
+	st, err := s.prepared(ctx, `SELECT seq, request_id, label, received_at FROM feedback WHERE seq > ? ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("scan feedback log: %w", err)
 	}
-	rows, err := st.QueryContext(ctx)
+	rows, err := st.QueryContext(ctx, after)
 	if err != nil {
 		return fmt.Errorf("scan feedback log: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var f record.Feedback
-		var us int64
-		if err := rows.Scan(&f.RequestID, &f.Label, &us); err != nil {
+		var seq, us int64
+		if err := rows.Scan(&seq, &f.RequestID, &f.Label, &us); err != nil {
 			return fmt.Errorf("scan feedback log: %w", err)
 		}
 		f.ReceivedAt = time.UnixMicro(us).UTC()
-		if err := fn(f); err != nil {
+		if err := fn(seq, f); err != nil {
 			return err
 		}
 	}

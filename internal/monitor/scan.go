@@ -1,0 +1,161 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+)
+
+// labelIndex is the monitor's index of the latest label of every request.
+// With a store.FeedbackLogScanner it is kept between calls and only the
+// feedback appended since the last call is read (feedback is append-only,
+// so the index equals a fresh one); otherwise it is rebuilt per call.
+type labelIndex struct {
+	mu     sync.RWMutex // write: refresh; read: while a scan uses labels
+	labels *analysis.Labels
+	pos    int64 // feedback log position read so far
+}
+
+// acquire brings the index up to date and returns it read-locked; call the
+// returned release when done with it.
+func (m *Monitor) acquireLabels(ctx context.Context) (*analysis.Labels, func(), error) {
+	fl, ok := m.store.(store.FeedbackLogScanner)
+	if !ok {
+		l, err := analysis.LoadLabels(ctx, m.store)
+		return l, func() {}, err
+	}
+	x := &m.labels
+	x.mu.Lock()
+	if x.labels == nil {
+		x.labels = analysis.NewLabels()
+	}
+	err := fl.ScanFeedbackLog(ctx, x.pos, func(pos int64, fb record.Feedback) error {
+		x.labels.Add(fb)
+		x.pos = pos
+		return nil
+	})
+	x.mu.Unlock()
+	if err != nil {
+		// What was read is applied and x.pos says how far: the next call
+		// resumes from there.
+		return nil, nil, fmt.Errorf("scan feedback: %w", err)
+	}
+	x.mu.RLock()
+	return x.labels, x.mu.RUnlock, nil
+}
+
+// pipelineBatch is how many summaries the scanning goroutine hands to the
+// accumulating one at a time.
+const pipelineBatch = 512
+
+// summaryBatch holds copies of summaries (with their labels) that outlive
+// the store's callback.
+type summaryBatch struct {
+	ss     []record.Summary
+	labels []*int
+	models []record.ModelSummary
+	preds  []int
+	probs  []float64
+	counts []int
+}
+
+func (b *summaryBatch) reset() {
+	b.ss, b.labels, b.models, b.preds, b.probs, b.counts = b.ss[:0], b.labels[:0], b.models[:0], b.preds[:0], b.probs[:0], b.counts[:0]
+}
+
+// add copies s (inputs excluded) and its label.
+func (b *summaryBatch) add(s *record.Summary, label *int) {
+	c := *s
+	c.Input = nil
+	c.Models = nil
+	b.ss = append(b.ss, c)
+	b.labels = append(b.labels, label)
+	for _, m := range s.Models {
+		if m.Prediction != nil {
+			b.preds = append(b.preds, *m.Prediction)
+		}
+		if m.Probability != nil {
+			b.probs = append(b.probs, *m.Probability)
+		}
+		b.models = append(b.models, m) // pointers re-aimed in seal
+	}
+	b.counts = append(b.counts, len(s.Models))
+}
+
+// seal points the copies' models, predictions and probabilities at the
+// batch's own arrays (appends may have moved them).
+func (b *summaryBatch) seal() {
+	pi, qi := 0, 0
+	for i := range b.models {
+		m := &b.models[i]
+		if m.Prediction != nil {
+			m.Prediction = &b.preds[pi]
+			pi++
+		}
+		if m.Probability != nil {
+			m.Probability = &b.probs[qi]
+			qi++
+		}
+	}
+	from := 0
+	for i, n := range b.counts {
+		if n > 0 {
+			b.ss[i].Models = b.models[from : from+n : from+n]
+		}
+		from += n
+	}
+}
+
+// scanMetrics streams the summaries of the non-rejected records in w into
+// acc with their labels. Decoding (in the store's scan) and accumulation run
+// on two goroutines connected by batches, in scan order, so the figures are
+// exactly those of a sequential scan.
+func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *analysis.Labels, acc *analysis.MetricsAccumulator) error {
+	full := make(chan *summaryBatch, 4)
+	free := make(chan *summaryBatch, 6)
+	for range cap(free) {
+		free <- &summaryBatch{}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			for i := range b.ss {
+				acc.AddSummary(&b.ss[i], b.labels[i])
+			}
+			b.reset()
+			free <- b
+		}
+	}()
+	cur := <-free
+	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan()}, func(s *record.Summary) error {
+		if s.Status == record.RequestRejected {
+			return nil
+		}
+		cur.add(s, labels.Get(s.ID))
+		if len(cur.ss) == pipelineBatch {
+			cur.seal()
+			full <- cur
+			select {
+			case cur = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	if err == nil && len(cur.ss) > 0 {
+		cur.seal()
+		full <- cur
+	}
+	close(full)
+	<-done
+	if err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	return nil
+}
