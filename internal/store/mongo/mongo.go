@@ -156,20 +156,21 @@ func ParseURL(rawURL string) (Config, error) {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		key, err := url.QueryUnescape(k)
-		if err != nil {
-			return fail("query parameter %q: %v", k, err)
+		key := strings.ToLower(k)
+		if key != "records" && key != "feedback" && key != "connect_timeout" {
+			kept = append(kept, part) // the driver's: passed on untouched
+			continue
 		}
 		val, err := url.QueryUnescape(v)
 		if err != nil {
 			return fail("query parameter %s: %v", key, err)
 		}
-		switch strings.ToLower(key) {
+		switch key {
 		case "records", "feedback":
 			if err := checkCollectionName(val); err != nil {
 				return fail("%s collection %q: %v", key, val, err)
 			}
-			if strings.EqualFold(key, "records") {
+			if key == "records" {
 				cfg.Records = val
 			} else {
 				cfg.Feedback = val
@@ -180,8 +181,6 @@ func ParseURL(rawURL string) (Config, error) {
 				return fail("connect_timeout %q: want a positive duration such as 5s", val)
 			}
 			cfg.ConnectTimeout = d
-		default:
-			kept = append(kept, part)
 		}
 	}
 	if cfg.Records == cfg.Feedback {

@@ -24,6 +24,8 @@ func TestParseURL(t *testing.T) {
 		{"mongodb+srv://u:p@cluster0.example.net/?retryWrites=true&w=majority",
 			Config{URI: "mongodb+srv://u:p@cluster0.example.net/?retryWrites=true&w=majority",
 				Database: "rendezvous", Records: "records", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
+		{"mongodb://h/?authMechanismProperties=SERVICE_NAME:other%2Cx&Records=r2", Config{URI: "mongodb://h/?authMechanismProperties=SERVICE_NAME:other%2Cx",
+			Database: "rendezvous", Records: "r2", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
 		{"MongoDB://h", Config{URI: "mongodb://h",
 			Database: "rendezvous", Records: "records", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
 		{"mongodb://h/db?records=a.b", Config{URI: "mongodb://h/db",
