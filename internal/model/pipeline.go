@@ -97,8 +97,21 @@ type ref struct {
 	typ  schema.Type
 }
 
+// opKind is Step.Op compiled to an integer for the hot path.
+type opKind uint8
+
+const (
+	kindPass opKind = iota
+	kindCategoryMap
+	kindImpute
+	kindIndicator
+	kindSum
+)
+
+var opKinds = map[string]opKind{OpPass: kindPass, OpCategoryMap: kindCategoryMap, OpImpute: kindImpute, OpIndicator: kindIndicator, OpSum: kindSum}
+
 type cstep struct {
-	op         string
+	op         opKind
 	in         ref
 	ins        []ref
 	preds      []ref
@@ -164,7 +177,7 @@ func (p *Pipeline) Compile(requireFitted bool) error {
 		if err := unusedKeys(s); err != nil {
 			return prefix(path+".", err)
 		}
-		c := cstep{op: s.Op, value: math.NaN(), sentinels: s.Sentinels, constant: s.Constant}
+		c := cstep{op: opKinds[s.Op], value: math.NaN(), sentinels: s.Sentinels, constant: s.Constant}
 		if s.Value != nil {
 			c.value = *s.Value
 		}
@@ -349,13 +362,13 @@ func (c *cstep) isMissing(v float64) bool {
 
 func (c *cstep) apply(in schema.Input, vals []float64) error {
 	switch c.op {
-	case OpPass:
+	case kindPass:
 		v, err := c.in.number(in, vals)
 		if err != nil {
 			return err
 		}
 		vals[c.out] = v
-	case OpCategoryMap:
+	case kindCategoryMap:
 		s, ok, err := c.in.category(in)
 		if err != nil {
 			return err
@@ -367,7 +380,7 @@ func (c *cstep) apply(in schema.Input, vals []float64) error {
 			}
 		}
 		vals[c.out] = v
-	case OpImpute:
+	case kindImpute:
 		v, err := c.in.number(in, vals)
 		if err != nil {
 			return err
@@ -379,7 +392,7 @@ func (c *cstep) apply(in schema.Input, vals []float64) error {
 			}
 		}
 		vals[c.out] = v
-	case OpIndicator:
+	case kindIndicator:
 		var missing bool
 		if c.in.slot < 0 && (c.in.typ == schema.TypeString || c.in.typ == schema.TypeBoolean) {
 			missing = in[c.in.raw] == nil
@@ -394,7 +407,7 @@ func (c *cstep) apply(in schema.Input, vals []float64) error {
 		if missing {
 			vals[c.out] = 1
 		}
-	case OpSum:
+	case kindSum:
 		s := c.constant
 		for i := range c.ins {
 			v, err := c.ins[i].number(in, vals)
