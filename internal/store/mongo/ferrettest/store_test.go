@@ -260,36 +260,15 @@ func benchOpener(uri string) func(b *testing.B) store.Store {
 	}
 }
 
-// BenchmarkScanRecords_FerretDBWithSQLite measures a full ordered scan of
-// 2048 records (FerretDB v1 decodes and sorts every document in memory).
+// BenchmarkScanRecords_FerretDBWithSQLite is storetest.BenchScan (a full
+// ordered scan of 10,000 records; FerretDB v1 decodes and sorts every
+// document in memory).
 func BenchmarkScanRecords_FerretDBWithSQLite(b *testing.B) {
-	uri := ferrettest.Start(b, ferrettest.SQLite)
-	s := benchOpener(uri)(b)
-	defer s.Close()
-	const n = 2048
-	recs := make([]record.Record, n)
-	for i := range recs {
-		recs[i] = storetest.FullRecord(fmt.Sprintf("scan-%05d", i), t0.Add(time.Duration(i)*time.Millisecond))
-	}
-	for batch := range slices.Chunk(recs, 512) {
-		if err := s.WriteRecords(b.Context(), batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		count := 0
-		if err := s.ScanRecords(b.Context(), store.ScanParams{}, func(*record.Record) error {
-			count++
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		if count != n {
-			b.Fatalf("scanned %d records, want %d", count, n)
-		}
-	}
-	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+	storetest.BenchScan(b, benchOpener(ferrettest.Start(b, ferrettest.SQLite)))
+}
+
+func BenchmarkScanRecords_MongoDB(b *testing.B) {
+	storetest.BenchScan(b, benchOpener(mongoURI(b)))
 }
 
 // startFerretDBAt runs FerretDB on SQLite in dir, listening on addr, until
