@@ -100,7 +100,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	rows := src.Rows()
 	if *labels && !rows[0].HasLabel {
-		return fmt.Errorf("%w: --labels: the %s has no outcome labels", errUsage, what)
+		return fmt.Errorf("%w: --labels: the source has no outcome labels to send (%s)", errUsage, what)
 	}
 	inj, err := simulate.Bind(drifts, cfg.Schema.Fields, rows)
 	if err != nil {
