@@ -4,6 +4,18 @@
 //
 // Every backend gives identical answers because nothing is computed in the
 // database: the monitor streams records and feedback through Go.
+//
+// # Scale
+//
+// Metrics and comparisons read record summaries (store.ScanSummaries: the
+// store's compact per-batch projection where it has one, full records
+// otherwise) on one goroutine and accumulate them on another, in scan
+// order, so the figures are exactly those of a sequential scan of full
+// records. The label index (one entry per labelled request) is kept between
+// calls when the store has a feedback log (store.FeedbackLogScanner) and
+// only new feedback is read. Drift keeps the current sample's columns (8
+// bytes per numeric value, a string header per text value): exact, and
+// O(rows) in memory. See docs/ANALYSIS.md, section Scale.
 package monitor
 
 import (

@@ -13,28 +13,36 @@ import (
 // labelIndex is the monitor's index of the latest label of every request.
 // With a store.FeedbackLogScanner it is kept between calls and only the
 // feedback appended since the last call is read (feedback is append-only,
-// so the index equals a fresh one); otherwise it is rebuilt per call.
+// so the index equals a fresh one); otherwise it is rebuilt per call from
+// ScanFeedback.
 type labelIndex struct {
 	mu     sync.RWMutex // write: refresh; read: while a scan uses labels
-	labels *analysis.Labels
+	labels *labelSet
 	pos    int64 // feedback log position read so far
 }
 
-// acquire brings the index up to date and returns it read-locked; call the
-// returned release when done with it.
-func (m *Monitor) acquireLabels(ctx context.Context) (*analysis.Labels, func(), error) {
+// acquireLabels brings the index up to date and returns it read-locked;
+// call release when done with it.
+func (m *Monitor) acquireLabels(ctx context.Context) (_ *labelSet, release func(), _ error) {
 	fl, ok := m.store.(store.FeedbackLogScanner)
 	if !ok {
-		l, err := analysis.LoadLabels(ctx, m.store)
-		return l, func() {}, err
+		l := newLabelSet()
+		err := m.store.ScanFeedback(ctx, store.FeedbackScanParams{}, func(fb record.Feedback) error {
+			l.add(fb)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("scan feedback: %w", err)
+		}
+		return l, func() {}, nil
 	}
 	x := &m.labels
 	x.mu.Lock()
 	if x.labels == nil {
-		x.labels = analysis.NewLabels()
+		x.labels = newLabelSet()
 	}
 	err := fl.ScanFeedbackLog(ctx, x.pos, func(pos int64, fb record.Feedback) error {
-		x.labels.Add(fb)
+		x.labels.add(fb)
 		x.pos = pos
 		return nil
 	})
@@ -55,8 +63,9 @@ const pipelineBatch = 512
 // summaryBatch holds copies of summaries (with their labels) that outlive
 // the store's callback.
 type summaryBatch struct {
-	ss     []record.Summary
-	labels []*int
+	ss       []record.Summary
+	labels   []int
+	labelled []bool
 	models []record.ModelSummary
 	preds  []int
 	probs  []float64
@@ -64,16 +73,18 @@ type summaryBatch struct {
 }
 
 func (b *summaryBatch) reset() {
-	b.ss, b.labels, b.models, b.preds, b.probs, b.counts = b.ss[:0], b.labels[:0], b.models[:0], b.preds[:0], b.probs[:0], b.counts[:0]
+	b.ss, b.labels, b.labelled = b.ss[:0], b.labels[:0], b.labelled[:0]
+	b.models, b.preds, b.probs, b.counts = b.models[:0], b.preds[:0], b.probs[:0], b.counts[:0]
 }
 
 // add copies s (inputs excluded) and its label.
-func (b *summaryBatch) add(s *record.Summary, label *int) {
+func (b *summaryBatch) add(s *record.Summary, label int, labelled bool) {
 	c := *s
 	c.Input = nil
 	c.Models = nil
 	b.ss = append(b.ss, c)
 	b.labels = append(b.labels, label)
+	b.labelled = append(b.labelled, labelled)
 	for _, m := range s.Models {
 		if m.Prediction != nil {
 			b.preds = append(b.preds, *m.Prediction)
@@ -114,7 +125,7 @@ func (b *summaryBatch) seal() {
 // acc with their labels. Decoding (in the store's scan) and accumulation run
 // on two goroutines connected by batches, in scan order, so the figures are
 // exactly those of a sequential scan.
-func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *analysis.Labels, acc *analysis.MetricsAccumulator) error {
+func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *labelSet, acc *analysis.MetricsAccumulator) error {
 	full := make(chan *summaryBatch, 4)
 	free := make(chan *summaryBatch, 6)
 	for range cap(free) {
@@ -125,7 +136,11 @@ func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *analysis.La
 		defer close(done)
 		for b := range full {
 			for i := range b.ss {
-				acc.AddSummary(&b.ss[i], b.labels[i])
+				var label *int
+				if b.labelled[i] {
+					label = &b.labels[i]
+				}
+				acc.AddSummary(&b.ss[i], label)
 			}
 			b.reset()
 			free <- b
@@ -136,7 +151,8 @@ func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *analysis.La
 		if s.Status == record.RequestRejected {
 			return nil
 		}
-		cur.add(s, labels.Get(s.ID))
+		label, ok := labels.get(s.ID)
+		cur.add(s, label, ok)
 		if len(cur.ss) == pipelineBatch {
 			cur.seal()
 			full <- cur
