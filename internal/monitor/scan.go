@@ -66,10 +66,10 @@ type summaryBatch struct {
 	ss       []record.Summary
 	labels   []int
 	labelled []bool
-	models []record.ModelSummary
-	preds  []int
-	probs  []float64
-	counts []int
+	models   []record.ModelSummary
+	preds    []int
+	probs    []float64
+	counts   []int
 }
 
 func (b *summaryBatch) reset() {
