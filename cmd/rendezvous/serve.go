@@ -300,6 +300,7 @@ func recorderStats(s record.RecorderStats) api.RecorderStats {
 		Batches:       s.Batches,
 		Dropped:       s.Dropped,
 		WriteErrors:   s.WriteErrors,
+		Quarantined:   s.Quarantined,
 		Degraded:      s.Degraded,
 		Reason:        reason,
 	}

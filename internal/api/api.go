@@ -56,6 +56,8 @@ type RecorderStats struct {
 	QueueDepth, QueueCapacity int
 	// Counters since start.
 	Enqueued, Written, Batches, Dropped, WriteErrors uint64
+	// Quarantined counts records the reachable store refused on their own.
+	Quarantined uint64
 	// Degraded is set by the recorder when it cannot keep up or cannot
 	// write; Reason says why.
 	Degraded bool

@@ -77,6 +77,8 @@ var (
 		"Batches written to the store.", nil, nil)
 	descDropped = prometheus.NewDesc("rendezvous_recorder_dropped_total",
 		"Records dropped because the recorder's queue was full.", nil, nil)
+	descQuarantined = prometheus.NewDesc("rendezvous_recorder_quarantined_total",
+		"Records the reachable store refused on their own; logged in full and not retried.", nil, nil)
 	descWriteErrors = prometheus.NewDesc("rendezvous_recorder_write_errors_total",
 		"Failed batch writes to the store.", nil, nil)
 	descDegraded = prometheus.NewDesc("rendezvous_recorder_degraded",
@@ -89,7 +91,7 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueCap, descEnqueued, descWritten, descBatches,
-		descDropped, descWriteErrors, descDegraded, descInFlight, descMaxInFlight} {
+		descDropped, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight} {
 		ch <- d
 	}
 }
@@ -107,6 +109,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWritten, s.Written)
 		counter(descBatches, s.Batches)
 		counter(descDropped, s.Dropped)
+		counter(descQuarantined, s.Quarantined)
 		counter(descWriteErrors, s.WriteErrors)
 		deg := 0.0
 		if s.Degraded {

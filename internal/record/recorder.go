@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -20,6 +21,14 @@ type Writer interface {
 	WriteRecords(ctx context.Context, recs []Record) error
 }
 
+// Pinger is implemented by writers that can tell whether they are reachable
+// (a store.Store can). The Recorder uses it to tell a store outage (retry
+// for as long as it takes) from a batch the reachable store refuses
+// (isolate the records it refuses).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Recorder defaults, used for zero (or negative) RecorderOptions fields.
 const (
 	DefaultQueueSize     = 100_000
@@ -28,6 +37,7 @@ const (
 	DefaultRetryInitial  = 100 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
 	DefaultWriteTimeout  = 10 * time.Second
+	DefaultIsolateAfter  = 3
 )
 
 // RecorderOptions configures a Recorder. Zero or negative values select the
@@ -49,13 +59,22 @@ type RecorderOptions struct {
 	// WriteTimeout bounds one WriteRecords call; a call that times out is
 	// retried like any failed one (default 10s).
 	WriteTimeout time.Duration
+	// IsolateAfter is the number of failed attempts at one batch after
+	// which, if the writer is a Pinger and answers its ping, the batch is
+	// split in halves to isolate the records the store refuses (default 3).
+	IsolateAfter int
+	// Quarantine receives each record the reachable store refused on its
+	// own, with the error; the record is then counted as Quarantined and
+	// not retried. The default logs the whole record as JSON at error
+	// level, so nothing is lost silently.
+	Quarantine func(rec Record, err error)
 	// Logger receives write failures and recoveries (default slog.Default()).
 	Logger *slog.Logger
 }
 
 // RecorderStats is a point-in-time view of a Recorder, for /metrics and
 // /readyz. Counters only grow. At any time Enqueued = Written + Lost +
-// QueueDepth.
+// Quarantined + QueueDepth.
 type RecorderStats struct {
 	// QueueDepth counts records accepted and not yet written (including the
 	// batch being written); QueueCap is its bound.
@@ -71,6 +90,9 @@ type RecorderStats struct {
 	// Lost counts accepted records abandoned because Close's context ended
 	// before they could be written.
 	Lost uint64
+	// Quarantined counts records the reachable store refused on their own
+	// (e.g. a value it cannot encode); each went to RecorderOptions.Quarantine.
+	Quarantined uint64
 	// WriteErrors counts failed WriteRecords calls; LastError is the most
 	// recent one's message ("" if none yet).
 	WriteErrors uint64
@@ -142,9 +164,21 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 	defDur(&opts.RetryInitial, DefaultRetryInitial)
 	defDur(&opts.RetryMax, DefaultRetryMax)
 	defDur(&opts.WriteTimeout, DefaultWriteTimeout)
+	def(&opts.IsolateAfter, DefaultIsolateAfter)
 	opts.RetryMax = max(opts.RetryMax, opts.RetryInitial)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Quarantine == nil {
+		log := opts.Logger
+		opts.Quarantine = func(rec Record, err error) {
+			doc, jerr := json.Marshal(rec)
+			if jerr != nil {
+				doc = []byte(fmt.Sprintf("%+v", rec))
+			}
+			log.Error("record store refuses a record; quarantined (its full JSON follows)",
+				"request_id", rec.ID, "err", err, "record", string(doc))
+		}
 	}
 	ctx, abort := context.WithCancel(context.Background())
 	r := &Recorder{
@@ -310,8 +344,14 @@ func (r *Recorder) take(partial bool) (batch []Record, more bool) {
 }
 
 // write writes batch, retrying with backoff until it succeeds (true) or
-// Close gives up (false, the batch counted as lost).
-func (r *Recorder) write(batch []Record) bool {
+// Close gives up (false, the batch counted as lost). After IsolateAfter
+// failed attempts, if the writer answers a ping, the store is up and refuses
+// something in this batch: the batch is written in halves, recursively, and
+// a single record the store still refuses is quarantined. Only the whole
+// queued chunk (whole true) is recycled, never a half of it.
+func (r *Recorder) write(batch []Record) bool { return r.writeBatch(batch, true) }
+
+func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
 	backoff := r.opts.RetryInitial
 	var timer *time.Timer
 	for attempt := 1; ; attempt++ {
@@ -324,9 +364,11 @@ func (r *Recorder) write(batch []Record) bool {
 			r.stats.Written += uint64(len(batch))
 			r.stats.Batches++
 			r.failing = false
-			clear(batch)
-			if len(r.spare) < maxSpareChunks {
-				r.spare = append(r.spare, batch[:0])
+			if whole {
+				clear(batch)
+				if len(r.spare) < maxSpareChunks {
+					r.spare = append(r.spare, batch[:0])
+				}
 			}
 			r.mu.Unlock()
 			if attempt > 1 {
@@ -343,6 +385,16 @@ func (r *Recorder) write(batch []Record) bool {
 			r.lose(len(batch))
 			return false
 		}
+		if attempt >= r.opts.IsolateAfter && r.storeUp() {
+			if len(batch) == 1 {
+				r.quarantine(batch[0], err)
+				return true
+			}
+			r.log.Warn("reachable record store refuses a batch; writing it in halves to isolate the refused records",
+				"records", len(batch), "err", err)
+			half := len(batch) / 2
+			return r.writeBatch(batch[:half:half], false) && r.writeBatch(batch[half:], false)
+		}
 		r.log.Warn("record store write failed; retrying", "records", len(batch), "attempt", attempt, "backoff", backoff, "err", err)
 		if timer == nil {
 			timer = time.NewTimer(backoff)
@@ -358,6 +410,27 @@ func (r *Recorder) write(batch []Record) bool {
 		}
 		backoff = min(2*backoff, r.opts.RetryMax)
 	}
+}
+
+// storeUp reports whether the writer is a Pinger that answers.
+func (r *Recorder) storeUp() bool {
+	p, ok := r.w.(Pinger)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
+	defer cancel()
+	return p.Ping(ctx) == nil
+}
+
+// quarantine hands one refused record to the Quarantine hook and counts it.
+func (r *Recorder) quarantine(rec Record, err error) {
+	r.opts.Quarantine(rec, err)
+	r.mu.Lock()
+	r.depth--
+	r.stats.Quarantined++
+	r.failing = false
+	r.mu.Unlock()
 }
 
 // lose counts n accepted records as abandoned.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -344,4 +345,87 @@ func BenchmarkRecorder_Enqueue(b *testing.B) {
 	}
 	s := r.Stats()
 	b.ReportMetric(float64(s.Dropped)/float64(b.N), "dropped/op")
+}
+
+// pickyWriter is a reachable store (it answers Ping unless down) that
+// refuses every batch holding a record whose ID is in poison.
+type pickyWriter struct {
+	*batchWriter
+	poison map[string]bool
+	down   atomic.Bool
+}
+
+func (w *pickyWriter) Ping(context.Context) error {
+	if w.down.Load() {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func (w *pickyWriter) WriteRecords(ctx context.Context, recs []record.Record) error {
+	if w.down.Load() {
+		return errors.New("connection refused")
+	}
+	for _, r := range recs {
+		if w.poison[r.ID] {
+			return fmt.Errorf("cannot encode record %s", r.ID)
+		}
+	}
+	return w.batchWriter.WriteRecords(ctx, recs)
+}
+
+func TestRecorder_ReachableStoreRefusingOneRecordQuarantinesOnlyThatRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &pickyWriter{batchWriter: newBatchWriter(), poison: map[string]bool{rec(5).ID: true, rec(13).ID: true}}
+		var quarantined []string
+		r := record.NewRecorder(w, record.RecorderOptions{
+			BatchSize: 16, FlushInterval: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, Logger: quietLog,
+			Quarantine: func(rec record.Record, err error) {
+				if !strings.Contains(err.Error(), rec.ID) {
+					t.Errorf("quarantine of %s with unrelated error %v", rec.ID, err)
+				}
+				quarantined = append(quarantined, rec.ID)
+			},
+		})
+		enqueue(t, r, 0, 20)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		s := r.Stats()
+		if s.Written != 18 || s.Quarantined != 2 || s.QueueDepth != 0 || s.Enqueued != s.Written+s.Quarantined {
+			t.Errorf("stats = %+v; want 18 written, 2 quarantined, nothing queued", s)
+		}
+		if !slices.Equal(quarantined, []string{rec(5).ID, rec(13).ID}) {
+			t.Errorf("quarantined %v", quarantined)
+		}
+		for id, n := range w.seen {
+			if n != 1 {
+				t.Errorf("%s written %d times", id, n)
+			}
+		}
+		closeOK(t, r)
+	})
+}
+
+func TestRecorder_StoreOutageIsRetriedNeverQuarantined(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &pickyWriter{batchWriter: newBatchWriter()}
+		w.down.Store(true)
+		r := record.NewRecorder(w, record.RecorderOptions{
+			BatchSize: 4, FlushInterval: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: quietLog,
+			Quarantine: func(rec record.Record, err error) { t.Errorf("quarantined %s during an outage", rec.ID) },
+		})
+		enqueue(t, r, 0, 8)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if s := r.Stats(); s.Written != 0 || s.QueueDepth != 8 || s.Quarantined != 0 {
+			t.Errorf("during the outage stats = %+v", s)
+		}
+		w.down.Store(false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if s := r.Stats(); s.Written != 8 || s.QueueDepth != 0 {
+			t.Errorf("after the outage stats = %+v", s)
+		}
+		closeOK(t, r)
+	})
 }
