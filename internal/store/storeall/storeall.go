@@ -1,9 +1,9 @@
 // Package storeall opens a record store by URL scheme. It is the one place
 // that imports every backend, so the store package stays free of them.
 //
-// To add a backend, add one line to backends:
+// To add a backend, add one line to backends, as the MongoDB store did:
 //
-//	{[]string{"mongodb", "mongodb+srv"}, adapt(mongo.Open)},
+//	{[]string{mongo.Scheme, mongo.SchemeSRV}, adapt(mongo.Open)},
 package storeall
 
 import (
@@ -58,8 +58,9 @@ func Schemes() []string {
 }
 
 // Open opens the store rawURL names, choosing the backend by the URL's
-// scheme (case-insensitive): sqlite, postgres or postgresql (see each
-// backend package for its URL form and parameters). ctx bounds connecting
+// scheme (case-insensitive): sqlite, postgres or postgresql, mongodb or
+// mongodb+srv (see each backend package, and docs/STORES.md, for its URL
+// form and parameters). ctx bounds connecting
 // and migrating; the store outlives it.
 //
 // Errors name the URL with its password redacted. A scheme no backend
