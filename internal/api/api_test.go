@@ -489,6 +489,8 @@ func TestMetrics_ExposeRequestsModelLatencyFallbacksAndRecorder(t *testing.T) {
 		`rendezvous_model_latency_seconds_count{model="prod-gbt",outcome="error",role="production"} 1`,
 		`rendezvous_model_latency_seconds_count{model="dev-logreg",outcome="ok",role="challenger"} 1`,
 		`rendezvous_fallbacks_total{served_by="canary-rule"} 1`,
+		`rendezvous_model_errors_total{kind="error",model="prod-gbt"} 1`,
+		`rendezvous_recorder_quarantined_total 0`,
 		`rendezvous_recorder_queue_depth 0`,
 		`rendezvous_recorder_queue_capacity 100000`,
 		`rendezvous_recorder_enqueued_total 2`,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ type metrics struct {
 	duration     *prometheus.HistogramVec // route
 	modelLatency *prometheus.HistogramVec // model, role, outcome
 	fallbacks    *prometheus.CounterVec   // served_by
+	modelErrors  *prometheus.CounterVec   // model, kind
 }
 
 // latencyBuckets cover in-process models (tens of µs) to remote deadlines.
@@ -43,7 +45,11 @@ func newMetrics(reg prometheus.Registerer, h *Handler) (*metrics, error) {
 			Help: "Requests answered by a fallback model because production failed or missed its deadline.",
 		}, []string{"served_by"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.modelLatency, m.fallbacks, &stateCollector{h: h}} {
+	m.modelErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rendezvous_model_errors_total",
+		Help: "Failed model calls by model and kind: a remote model's classified kind (timeout, refused, connection, http_4xx, http_5xx, bad_payload, circuit_open, …) or the result status (error, timeout, skipped) for in-process models.",
+	}, []string{"model", "kind"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.modelLatency, m.fallbacks, m.modelErrors, &stateCollector{h: h}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -58,6 +64,14 @@ func (m *metrics) observeHTTP(route string, code int, d time.Duration) {
 
 func (m *metrics) observeModel(res rendezvous.Result) {
 	m.modelLatency.WithLabelValues(res.Name, string(res.Role), string(res.Status)).Observe(res.Latency.Seconds())
+	if res.Err != nil {
+		kind := string(res.Status)
+		var k interface{ ErrorKind() string }
+		if errors.As(res.Err, &k) {
+			kind = k.ErrorKind()
+		}
+		m.modelErrors.WithLabelValues(res.Name, kind).Inc()
+	}
 }
 
 // stateCollector reads the recorder's Stats and the models' in-flight

@@ -59,5 +59,12 @@ type Model interface {
 	Predict(ctx context.Context, in schema.Input) (Prediction, error)
 }
 
-// ErrInvalidBundle is wrapped by every bundle loading error.
-var ErrInvalidBundle = errors.New("invalid model bundle")
+// Sentinel errors.
+var (
+	// ErrInvalidBundle is wrapped by every bundle loading error.
+	ErrInvalidBundle = errors.New("invalid model bundle")
+	// ErrDeclined is matched (errors.Is) by a Predict error that means the
+	// model declined the call without trying — e.g. a remote model whose
+	// circuit breaker is open. The rendezvous records it as skipped.
+	ErrDeclined = errors.New("model declined the call")
+)

@@ -497,6 +497,9 @@ func (c *call) accept(o outcome) {
 	switch {
 	case o.panicked:
 		res.Status = record.StatusError
+	case errors.Is(o.err, model.ErrDeclined):
+		// Not called (e.g. an open circuit): skipped, like the in-flight cap.
+		res.Status = record.StatusSkipped
 	case o.err != nil && inTime:
 		res.Status = record.StatusError
 	case o.err != nil:

@@ -3,6 +3,7 @@ package rendezvous_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -513,6 +514,29 @@ func TestRouter_ProductionSkippedFallsBackWithoutWaiting(t *testing.T) {
 			t.Errorf("Route = %+v, %v after %v; want canary after 1ms", dec, err, time.Since(start))
 		}
 		close(block)
+	})
+}
+
+func TestRouter_DeclinedCallIsRecordedAsSkippedAndFallsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := rendezvous.New([]rendezvous.Member{
+			member(prodName, model.RoleProduction, func(context.Context, schema.Input) (model.Prediction, error) {
+				return model.Prediction{}, fmt.Errorf("circuit open: %w", model.ErrDeclined)
+			}),
+			member(canaryName, model.RoleCanary, answers(0, time.Millisecond)),
+		}, rendezvous.Policy{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newCompletion()
+		dec, err := r.Route(t.Context(), nil, c.complete)
+		if err != nil || dec.ServedBy != canaryName {
+			t.Fatalf("Route = %+v, %v; want the canary", dec, err)
+		}
+		res := <-c.ch
+		if got := res[0].Status; got != record.StatusSkipped {
+			t.Errorf("declined production recorded as %q, want skipped", got)
+		}
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+
 	"github.com/rendezvous-gw/rendezvous/internal/breaker"
 )
 
@@ -73,6 +75,15 @@ func (e *Error) Error() string {
 // Unwrap returns the cause, so errors.Is(err, context.DeadlineExceeded) and
 // errors.Is(err, breaker.ErrOpen) work.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes a circuit_open error match model.ErrDeclined: the remote was
+// not called, so the rendezvous records the model as skipped.
+func (e *Error) Is(target error) bool {
+	return target == model.ErrDeclined && e.Kind == KindCircuitOpen
+}
+
+// ErrorKind returns the kind as a string, for per-kind error metrics.
+func (e *Error) ErrorKind() string { return string(e.Kind) }
 
 // KindOf returns the Kind of a remote call error, or "" when err is not (and
 // does not wrap) an *Error.

@@ -601,6 +601,9 @@ func TestModel_BreakerOpensAfterConsecutiveFailuresAndClosesAfterAProbe(t *testi
 	if !errors.Is(err, breaker.ErrOpen) {
 		t.Errorf("errors.Is(err, breaker.ErrOpen) = false")
 	}
+	if !errors.Is(err, model.ErrDeclined) {
+		t.Errorf("errors.Is(err, model.ErrDeclined) = false: the router would record an error, not skipped")
+	}
 	if got := calls.Load(); got != 3 {
 		t.Fatalf("remote called %d times, want 3 (not while open)", got)
 	}
