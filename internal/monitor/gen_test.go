@@ -70,7 +70,8 @@ func (g *generator) record(i, n int) (record.Record, *int) {
 	r := g.rng
 	at := genT0.Add(time.Duration(i)*g.step + time.Duration(r.IntN(1000))*time.Microsecond)
 	rec := record.Record{
-		ID:         fmt.Sprintf("0193a%07x-%04x-7%03x-8%03x-%012x", i, r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Int64N(1<<48)),
+		// A UUIDv7 as the gateway makes them (time-ordered, lower case).
+		ID:         fmt.Sprintf("%08x-%04x-7%03x-8%03x-%012x", 0x0193a000+i, r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Int64N(1<<48)),
 		ReceivedAt: at,
 		Endpoint:   "/v1/predict",
 		EntityID:   fmt.Sprint(892 + r.IntN(50000)),

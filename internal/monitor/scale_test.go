@@ -58,6 +58,13 @@ func BenchmarkScale(b *testing.B) {
 			return err
 		})
 	})
+	b.Run("MetricsLastDay", func(b *testing.B) {
+		since := genT0.Add(29 * 24 * time.Hour)
+		measure(b, func() error {
+			_, err := mon.Metrics(ctx, monitor.Window{Since: since}, 0)
+			return err
+		})
+	})
 	b.Run("Compare", func(b *testing.B) {
 		measure(b, func() error {
 			_, err := mon.Compare(ctx, "dev-logreg", monitor.Window{})

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -30,7 +31,7 @@ func variedRecords(rng *rand.Rand, t0 time.Time, n int) []record.Record {
 		case 0:
 			r.Status, r.Input, r.Models, r.Decision, r.Raw = record.RequestRejected, nil, nil, nil, "{bad"
 		case 1:
-			r.Input = schema.Input{"age": nil, "sex": "fémale \"q\"", "n": float64(rng.IntN(5)), "list": []any{1.0, "x"}, "neg": -0.0}
+			r.Input = schema.Input{"age": nil, "sex": "fémale \"q\"", "n": float64(rng.IntN(5)), "list": []any{1.0, "x"}, "neg": math.Copysign(0, -1)}
 		case 2:
 			p := rng.Float64()
 			m := r.Models["prod-gbt"]
