@@ -403,6 +403,9 @@ func newRemote(cfg *config.Config, mc config.Model, log *slog.Logger) (*remote.M
 			rc.Fields = append(rc.Fields, remote.Field{Name: f.Name, Type: schema.Type(f.Type)})
 		}
 	}
+	if err := rc.ApplyExtra(r.Extra); err != nil {
+		return nil, fmt.Errorf("remote.extra: %w", err)
+	}
 	m, err := remote.New(rc)
 	if err != nil {
 		return nil, fmt.Errorf("remote model: %w", err)
