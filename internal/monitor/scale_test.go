@@ -43,6 +43,18 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := b.Context()
+	b.Run("MetricsFirstCall", func(b *testing.B) {
+		// A fresh monitor each time: the label index is built from the
+		// whole feedback log (later calls read only new feedback).
+		measure(b, func() error {
+			fresh, err := monitor.New(monitor.Params{Store: st, Models: models, Fields: genFields})
+			if err != nil {
+				return err
+			}
+			_, err = fresh.Metrics(ctx, monitor.Window{}, 0)
+			return err
+		})
+	})
 	b.Run("Metrics", func(b *testing.B) {
 		measure(b, func() error {
 			rep, err := mon.Metrics(ctx, monitor.Window{}, 0)
