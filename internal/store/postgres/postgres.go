@@ -105,12 +105,17 @@ func open(ctx context.Context, rawURL string, upTo int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", redacted, err)
 	}
+	// The bound that applies: connect_timeout, or ctx's deadline if sooner.
+	timeout, bound := cfg.ConnConfig.ConnectTimeout, "connect_timeout"
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout, bound = time.Until(dl).Round(100*time.Millisecond), "deadline"
+	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout)
 	err = pool.Ping(pctx)
 	cancel()
 	if err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres store %s: connect (timeout %s): %w", redacted, cfg.ConnConfig.ConnectTimeout, err)
+		return nil, fmt.Errorf("open postgres store %s: connect (%s %s): %w", redacted, bound, timeout, err)
 	}
 	if err := migrate(ctx, pool, schema, upTo); err != nil {
 		pool.Close()

@@ -207,8 +207,16 @@ func TestOpen_UnreachableServerFailsWithinConnectTimeoutNamingRedactedURL(t *tes
 	if !strings.Contains(msg, "postgres://gw:xxxxx@"+ln.Addr().String()+"/db") {
 		t.Errorf("error does not name the redacted URL: %s", msg)
 	}
-	if strings.Count(msg, "\n") > 0 {
-		t.Errorf("error spans lines: %q", msg)
+	if !strings.Contains(msg, "connect_timeout 1s") {
+		t.Errorf("error does not name the bound that applied: %s", msg)
+	}
+	// A caller's deadline sooner than connect_timeout is the bound named.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = Open(ctx, "postgres://gw:s3cr3t-pw@"+ln.Addr().String()+"/db?sslmode=disable")
+	if err == nil || !strings.Contains(err.Error(), "deadline 300ms") || time.Since(start) > 3*time.Second {
+		t.Errorf("Open with a 300ms deadline: %v after %s", err, time.Since(start))
 	}
 }
 
