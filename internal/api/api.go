@@ -319,6 +319,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // instrument counts requests by route and status and recovers panics.
 func (h *Handler) instrument(route string, next http.Handler) http.Handler {
+	obs := h.metrics.forRoute(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -336,7 +337,7 @@ func (h *Handler) instrument(route string, next http.Handler) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			h.metrics.observeHTTP(route, code, time.Since(start))
+			obs.observe(code, time.Since(start))
 		}()
 		next.ServeHTTP(sw, r)
 	})

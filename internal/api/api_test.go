@@ -623,11 +623,40 @@ func BenchmarkPredict(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := []byte(`{"entity_id":"892","input":` + passenger + `}`)
+	benchmarkRoute(b, h, router, "/v1/predict", `{"entity_id":"892","input":`+passenger+`}`)
+}
+
+// BenchmarkPredictCompat measures the original route of bench/post.lua
+// (POST /singletitanicpred/), the request of the gateway benchmark, with
+// three in-process models and in-memory recording (no network).
+func BenchmarkPredictCompat(b *testing.B) {
+	cfg, err := config.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	val, _ := cfg.Validator()
+	members := []rendezvous.Member{
+		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.9}},
+		{Name: "canary-rule", Role: model.RoleCanary, Model: ruleModel{name: "canary", prob: 0.7}},
+		{Name: "dev-logreg", Role: model.RoleChallenger, Model: ruleModel{name: "dev", prob: 0.6}},
+	}
+	router, err := rendezvous.New(members, rendezvous.Policy{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(Params{Config: cfg, Validator: val, Router: router, Recorder: discard{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkRoute(b, h, router, "/singletitanicpred/",
+		`{"pclass":3,"sex":"male","sibsp":0,"parch":0,"fare":7.25,"embarked":"S","age":22,"passid":"1"}`)
+}
+
+func benchmarkRoute(b *testing.B, h *Handler, router *rendezvous.Router, path, body string) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, "/v1/predict", bytes.NewReader(body))
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req)

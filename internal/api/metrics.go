@@ -3,10 +3,13 @@ package api
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 )
 
@@ -17,6 +20,7 @@ type metrics struct {
 	modelLatency *prometheus.HistogramVec // model, role, outcome
 	fallbacks    *prometheus.CounterVec   // served_by
 	modelErrors  *prometheus.CounterVec   // model, kind
+	models       sync.Map                 // modelKey → prometheus.Observer
 }
 
 // latencyBuckets cover in-process models (tens of µs) to remote deadlines.
@@ -63,7 +67,7 @@ func (m *metrics) observeHTTP(route string, code int, d time.Duration) {
 }
 
 func (m *metrics) observeModel(res rendezvous.Result) {
-	m.modelLatency.WithLabelValues(res.Name, string(res.Role), string(res.Status)).Observe(res.Latency.Seconds())
+	m.modelObserver(&res).Observe(res.Latency.Seconds())
 	if res.Err != nil {
 		kind := string(res.Status)
 		var k interface{ ErrorKind() string }
@@ -135,4 +139,49 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(m.InFlight), m.Name, string(m.Role))
 		ch <- prometheus.MustNewConstMetric(descMaxInFlight, prometheus.GaugeValue, float64(m.MaxInFlight), m.Name, string(m.Role))
 	}
+}
+
+// routeObserver is observeHTTP for one route with its series resolved on
+// first use (a route never called shows no series, as before): the request
+// path does no label lookup for the status codes it has seen. It is safe
+// for concurrent use.
+type routeObserver struct {
+	m     *metrics
+	route string
+	once  sync.Once
+	// duration is set by once.
+	duration prometheus.Observer
+	codes    sync.Map // int → prometheus.Counter
+}
+
+func (m *metrics) forRoute(route string) *routeObserver {
+	return &routeObserver{m: m, route: route}
+}
+
+func (o *routeObserver) observe(code int, d time.Duration) {
+	o.once.Do(func() { o.duration = o.m.duration.WithLabelValues(o.route) })
+	v, ok := o.codes.Load(code)
+	if !ok {
+		v, _ = o.codes.LoadOrStore(code, o.m.requests.WithLabelValues(o.route, strconv.Itoa(code)))
+	}
+	v.(prometheus.Counter).Inc()
+	o.duration.Observe(d.Seconds())
+}
+
+// modelKey names one series of rendezvous_model_latency_seconds.
+type modelKey struct {
+	name   string
+	role   model.Role
+	status record.Status
+}
+
+// modelObserver returns the latency series of one model and outcome,
+// resolved once per key.
+func (m *metrics) modelObserver(res *rendezvous.Result) prometheus.Observer {
+	k := modelKey{res.Name, res.Role, res.Status}
+	if v, ok := m.models.Load(k); ok {
+		return v.(prometheus.Observer)
+	}
+	v, _ := m.models.LoadOrStore(k, m.modelLatency.WithLabelValues(res.Name, string(res.Role), string(res.Status)))
+	return v.(prometheus.Observer)
 }

@@ -106,6 +106,9 @@ func isJSON(ct string) bool {
 // decode parses the body as one JSON value; a syntax error is a 400 naming
 // the byte offset.
 func decode(body []byte) (any, *rejection) {
+	if m, ok := decodeFlat(body); ok {
+		return m, nil
+	}
 	v, err := schema.DecodeJSON(body)
 	if err != nil {
 		return nil, &rejection{status: http.StatusBadRequest, msg: err.Error()}
