@@ -5,7 +5,9 @@ import (
 	"testing"
 )
 
-// BenchmarkGBTProb compares the two inference layouts of 200 trees of depth 3.
+// BenchmarkGBTProb compares the inference layouts of 200 trees of depth 3:
+// fixed-size complete trees (used up to depth 4), flat complete trees (up to
+// depth 8) and the node form (deeper).
 func BenchmarkGBTProb(b *testing.B) {
 	X, y := xor(2000, 9)
 	for i := range X {
@@ -17,13 +19,15 @@ func BenchmarkGBTProb(b *testing.B) {
 		b.Fatal(err)
 	}
 	plain := *m
-	plain.cFeat = nil
+	plain.cFeat, plain.small = nil, nil
+	flat := *m
+	flat.small = nil
 	// Rotating over many rows keeps the branch predictor from memorising
 	// one path, as live traffic does.
 	for _, c := range []struct {
 		name string
 		m    *GBT
-	}{{"complete", m}, {"nodes", &plain}} {
+	}{{"small", m}, {"flat", &flat}, {"nodes", &plain}} {
 		b.Run(c.name, func(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()

@@ -250,7 +250,7 @@ func TestGBT_CompleteLayoutScoresLikeTheTrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.cFeat == nil || m.depth != 4 {
+	if m.cFeat == nil || m.small == nil || m.depth != 4 {
 		t.Fatalf("complete layout not built (depth %d)", m.depth)
 	}
 	shallow := false
@@ -271,6 +271,9 @@ func TestGBT_CompleteLayoutScoresLikeTheTrees(t *testing.T) {
 		}
 		if got := m.completeSum(x); got != want {
 			t.Fatalf("x=%v: complete layout %v, trees %v", x, got, want)
+		}
+		if got := m.smallSum(x); got != want {
+			t.Fatalf("x=%v: fixed-size layout %v, trees %v", x, got, want)
 		}
 	}
 }

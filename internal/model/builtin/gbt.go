@@ -78,9 +78,18 @@ type GBT struct {
 	// inner node i of tree t at cFeat/cThr[t*inner+i], children 2i+1 and
 	// 2i+2, leaf j at cLeaf[t*(inner+1)+j].
 	depth int
+	small []smallTree // trees of depth ≤ 4 in fixed-size arrays (no bounds checks)
 	cFeat []int32
 	cThr  []float64
 	cLeaf []float64
+}
+
+// smallTree is one padded complete tree of depth ≤ 4 in fixed-size arrays,
+// so the walk needs no bounds checks.
+type smallTree struct {
+	thr  [15]float64
+	leaf [16]float64
+	feat [15]int32
 }
 
 // maxCompleteDepth bounds the padded layout (2^depth leaves per tree).
@@ -97,6 +106,9 @@ type node struct {
 
 // Prob implements Model. It walks flat arrays and does not allocate.
 func (m *GBT) Prob(x []float64) float64 {
+	if m.small != nil {
+		return sigmoid(m.smallSum(x))
+	}
 	if m.cFeat != nil {
 		return sigmoid(m.completeSum(x))
 	}
@@ -142,10 +154,29 @@ func (m *GBT) completeSum(x []float64) float64 {
 	return s
 }
 
+// smallSum walks the fixed-size trees (depth ≤ 4) like completeSum.
+func (m *GBT) smallSum(x []float64) float64 {
+	s := m.Init
+	d := m.depth
+	for k := range m.small {
+		t := &m.small[k]
+		i := 0
+		for range d {
+			c := 1
+			if x[t.feat[i&15]] <= t.thr[i&15] {
+				c = 0
+			}
+			i = 2*i + 1 + c
+		}
+		s += t.leaf[(i-(1<<d-1))&15]
+	}
+	return s
+}
+
 // buildComplete fills the padded layout from nodes, or leaves it nil when a
 // tree is deeper than maxCompleteDepth.
 func (m *GBT) buildComplete() {
-	m.cFeat, m.cThr, m.cLeaf, m.depth = nil, nil, nil, 0
+	m.cFeat, m.cThr, m.cLeaf, m.depth, m.small = nil, nil, nil, 0, nil
 	var depthOf func(i int32) int
 	depthOf = func(i int32) int {
 		n := m.nodes[i]
@@ -188,6 +219,15 @@ func (m *GBT) buildComplete() {
 		fill(t, r, 0, 0)
 	}
 	m.depth, m.cFeat, m.cThr, m.cLeaf = d, feat, thr, leaf
+	m.small = nil
+	if d <= 4 {
+		m.small = make([]smallTree, len(m.roots))
+		for t := range m.small {
+			copy(m.small[t].feat[:], feat[t*inner:(t+1)*inner])
+			copy(m.small[t].thr[:], thr[t*inner:(t+1)*inner])
+			copy(m.small[t].leaf[:], leaf[t*(inner+1):(t+1)*(inner+1)])
+		}
+	}
 }
 
 func (m *GBT) bind(features []string) error {
