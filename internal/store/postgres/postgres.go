@@ -378,26 +378,46 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	ids, entities, statuses := make([]string, n), make([]*string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	docs, orders, exacts := make([]*string, n), make([]*string, n), make([]*string, n)
-	for i := range recs {
+	// encodeOne fills row i of the column arrays.
+	encodeOne := func(i int) error {
 		e, err := encode(&recs[i])
 		if err != nil {
-			return fmt.Errorf("write records: %w", err)
+			return err
 		}
 		ids[i], entities[i], statuses[i] = pgText(recs[i].ID), pgNullable(recs[i].EntityID), pgText(recs[i].Status)
 		ats[i] = store.Timestamp(recs[i].ReceivedAt)
 		docs[i], orders[i], exacts[i] = e.doc, e.order, e.exact
+		return nil
 	}
-	// Fast path: COPY straight into records. A batch with an id that is
-	// stored already (a retried batch) fails whole with unique_violation and
-	// is written again with INSERT … ON CONFLICT DO NOTHING.
+	// Fast path: COPY straight into records. pgx pulls the rows from a
+	// goroutine of its own while the connection streams them, so records
+	// are encoded while the server stores the previous ones. A batch with
+	// an id that is stored already (a retried batch) fails whole with
+	// unique_violation and is written again with INSERT … ON CONFLICT DO
+	// NOTHING.
+	encoded := 0 // rows encoded by the COPY (read after CopyFrom has returned)
+	var encErr error
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"records"}, recordColumns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		if err := encodeOne(i); err != nil {
+			encErr = err
+			return nil, err
+		}
+		encoded = i + 1
 		return []any{ids[i], ats[i], entities[i], statuses[i], docs[i], orders[i], exacts[i]}, nil
 	}))
+	if encErr != nil {
+		return fmt.Errorf("write records: %w", encErr)
+	}
 	if err == nil {
 		return nil
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != uniqueViolation {
 		return fmt.Errorf("write %d records: copy: %w", n, ctxErr(ctx, err))
+	}
+	for i := encoded; i < n; i++ {
+		if err := encodeOne(i); err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
 	}
 	if _, err := s.pool.Exec(ctx, insertRecords, ids, ats, entities, statuses, docs, orders, exacts); err != nil {
 		return fmt.Errorf("write %d records: %w", n, ctxErr(ctx, err))

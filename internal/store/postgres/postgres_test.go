@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/docjson"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
 )
 
@@ -400,5 +402,22 @@ func TestStore_DocIsQueryableJSONB(t *testing.T) {
 	var order []byte
 	if err := s.pool.QueryRow(t.Context(), `SELECT feature_order FROM records WHERE id = 'q1'`).Scan(&order); err != nil || !strings.Contains(string(order), `"pclass","gender"`) {
 		t.Errorf("feature_order = %s (%v), want the pipeline order of prod-gbt", order, err)
+	}
+}
+
+func TestWriteRecords_UnencodableRecordFailsTheBatchWritingNothing(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	good := storetest.FullRecord("good", time.Now())
+	bad := storetest.FullRecord("bad", time.Now())
+	m := bad.Models["prod-gbt"]
+	m.Probability = new(math.NaN())
+	bad.Models["prod-gbt"] = m
+	err := s.WriteRecords(t.Context(), []record.Record{good, bad})
+	if !errors.Is(err, docjson.ErrUnsupportedValue) || !strings.Contains(err.Error(), `"bad"`) {
+		t.Fatalf("WriteRecords with a NaN probability: %v, want an error naming the record and wrapping docjson.ErrUnsupportedValue", err)
+	}
+	if _, err := s.GetRecord(t.Context(), "good"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the batch was partly written: GetRecord(good) error = %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/docjson"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
 )
 
@@ -348,5 +350,22 @@ func TestStore_CheckpointsOffTheWriterAfterEnoughWrites(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no checkpoint within 30s of writing more than checkpointEvery bytes")
+	}
+}
+
+func TestWriteRecords_UnencodableRecordFailsTheBatchWritingNothing(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	good := storetest.FullRecord("good", time.Now())
+	bad := storetest.FullRecord("bad", time.Now())
+	m := bad.Models["prod-gbt"]
+	m.Probability = new(math.NaN())
+	bad.Models["prod-gbt"] = m
+	err := s.WriteRecords(t.Context(), []record.Record{good, bad})
+	if !errors.Is(err, docjson.ErrUnsupportedValue) || !strings.Contains(err.Error(), `"bad"`) {
+		t.Fatalf("WriteRecords with a NaN probability: %v, want an error naming the record and wrapping docjson.ErrUnsupportedValue", err)
+	}
+	if _, err := s.GetRecord(t.Context(), "good"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the batch was partly written: GetRecord(good) error = %v", err)
 	}
 }
