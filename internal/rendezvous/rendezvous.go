@@ -320,7 +320,14 @@ type call struct {
 	cancels []context.CancelFunc
 	ctxBuf  [2]context.Context
 	cancBuf [2]context.CancelFunc
+	// resBuf and finBuf back results and final for up to inlineMembers
+	// members, so a call is one allocation instead of three.
+	resBuf [inlineMembers]Result
+	finBuf [inlineMembers]bool
 }
+
+// inlineMembers is how many members a call holds without extra allocations.
+const inlineMembers = 4
 
 // Route sends in to every member concurrently and returns the policy's
 // Decision as soon as it is made (see the package comment). It returns an
@@ -336,11 +343,14 @@ type call struct {
 func (r *Router) Route(ctx context.Context, in schema.Input, complete func(Decision, []Result)) (Decision, error) {
 	n := len(r.members)
 	c := &call{
-		r:       r,
-		start:   time.Now(),
-		results: make([]Result, n),
-		final:   make([]bool, n),
-		ch:      make(chan outcome, n),
+		r:     r,
+		start: time.Now(),
+		ch:    make(chan outcome, n),
+	}
+	if n <= inlineMembers {
+		c.results, c.final = c.resBuf[:n], c.finBuf[:n]
+	} else {
+		c.results, c.final = make([]Result, n), make([]bool, n)
 	}
 	base := ctx
 	if ctx.Done() != nil {
