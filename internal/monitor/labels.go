@@ -1,6 +1,12 @@
 package monitor
 
-import "github.com/rendezvous-gw/rendezvous/internal/record"
+import (
+	"bytes"
+	"slices"
+	"sort"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+)
 
 // labelSet is the latest label of each request, with analysis.Labels'
 // rule (the latest ReceivedAt wins; among equal times the row added last),
@@ -12,6 +18,17 @@ import "github.com/rendezvous-gw/rendezvous/internal/record"
 type labelSet struct {
 	uuids map[[16]byte]labelAt
 	other map[string]labelAt
+	// sorted holds uuids sorted by key, rebuilt by sort after changes: a
+	// scan in received_at order looks up time-ordered UUIDv7 ids, so a
+	// cursor moving forward through it reads memory in order instead of
+	// one random map slot per record.
+	sorted []uuidLabel
+	stale  bool
+}
+
+type uuidLabel struct {
+	key [16]byte
+	v   labelAt
 }
 
 // labelAt is a label and its feedback's ReceivedAt (seconds, nanoseconds:
@@ -38,6 +55,7 @@ func (l *labelSet) add(fb record.Feedback) {
 	if k, ok := uuidKey(fb.RequestID); ok {
 		if cur, ok := l.uuids[k]; !ok || !v.before(cur) {
 			l.uuids[k] = v
+			l.stale = true
 		}
 		return
 	}
@@ -50,7 +68,21 @@ func (v labelAt) before(w labelAt) bool {
 	return v.sec < w.sec || v.sec == w.sec && v.nsec < w.nsec
 }
 
-// get returns the latest label of a request.
+// sort rebuilds the sorted view after adds; call it before cursors.
+func (l *labelSet) sort() {
+	if !l.stale && l.sorted != nil {
+		return
+	}
+	l.sorted = l.sorted[:0]
+	for k, v := range l.uuids {
+		l.sorted = append(l.sorted, uuidLabel{k, v})
+	}
+	slices.SortFunc(l.sorted, func(a, b uuidLabel) int { return bytes.Compare(a.key[:], b.key[:]) })
+	l.stale = false
+}
+
+// get returns the latest label of a request (without a cursor: for
+// tests and one-off lookups).
 func (l *labelSet) get(id string) (int, bool) {
 	var v labelAt
 	var ok bool
@@ -60,6 +92,52 @@ func (l *labelSet) get(id string) (int, bool) {
 		v, ok = l.other[id]
 	}
 	return int(v.label), ok
+}
+
+// labelCursor looks labels up in a sorted labelSet, fastest when the ids
+// come in increasing order. Not safe for concurrent use; the set must not
+// change while the cursor is used.
+type labelCursor struct {
+	l *labelSet
+	i int // the insertion point of the previous key
+}
+
+// cursor returns a cursor over l, which must be sorted (see sort).
+func (l *labelSet) cursor() *labelCursor {
+	return &labelCursor{l: l}
+}
+
+// get returns the latest label of a request.
+func (c *labelCursor) get(id string) (int, bool) {
+	k, isUUID := uuidKey(id)
+	if !isUUID {
+		v, ok := c.l.other[id]
+		return int(v.label), ok
+	}
+	a := c.l.sorted
+	less := func(i int) bool { return bytes.Compare(a[i].key[:], k[:]) < 0 }
+	// Gallop forward from the previous position, or search the prefix.
+	lo, hi := 0, len(a)
+	if c.i < len(a) && !less(c.i) {
+		hi = c.i + 1
+		if c.i > 0 && less(c.i-1) {
+			lo = c.i
+		}
+	} else {
+		lo = c.i
+		step := 1
+		for lo+step < len(a) && less(lo+step) {
+			lo += step
+			step *= 2
+		}
+		hi = min(lo+step+1, len(a))
+	}
+	i := lo + sort.Search(hi-lo, func(j int) bool { return !less(lo + j) })
+	c.i = i
+	if i < len(a) && a[i].key == k {
+		return int(a[i].v.label), true
+	}
+	return 0, false
 }
 
 // len is the number of labelled requests.
@@ -89,11 +167,13 @@ func uuidKey(s string) (k [16]byte, ok bool) {
 }
 
 func hexVal(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	v := hexTable[c]
+	return v & 0x0f, v != 0
+}
+
+// hexTable maps a lower-case hex digit to its value + 0x10, anything else
+// to 0.
+var hexTable = [256]byte{
+	'0': 0x10, '1': 0x11, '2': 0x12, '3': 0x13, '4': 0x14, '5': 0x15, '6': 0x16, '7': 0x17, '8': 0x18, '9': 0x19,
+	'a': 0x1a, 'b': 0x1b, 'c': 0x1c, 'd': 0x1d, 'e': 0x1e, 'f': 0x1f,
 }

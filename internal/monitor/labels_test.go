@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,9 +34,14 @@ func TestLabelSet_AgreesWithAnalysisLabelsOnEveryIdShapeAndTie(t *testing.T) {
 		}
 		want.Add(fb)
 		got.add(fb)
+		got.sort()
+		c := got.cursor()
 		for _, id := range ids {
 			w := want.Get(id)
 			g, ok := got.get(id)
+			if cg, cok := c.get(id); cg != g || cok != ok {
+				t.Fatalf("id %q: cursor gives %d %v, map %d %v", id, cg, cok, g, ok)
+			}
 			normalize := func(v int) int { return map[bool]int{true: v, false: 2}[v == 0 || v == 1] }
 			if (w != nil) != ok || (ok && normalize(*w) != normalize(g)) {
 				t.Fatalf("id %q after %+v: got %d %v, want %v", id, fb, g, ok, w)
@@ -43,5 +50,32 @@ func TestLabelSet_AgreesWithAnalysisLabelsOnEveryIdShapeAndTie(t *testing.T) {
 	}
 	if got.len() != want.Len() {
 		t.Errorf("%d labelled requests, want %d", got.len(), want.Len())
+	}
+}
+
+func TestLabelCursor_FindsEveryKeyInAnyLookupOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	l := newLabelSet()
+	var ids []string
+	for i := range 3000 {
+		id := fmt.Sprintf("%08x-%04x-7%03x-8%03x-%012x", 0x0193a000+i*3, rng.IntN(1<<16), rng.IntN(1<<12), rng.IntN(1<<12), rng.Int64N(1<<48))
+		ids = append(ids, id)
+		if rng.IntN(3) == 0 {
+			l.add(record.Feedback{RequestID: id, Label: i % 2, ReceivedAt: time.Unix(int64(i), 0)})
+		}
+	}
+	l.sort()
+	orders := map[string][]string{"ascending": ids, "descending": slices.Clone(ids), "shuffled": slices.Clone(ids)}
+	slices.Reverse(orders["descending"])
+	rng.Shuffle(len(ids), func(i, j int) { orders["shuffled"][i], orders["shuffled"][j] = orders["shuffled"][j], orders["shuffled"][i] })
+	for name, order := range orders {
+		c := l.cursor()
+		for _, id := range order {
+			wv, wok := l.get(id)
+			gv, gok := c.get(id)
+			if wv != gv || wok != gok {
+				t.Fatalf("%s: id %s: cursor %d %v, map %d %v", name, id, gv, gok, wv, wok)
+			}
+		}
 	}
 }

@@ -34,6 +34,7 @@ func (m *Monitor) acquireLabels(ctx context.Context) (_ *labelSet, release func(
 		if err != nil {
 			return nil, nil, fmt.Errorf("scan feedback: %w", err)
 		}
+		l.sort()
 		return l, func() {}, nil
 	}
 	x := &m.labels
@@ -46,6 +47,7 @@ func (m *Monitor) acquireLabels(ctx context.Context) (_ *labelSet, release func(
 		x.pos = pos
 		return nil
 	})
+	x.labels.sort()
 	x.mu.Unlock()
 	if err != nil {
 		// What was read is applied and x.pos says how far: the next call
@@ -147,11 +149,12 @@ func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *labelSet, a
 		}
 	}()
 	cur := <-free
+	lc := labels.cursor()
 	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan()}, func(s *record.Summary) error {
 		if s.Status == record.RequestRejected {
 			return nil
 		}
-		label, ok := labels.get(s.ID)
+		label, ok := lc.get(s.ID)
 		cur.add(s, label, ok)
 		if len(cur.ss) == pipelineBatch {
 			cur.seal()
