@@ -117,7 +117,7 @@ func (c *labelCursor) get(id string) (int, bool) {
 	a := c.l.sorted
 	less := func(i int) bool { return bytes.Compare(a[i].key[:], k[:]) < 0 }
 	// Gallop forward from the previous position, or search the prefix.
-	lo, hi := 0, len(a)
+	var lo, hi int
 	if c.i < len(a) && !less(c.i) {
 		hi = c.i + 1
 		if c.i > 0 && less(c.i-1) {

@@ -67,7 +67,9 @@ func TestLabelCursor_FindsEveryKeyInAnyLookupOrder(t *testing.T) {
 	l.sort()
 	orders := map[string][]string{"ascending": ids, "descending": slices.Clone(ids), "shuffled": slices.Clone(ids)}
 	slices.Reverse(orders["descending"])
-	rng.Shuffle(len(ids), func(i, j int) { orders["shuffled"][i], orders["shuffled"][j] = orders["shuffled"][j], orders["shuffled"][i] })
+	rng.Shuffle(len(ids), func(i, j int) {
+		orders["shuffled"][i], orders["shuffled"][j] = orders["shuffled"][j], orders["shuffled"][i]
+	})
 	for name, order := range orders {
 		c := l.cursor()
 		for _, id := range order {
