@@ -125,6 +125,9 @@ type Handler struct {
 	mux      *http.ServeMux
 	metrics  *metrics
 	openapi  []byte
+	// exact maps the POST routes without wildcards to their instrumented
+	// handlers (ServeHTTP's fast path).
+	exact map[exactRoute]http.Handler
 	// retryAfter is the Retry-After value of a 503, in whole seconds.
 	retryAfter string
 }
@@ -144,6 +147,7 @@ func New(p Params) (*Handler, error) {
 		log:        p.Logger,
 		now:        p.Now,
 		mux:        http.NewServeMux(),
+		exact:      map[exactRoute]http.Handler{},
 		retryAfter: "1",
 	}
 	if h.log == nil {
@@ -199,8 +203,20 @@ func (h *Handler) handle(pattern string, fn http.HandlerFunc, name ...string) {
 	if len(name) > 0 {
 		route = name[0]
 	}
-	h.mux.Handle(pattern, h.instrument(route, fn))
+	hd := h.instrument(route, fn)
+	h.mux.Handle(pattern, hd)
+	if method, path, ok := strings.Cut(pattern, " "); ok && method == http.MethodPost && strings.HasPrefix(path, "/") {
+		// POST routes without wildcards (the prediction routes) skip the
+		// mux's matching; their handlers read no path values.
+		path = strings.TrimSuffix(path, "{$}")
+		if !strings.Contains(path, "{") {
+			h.exact[exactRoute{method, path}] = hd
+		}
+	}
 }
+
+// exactRoute is a method and a literal path.
+type exactRoute struct{ method, path string }
 
 // headerRequestID is X-Request-ID in canonical form (no allocation on
 // Get and Set).
@@ -247,6 +263,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(headerRequestID, id)
 
+	if hd, ok := h.exact[exactRoute{r.Method, r.URL.Path}]; ok {
+		hd.ServeHTTP(w, r) // a prediction route: what the mux would pick, without matching twice
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern != "" {
 		h.mux.ServeHTTP(w, r)
 		return

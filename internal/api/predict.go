@@ -87,7 +87,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rej
 		}
 		return body, &rejection{status: http.StatusBadRequest, msg: "read request body: " + err.Error()}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" && !isJSON(ct) {
 		return body, &rejection{status: http.StatusUnsupportedMediaType,
 			msg: fmt.Sprintf("unsupported content type %q: want application/json", ct)}
 	}
@@ -194,7 +194,14 @@ func (h *Handler) routeOne(ctx context.Context, endpoint string, received time.T
 // record and hands it to the recorder.
 func (h *Handler) complete(rec record.Record, dec rendezvous.Decision, results []rendezvous.Result) {
 	rec.Models = make(map[string]record.ModelResult, len(results))
-	for _, res := range results {
+	// One allocation for every model's prediction and probability (the
+	// record points into it), and one for the decision.
+	type answer struct {
+		class int
+		p     float64
+	}
+	answers := make([]answer, len(results))
+	for k, res := range results {
 		mr := record.ModelResult{
 			Role:      res.Role,
 			Version:   res.Info.Version,
@@ -204,8 +211,9 @@ func (h *Handler) complete(rec record.Record, dec rendezvous.Decision, results [
 			Status:    res.Status,
 		}
 		if res.Status == record.StatusOK || res.Status == record.StatusLate {
-			class, p := res.Prediction.Class, res.Prediction.Probability
-			mr.Prediction, mr.Probability = &class, &p
+			a := &answers[k]
+			a.class, a.p = res.Prediction.Class, res.Prediction.Probability
+			mr.Prediction, mr.Probability = &a.class, &a.p
 			mr.Label = h.label(res.Prediction.Class, res.Prediction.Label)
 		}
 		if res.Err != nil {
