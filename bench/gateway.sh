@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# bench/gateway.sh — the issue-4 gateway throughput comparison, in one run:
+#   (a) a bare net/http handler returning a constant JSON body (bench/bare),
+#   (b) the gateway with only the production model and recording off
+#       (bench/configs/prod-only.yaml: store none://),
+#   (c) the full gateway: the embedded example's three models, every request
+#       recorded to SQLite,
+# each driven by the same wrk (keep-alive, 64 connections, bench/post.lua:
+# POST /singletitanicpred/) after an uncounted warm-up. Servers and wrk are
+# pinned apart with taskset (servers on GW_SERVER_CPUS, wrk on GW_WRK_CPUS),
+# the same for all three, so the load generator never takes CPU from the
+# server it measures. Reports requests/s, p50, p99, the server's CPU time per
+# request, the recorder's dropped/enqueued/written counters of (c) (from
+# /metrics, then from the shutdown log once the queue is flushed), and the
+# issue-4 ratios, and rewrites the section of BENCHMARKS.md between the
+# gateway:begin and gateway:end markers (appended if missing).
+#
+# Closed-loop wrk at 64 connections saturates every server, so its p99 is
+# mostly queueing (64 connections / throughput). The p99 target ("(c) adds
+# ≤ 1 ms p99 over (b)") is therefore also measured at the same fixed rate for
+# (b) and (c), below either's capacity: `rendezvous simulate --rate
+# GW_FIXED_RATE --route original --concurrency 64` (open loop, keep-alive,
+# latency from the intended send time), pinned like wrk.
+#
+# Usage: bench/gateway.sh     (about 2 minutes)
+# Needs: Go, wrk (apt-get install wrk), taskset (util-linux), curl.
+# Knobs (environment): GW_DURATION (15s), GW_WARMUP (4s), GW_CONNECTIONS (64),
+#   GW_THREADS (1), GW_SERVER_CPUS (1), GW_WRK_CPUS (0), GW_OUT (BENCHMARKS.md),
+#   GW_FIXED_RATE (1000 requests/s), GW_FIXED_DURATION (10s);
+#   GW_SERVER_CPUS= and GW_WRK_CPUS= (empty) turn pinning off.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${GW_DURATION:-15s}
+WARMUP=${GW_WARMUP:-4s}
+CONNS=${GW_CONNECTIONS:-64}
+THREADS=${GW_THREADS:-1}
+SERVER_CPUS=${GW_SERVER_CPUS-1}
+WRK_CPUS=${GW_WRK_CPUS-0}
+OUT=${GW_OUT:-$ROOT/BENCHMARKS.md}
+FIXED_RATE=${GW_FIXED_RATE:-1000}
+FIXED_DURATION=${GW_FIXED_DURATION:-10s}
+ROUTE=/singletitanicpred/
+
+WORK=$(mktemp -d /tmp/rendezvous-gwbench.XXXXXX)
+STARTED=()
+log() { printf '[gateway-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+cleanup() {
+	for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${STARTED[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || die "wrk not found: apt-get install wrk"
+command -v curl >/dev/null || die "curl not found"
+pin() { # pin CPUS CMD… — run CMD on CPUS (no pinning when CPUS is empty)
+	local cpus=$1
+	shift
+	if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi
+}
+
+log "building into $WORK/bin"
+mkdir -p "$WORK/bin"
+go build -o "$WORK/bin/rendezvous" ./cmd/rendezvous
+go build -o "$WORK/bin/bare" ./bench/bare
+go build -o "$WORK/bin/benchtab" ./bench/benchtab
+BT=$WORK/bin/benchtab
+
+start() { # start NAME CMD… — background, pinned to SERVER_CPUS; PID in LAST_PID
+	local name=$1
+	shift
+	if [ -n "$SERVER_CPUS" ]; then
+		taskset -c "$SERVER_CPUS" "$@" >"$WORK/$name.log" 2>&1 &
+	else
+		"$@" >"$WORK/$name.log" 2>&1 &
+	fi
+	LAST_PID=$! # the server itself (taskset execs it), so CPU and signals reach it
+	STARTED+=("$LAST_PID")
+}
+stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+wait_ready() { # wait_ready PID URL
+	local i
+	for i in $(seq 1 300); do
+		kill -0 "$1" 2>/dev/null || return 1
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$2" || true)" = 200 ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# ms VALUE — wrk's latency ("512.00us", "1.27ms", "1.02s") in milliseconds.
+ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.2f", n }'
+}
+
+# measure ID URL PID — warm up, measure; appends "id rps p50 p99 cpu_us non2xx" to $WORK/rows.
+measure() {
+	local id=$1 url=$2 pid=$3 c0 c1 f
+	log "($id) warm-up $WARMUP"
+	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s bench/post.lua "$url" >/dev/null
+	c0=$($BT cpu "$pid")
+	log "($id) measuring $DURATION"
+	f=$WORK/$id.wrk
+	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/post.lua "$url" >"$f"
+	c1=$($BT cpu "$pid")
+	local rps reqs p50 p99 non2xx cpu
+	rps=$(awk '/^Requests\/sec/ {print $2}' "$f")
+	reqs=$(awk '/requests in/ {print $1}' "$f")
+	p50=$(ms "$(awk '$1 == "50%" {print $2}' "$f")")
+	p99=$(ms "$(awk '$1 == "99%" {print $2}' "$f")")
+	non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
+	cpu=$(awk -v a="$c0" -v b="$c1" -v n="$reqs" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')
+	log "($id) $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu CPU-µs/req, non-2xx ${non2xx:-0}"
+	echo "$id $rps $p50 $p99 $cpu ${non2xx:-0}" >>"$WORK/rows"
+}
+
+# fixed ID BASEURL — open loop at FIXED_RATE; appends "id rate ok sent p50 p99" to $WORK/fixed.
+fixed() {
+	local id=$1 base=$2 f=$WORK/$1.fixed.json
+	log "($id) fixed rate: $FIXED_RATE requests/s for $FIXED_DURATION"
+	pin "$WRK_CPUS" "$WORK/bin/rendezvous" simulate --target "$base" --route original --rate "$FIXED_RATE" \
+		--duration "$FIXED_DURATION" --concurrency "$CONNS" --seed 1 --json >"$f" 2>"$WORK/$id.fixed.log" ||
+		die "simulate against ($id) failed: $(tail -1 "$WORK/$id.fixed.log")"
+	awk -v id="$id" 'BEGIN { RS = "[,{}]" }
+		/"achieved_rate"/ { split($0, a, ":"); rate = a[2] }
+		/"ok"/ { split($0, a, ":"); ok = a[2] }
+		/"sent"/ { split($0, a, ":"); sent = a[2] }
+		/"p50_ns"/ { split($0, a, ":"); p50 = a[2] / 1e6 }
+		/"p99_ns"/ { split($0, a, ":"); p99 = a[2] / 1e6 }
+		END { printf "%s %.0f %d %d %.2f %.2f\n", id, rate, ok, sent, p50, p99 }' "$f" >>"$WORK/fixed"
+	log "($id) fixed rate: $(tail -1 "$WORK/fixed")"
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+: >"$WORK/fixed"
+: >"$WORK/rows"
+
+start bare "$WORK/bin/bare" --addr 127.0.0.1:18181
+wait_ready "$LAST_PID" "http://127.0.0.1:18181$ROUTE" || die "bare server did not start: $(cat "$WORK/bare.log")"
+measure a "http://127.0.0.1:18181$ROUTE" "$LAST_PID"
+stop "$LAST_PID"
+
+start prod "$WORK/bin/rendezvous" serve --config bench/configs/prod-only.yaml --addr 127.0.0.1:18182 --log-level warn
+wait_ready "$LAST_PID" http://127.0.0.1:18182/readyz || die "gateway (b) did not start: $(tail -3 "$WORK/prod.log")"
+measure b "http://127.0.0.1:18182$ROUTE" "$LAST_PID"
+fixed b http://127.0.0.1:18182
+stop "$LAST_PID"
+
+start full "$WORK/bin/rendezvous" serve --addr 127.0.0.1:18183 --store "sqlite://$WORK/full.db" --log-level info
+FULL=$LAST_PID
+wait_ready "$FULL" http://127.0.0.1:18183/readyz || die "gateway (c) did not start: $(tail -3 "$WORK/full.log")"
+measure c "http://127.0.0.1:18183$ROUTE" "$FULL"
+fixed c http://127.0.0.1:18183
+metric() { awk -v m="$1" '$1 == m {printf "%d", $2}' "$WORK/metrics"; }
+curl -s http://127.0.0.1:18183/metrics >"$WORK/metrics"
+DROPPED=$(metric rendezvous_recorder_dropped_total)
+ENQUEUED=$(metric rendezvous_recorder_enqueued_total)
+WRITTEN=$(metric rendezvous_recorder_written_total)
+stop "$FULL"
+# The shutdown log line: records_written=N dropped=N lost=N after the flush.
+FLUSHED=$(grep -o 'records_written=[0-9]* dropped=[0-9]* lost=[0-9]*' "$WORK/full.log" | tail -1 || true)
+log "(c) recorder: enqueued $ENQUEUED, written $WRITTEN, dropped $DROPPED at the end of the run; after shutdown: ${FLUSHED:-?}"
+
+# --- the table ------------------------------------------------------------------
+read -r _ ARPS AP50 AP99 ACPU ANON <<<"$(grep '^a ' "$WORK/rows")"
+read -r _ BRPS BP50 BP99 BCPU BNON <<<"$(grep '^b ' "$WORK/rows")"
+read -r _ CRPS CP50 CP99 CCPU CNON <<<"$(grep '^c ' "$WORK/rows")"
+read -r _ BFR BFOK BFSENT BFP50 BFP99 <<<"$(grep '^b ' "$WORK/fixed")"
+read -r _ CFR CFOK CFSENT CFP50 CFP99 <<<"$(grep '^c ' "$WORK/fixed")"
+FDP99=$(awk -v c="$CFP99" -v b="$BFP99" 'BEGIN {printf "%.2f", c - b}')
+OK4=$(awk -v d="$FDP99" 'BEGIN {print (d <= 1)}')
+pct() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.0f", 100 * x / y}'; }
+RATIO=$(pct "$CRPS" "$ARPS")
+DP99=$(awk -v c="$CP99" -v b="$BP99" 'BEGIN {printf "%.2f", c - b}')
+verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "**not met**"; fi; }
+OK1=$(awk -v r="$RATIO" 'BEGIN {print (r >= 50)}')
+OK2=$(awk -v d="$DP99" 'BEGIN {print (d <= 1)}')
+OK3=$([ "${DROPPED:-x}" = 0 ] && echo 1 || echo 0)
+PINNING="servers on CPU ${SERVER_CPUS:-any}, wrk on CPU ${WRK_CPUS:-any} (taskset)"
+[ -z "$SERVER_CPUS$WRK_CPUS" ] && PINNING="no pinning"
+
+SECTION=$WORK/section.md
+cat >"$SECTION" <<EOF
+<!-- gateway:begin (written by bench/gateway.sh; do not edit by hand) -->
+
+### Gateway throughput (issue 4) — run of $(date -u '+%Y-%m-%d %H:%M UTC')
+
+Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(go version | awk '{print $3}'); load average before the run: $LOAD_BEFORE (the machine is shared).  
+Load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/post.lua\` (keep-alive, POST \`$ROUTE\`) after a $WARMUP warm-up; $PINNING, the same for every row.
+
+| | setup | requests/s | p50 | p99 | server CPU µs / request | req/s vs (a) | non-2xx |
+|---|---|---:|---:|---:|---:|---:|---:|
+| a | bare net/http, constant JSON (\`bench/bare\`) | $ARPS | $AP50 ms | $AP99 ms | $ACPU | 100 % | $ANON |
+| b | gateway, production model only, no recording (\`bench/configs/prod-only.yaml\`, store \`none://\`) | $BRPS | $BP50 ms | $BP99 ms | $BCPU | $(pct "$BRPS" "$ARPS") % | $BNON |
+| c | gateway, 3 models, SQLite recording (embedded example) | $CRPS | $CP50 ms | $CP99 ms | $CCPU | $RATIO % | $CNON |
+
+The same two gateways at a fixed $FIXED_RATE requests/s for $FIXED_DURATION (open loop, \`rendezvous simulate --route original --concurrency $CONNS\`, latency from the intended send time):
+
+| | requests/s achieved | ok / sent | p50 | p99 |
+|---|---:|---:|---:|---:|
+| b | $BFR | $BFOK / $BFSENT | $BFP50 ms | $BFP99 ms |
+| c | $CFR | $CFOK / $CFSENT | $CFP50 ms | $CFP99 ms |
+
+Targets (issue 4):
+
+- (c) ≥ 50 % of (a) in requests/s: $RATIO % — $(verdict "$OK1")
+- (c) adds ≤ 1 ms p99 over (b): at the fixed rate $FDP99 ms — $(verdict "$OK4"); under saturating wrk $DP99 ms — $(verdict "$OK2") (closed loop: queueing)
+- zero dropped records at that rate: ${DROPPED:-?} dropped (recorder: $ENQUEUED enqueued, $WRITTEN written when the run ended; after the shutdown flush: ${FLUSHED:-not logged}) — $(verdict "$OK3")
+
+<!-- gateway:end -->
+EOF
+
+if grep -q '<!-- gateway:begin' "$OUT" 2>/dev/null; then
+	awk -v f="$SECTION" '
+		/<!-- gateway:begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
+		/<!-- gateway:end/ { skip = 0; next }
+		!skip' "$OUT" >"$WORK/out.md"
+	cat "$WORK/out.md" >"$OUT"
+else
+	{ echo; echo "## Gateway throughput (issue 4)"; echo; echo "Written by \`bench/gateway.sh\`; see the script's header for what it measures."; echo; cat "$SECTION"; } >>"$OUT"
+fi
+cat "$SECTION" >&2
+log "wrote $OUT (raw output in $WORK)"
