@@ -119,10 +119,15 @@ func (p *Planner) addFeature(modelName, feature string) {
 
 // Observe adds rec's models, features and unknown input fields to the plan.
 func (p *Planner) Observe(rec *record.Record) {
+	var extra []string
 	for name := range rec.Input {
 		if !slices.ContainsFunc(p.plan.Inputs, func(f Field) bool { return f.Name == name }) {
-			p.plan.Inputs = append(p.plan.Inputs, Field{Name: name, Type: inferType(rec.Input[name])})
+			extra = append(extra, name)
 		}
+	}
+	slices.Sort(extra) // map order is random; columns must not be
+	for _, name := range extra {
+		p.plan.Inputs = append(p.plan.Inputs, Field{Name: name, Type: inferType(rec.Input[name])})
 	}
 	names := make([]string, 0, len(rec.Models))
 	for name := range rec.Models {

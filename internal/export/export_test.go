@@ -178,3 +178,17 @@ func TestParseFormat_RejectsUnknown(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestPlanner_OrdersUnconfiguredFieldsByName(t *testing.T) {
+	for range 20 { // map iteration order varies from run to run
+		p := NewPlanner(nil, nil)
+		p.Observe(&record.Record{Input: schema.Input{"zeta": 1.0, "alpha": "a", "mid": true, "beta": nil}})
+		var got []string
+		for _, f := range p.Plan().Inputs {
+			got = append(got, f.Name)
+		}
+		if strings.Join(got, ",") != "alpha,beta,mid,zeta" {
+			t.Fatalf("inputs %v, want sorted by name", got)
+		}
+	}
+}
