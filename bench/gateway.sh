@@ -24,7 +24,7 @@
 #
 # Usage: bench/gateway.sh     (about 2 minutes)
 # Needs: Go, wrk (apt-get install wrk), taskset (util-linux), curl.
-# Knobs (environment): GW_DURATION (15s), GW_WARMUP (4s), GW_CONNECTIONS (64),
+# Knobs (environment): GW_ROUNDS (3), GW_DURATION (8s per round and server), GW_WARMUP (4s), GW_CONNECTIONS (64),
 #   GW_THREADS (1), GW_SERVER_CPUS (1), GW_WRK_CPUS (0), GW_OUT (BENCHMARKS.md),
 #   GW_FIXED_RATE (1000 requests/s), GW_FIXED_DURATION (10s);
 #   GW_SERVER_CPUS= and GW_WRK_CPUS= (empty) turn pinning off.
@@ -32,7 +32,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-DURATION=${GW_DURATION:-15s}
+DURATION=${GW_DURATION:-8s}
+ROUNDS=${GW_ROUNDS:-3}
 WARMUP=${GW_WARMUP:-4s}
 CONNS=${GW_CONNECTIONS:-64}
 THREADS=${GW_THREADS:-1}
@@ -98,14 +99,12 @@ ms() {
 		printf "%.2f", n }'
 }
 
-# measure ID URL PID — warm up, measure; appends "id rps p50 p99 cpu_us non2xx" to $WORK/rows.
+# measure ID URL PID ROUND — one measured wrk run; appends "id rps p50 p99 cpu_us non2xx" to $WORK/rows.
 measure() {
 	local id=$1 url=$2 pid=$3 c0 c1 f
-	log "($id) warm-up $WARMUP"
-	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s bench/post.lua "$url" >/dev/null
 	c0=$($BT cpu "$pid")
-	log "($id) measuring $DURATION"
-	f=$WORK/$id.wrk
+	log "($id) round $4: measuring $DURATION"
+	f=$WORK/$id.$4.wrk
 	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/post.lua "$url" >"$f"
 	c1=$($BT cpu "$pid")
 	local rps reqs p50 p99 non2xx cpu
@@ -115,7 +114,7 @@ measure() {
 	p99=$(ms "$(awk '$1 == "99%" {print $2}' "$f")")
 	non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
 	cpu=$(awk -v a="$c0" -v b="$c1" -v n="$reqs" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')
-	log "($id) $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu CPU-µs/req, non-2xx ${non2xx:-0}"
+	log "($id) round $4: $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu CPU-µs/req, non-2xx ${non2xx:-0}"
 	echo "$id $rps $p50 $p99 $cpu ${non2xx:-0}" >>"$WORK/rows"
 }
 
@@ -141,21 +140,34 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$WORK/rows"
 
 start bare "$WORK/bin/bare" --addr 127.0.0.1:18181
-wait_ready "$LAST_PID" "http://127.0.0.1:18181$ROUTE" || die "bare server did not start: $(cat "$WORK/bare.log")"
-measure a "http://127.0.0.1:18181$ROUTE" "$LAST_PID"
-stop "$LAST_PID"
-
+BARE=$LAST_PID
 start prod "$WORK/bin/rendezvous" serve --config bench/configs/prod-only.yaml --addr 127.0.0.1:18182 --log-level warn
-wait_ready "$LAST_PID" http://127.0.0.1:18182/readyz || die "gateway (b) did not start: $(tail -3 "$WORK/prod.log")"
-measure b "http://127.0.0.1:18182$ROUTE" "$LAST_PID"
-fixed b http://127.0.0.1:18182
-stop "$LAST_PID"
-
+PROD=$LAST_PID
 start full "$WORK/bin/rendezvous" serve --addr 127.0.0.1:18183 --store "sqlite://$WORK/full.db" --log-level info
 FULL=$LAST_PID
+wait_ready "$BARE" "http://127.0.0.1:18181$ROUTE" || die "bare server did not start: $(cat "$WORK/bare.log")"
+wait_ready "$PROD" http://127.0.0.1:18182/readyz || die "gateway (b) did not start: $(tail -3 "$WORK/prod.log")"
 wait_ready "$FULL" http://127.0.0.1:18183/readyz || die "gateway (c) did not start: $(tail -3 "$WORK/full.log")"
-measure c "http://127.0.0.1:18183$ROUTE" "$FULL"
+URL_a=http://127.0.0.1:18181$ROUTE PID_a=$BARE
+URL_b=http://127.0.0.1:18182$ROUTE PID_b=$PROD
+URL_c=http://127.0.0.1:18183$ROUTE PID_c=$FULL
+for id in a b c; do
+	u=URL_$id
+	log "($id) warm-up $WARMUP"
+	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s bench/post.lua "${!u}" >/dev/null
+done
+# Rounds interleave the three servers, so a burst of load from elsewhere on
+# the machine hits all three alike; the table shows each one's median.
+for r in $(seq 1 "$ROUNDS"); do
+	for id in a b c; do
+		u=URL_$id p=PID_$id
+		measure "$id" "${!u}" "${!p}" "$r"
+	done
+done
+fixed b http://127.0.0.1:18182
 fixed c http://127.0.0.1:18183
+stop "$BARE"
+stop "$PROD"
 metric() { awk -v m="$1" '$1 == m {printf "%d", $2}' "$WORK/metrics"; }
 curl -s http://127.0.0.1:18183/metrics >"$WORK/metrics"
 DROPPED=$(metric rendezvous_recorder_dropped_total)
@@ -167,9 +179,21 @@ FLUSHED=$(grep -o 'records_written=[0-9]* dropped=[0-9]* lost=[0-9]*' "$WORK/ful
 log "(c) recorder: enqueued $ENQUEUED, written $WRITTEN, dropped $DROPPED at the end of the run; after shutdown: ${FLUSHED:-?}"
 
 # --- the table ------------------------------------------------------------------
-read -r _ ARPS AP50 AP99 ACPU ANON <<<"$(grep '^a ' "$WORK/rows")"
-read -r _ BRPS BP50 BP99 BCPU BNON <<<"$(grep '^b ' "$WORK/rows")"
-read -r _ CRPS CP50 CP99 CCPU CNON <<<"$(grep '^c ' "$WORK/rows")"
+# median ID COLUMN — the median over the rounds of one column of $WORK/rows
+# (non-2xx: the sum).
+median() {
+	if [ "$2" = 6 ]; then
+		awk -v id="$1" '$1 == id {s += $6} END {print s}' "$WORK/rows"
+		return
+	fi
+	awk -v id="$1" -v c="$2" '$1 == id {print $c}' "$WORK/rows" | sort -g |
+		awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+row() { echo "$(median "$1" 2) $(median "$1" 3) $(median "$1" 4) $(median "$1" 5) $(median "$1" 6)"; }
+read -r ARPS AP50 AP99 ACPU ANON <<<"$(row a)"
+read -r BRPS BP50 BP99 BCPU BNON <<<"$(row b)"
+read -r CRPS CP50 CP99 CCPU CNON <<<"$(row c)"
+ROUNDS_TEXT=$(awk '{printf "%s%s %s", (NR > 1 ? "; " : ""), $1, $2}' "$WORK/rows")
 read -r _ BFR BFOK BFSENT BFP50 BFP99 <<<"$(grep '^b ' "$WORK/fixed")"
 read -r _ CFR CFOK CFSENT CFP50 CFP99 <<<"$(grep '^c ' "$WORK/fixed")"
 FDP99=$(awk -v c="$CFP99" -v b="$BFP99" 'BEGIN {printf "%.2f", c - b}')
@@ -179,6 +203,7 @@ RATIO=$(pct "$CRPS" "$ARPS")
 DP99=$(awk -v c="$CP99" -v b="$BP99" 'BEGIN {printf "%.2f", c - b}')
 verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "**not met**"; fi; }
 OK1=$(awk -v r="$RATIO" 'BEGIN {print (r >= 50)}')
+OK1CPU=$(awk -v r="$(pct "$ACPU" "$CCPU")" 'BEGIN {print (r >= 50)}')
 OK2=$(awk -v d="$DP99" 'BEGIN {print (d <= 1)}')
 OK3=$([ "${DROPPED:-x}" = 0 ] && echo 1 || echo 0)
 PINNING="servers on CPU ${SERVER_CPUS:-any}, wrk on CPU ${WRK_CPUS:-any} (taskset)"
@@ -191,13 +216,17 @@ cat >"$SECTION" <<EOF
 ### Gateway throughput (issue 4) — run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
 Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(go version | awk '{print $3}'); load average before the run: $LOAD_BEFORE (the machine is shared).  
-Load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/post.lua\` (keep-alive, POST \`$ROUTE\`) after a $WARMUP warm-up; $PINNING, the same for every row.
+Load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/post.lua\` (keep-alive, POST \`$ROUTE\`) after a $WARMUP warm-up per server; $PINNING, the same for every row. $ROUNDS rounds, each measuring (a), (b), (c) in turn; every figure is the median over the rounds (non-2xx: the sum). Server CPU is utime + stime of the server process over the measured run divided by the requests completed: unlike requests/s it hardly depends on what else the machine runs, so (a)'s CPU per request over (c)'s is the throughput ratio a machine with nothing else to do would show.
+
+Requests/s per round: $ROUNDS_TEXT.
 
 | | setup | requests/s | p50 | p99 | server CPU µs / request | req/s vs (a) | non-2xx |
 |---|---|---:|---:|---:|---:|---:|---:|
 | a | bare net/http, constant JSON (\`bench/bare\`) | $ARPS | $AP50 ms | $AP99 ms | $ACPU | 100 % | $ANON |
 | b | gateway, production model only, no recording (\`bench/configs/prod-only.yaml\`, store \`none://\`) | $BRPS | $BP50 ms | $BP99 ms | $BCPU | $(pct "$BRPS" "$ARPS") % | $BNON |
 | c | gateway, 3 models, SQLite recording (embedded example) | $CRPS | $CP50 ms | $CP99 ms | $CCPU | $RATIO % | $CNON |
+
+CPU per request: (a) / (c) = $(pct "$ACPU" "$CCPU") %, (a) / (b) = $(pct "$ACPU" "$BCPU") %.
 
 The same two gateways at a fixed $FIXED_RATE requests/s for $FIXED_DURATION (open loop, \`rendezvous simulate --route original --concurrency $CONNS\`, latency from the intended send time):
 
@@ -208,7 +237,7 @@ The same two gateways at a fixed $FIXED_RATE requests/s for $FIXED_DURATION (ope
 
 Targets (issue 4):
 
-- (c) ≥ 50 % of (a) in requests/s: $RATIO % — $(verdict "$OK1")
+- (c) ≥ 50 % of (a) in requests/s: $RATIO % — $(verdict "$OK1"); by CPU per request $(pct "$ACPU" "$CCPU") % — $(verdict "$OK1CPU")
 - (c) adds ≤ 1 ms p99 over (b): at the fixed rate $FDP99 ms — $(verdict "$OK4"); under saturating wrk $DP99 ms — $(verdict "$OK2") (closed loop: queueing)
 - zero dropped records at that rate: ${DROPPED:-?} dropped (recorder: $ENQUEUED enqueued, $WRITTEN written when the run ended; after the shutdown flush: ${FLUSHED:-not logged}) — $(verdict "$OK3")
 
