@@ -344,7 +344,8 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	}
 	size += int64(sums.size())
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.writeSummaries(ctx, tx, sums); err != nil {
+		mark, err := summaryMark(ctx, tx)
+		if err != nil {
 			return err
 		}
 		many := tx.StmtContext(ctx, s.insertRecords)
@@ -364,7 +365,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 			}
 			rows = rows[n:]
 		}
-		return nil
+		return writeSummaries(ctx, tx, sums, mark)
 	})
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", len(recs), err)

@@ -5,7 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
+	"math"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
@@ -152,54 +152,59 @@ func prepareSummaries(recs []record.Record) (summaryBatch, error) {
 // size is the bytes the batch adds.
 func (b summaryBatch) size() int { return len(b.data) + len(b.inputs) }
 
-// writeSummaries stores the summary block of the records of b that are
-// not stored yet; it runs in the write transaction, before they are
-// inserted. b.recs has no duplicate ids.
-func (s *Store) writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch) error {
-	recs := b.recs
-	ids := make([]string, len(recs))
-	for i := range recs {
-		ids[i] = recs[i].ID
+// summaryMark is the largest rowid of records before a batch is inserted:
+// the batch's new records are those above it (rowids grow; records are
+// never deleted).
+func summaryMark(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var mark sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT max(rowid) FROM records`).Scan(&mark); err != nil {
+		return 0, fmt.Errorf("find last record: %w", err)
 	}
-	stored := map[string]bool{}
-	for len(ids) > 0 {
-		n := min(len(ids), matchChunk)
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
-		}
-		q := "SELECT id FROM records WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
-		rows, err := tx.QueryContext(ctx, q, args...)
+	return mark.Int64, nil
+}
+
+// writeSummaries stores the summary block of the records of b that the
+// batch inserted (those above mark; ids already stored were ignored); it
+// runs in the write transaction, after the inserts. b.recs has no duplicate
+// ids.
+func writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch, mark int64) error {
+	recs := b.recs
+	if mark == math.MaxInt64 {
+		return fmt.Errorf("record rowids exhausted: summaries cannot tell new records")
+	}
+	var added int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE rowid > ?`, mark).Scan(&added); err != nil {
+		return fmt.Errorf("count new records: %w", err)
+	}
+	data, inputs := b.data, b.inputs
+	if added != len(recs) { // a retried batch: summarize only what is new
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM records WHERE rowid > ?`, mark)
 		if err != nil {
-			return fmt.Errorf("find stored ids: %w", err)
+			return fmt.Errorf("find new records: %w", err)
 		}
+		fresh := map[string]bool{}
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return fmt.Errorf("find stored ids: %w", err)
+				return fmt.Errorf("find new records: %w", err)
 			}
-			stored[id] = true
+			fresh[id] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("find stored ids: %w", err)
+			return fmt.Errorf("find new records: %w", err)
 		}
-		ids = ids[n:]
-	}
-	data, inputs := b.data, b.inputs
-	if len(stored) > 0 { // a retried batch: summarize only what is new
-		fresh := make([]record.Record, 0, len(recs))
+		kept := make([]record.Record, 0, len(fresh))
 		for _, r := range recs {
-			if !stored[r.ID] {
-				fresh = append(fresh, r)
+			if fresh[r.ID] {
+				kept = append(kept, r)
 			}
 		}
-		if len(fresh) == 0 {
+		if len(kept) == 0 {
 			return nil
 		}
-		recs = fresh
-		var err error
+		recs = kept
 		if data, inputs, err = appendSummaryBlock(nil, nil, recs); err != nil {
 			return err
 		}
