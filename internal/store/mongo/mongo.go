@@ -292,17 +292,60 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{Keys: bson.D{{Key: fEntityID, Value: 1}, {Key: fReceivedUS, Value: 1}}},
 		{Keys: bson.D{{Key: fReceivedAt, Value: 1}}},
 	}
-	if _, err := s.records.Indexes().CreateMany(ctx, recIdx); err != nil {
+	if err := ensureIndexes(ctx, s.records, recIdx); err != nil {
 		return fmt.Errorf("collection %s: %w", s.records.Name(), err)
 	}
 	fbIdx := []mongo.IndexModel{
 		{Keys: bson.D{{Key: fReceivedUS, Value: 1}, {Key: fSeq, Value: 1}}},
 		{Keys: bson.D{{Key: fRequestID, Value: 1}}},
 	}
-	if _, err := s.feedback.Indexes().CreateMany(ctx, fbIdx); err != nil {
+	if err := ensureIndexes(ctx, s.feedback, fbIdx); err != nil {
 		return fmt.Errorf("collection %s: %w", s.feedback.Name(), err)
 	}
 	return nil
+}
+
+// ensureIndexes creates the indexes of want that the collection lacks, by
+// name (MongoDB's default name, e.g. "received_us_1__id_1"). Creating an
+// index that exists is a no-op on MongoDB, but FerretDB v1 (SQLite backend)
+// drops the connection instead, so a store reopened on existing data would
+// fail to start: only missing indexes are created.
+func ensureIndexes(ctx context.Context, c *mongo.Collection, want []mongo.IndexModel) error {
+	specs, err := c.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("list indexes: %w", err)
+	}
+	have := map[string]bool{}
+	for _, sp := range specs {
+		have[sp.Name] = true
+	}
+	var missing []mongo.IndexModel
+	for _, m := range want {
+		name := indexName(m.Keys.(bson.D))
+		if !have[name] {
+			missing = append(missing, mongo.IndexModel{Keys: m.Keys, Options: options.Index().SetName(name)})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("create indexes: %w", err)
+	}
+	return nil
+}
+
+// indexName is MongoDB's default index name: key_direction pairs joined by
+// underscores.
+func indexName(keys bson.D) string {
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('_')
+		}
+		fmt.Fprintf(&b, "%s_%v", k.Key, k.Value)
+	}
+	return b.String()
 }
 
 // Close disconnects from the server. It does not flush anything.

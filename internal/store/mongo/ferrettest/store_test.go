@@ -335,3 +335,30 @@ func TestStore_RecoversWhenTheServerComesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_ReopensOnExistingDataAndIndexes restarts the store on a
+// database that already holds records and indexes, as a restarted gateway
+// (or `rendezvous report` after it) does. FerretDB v1 drops the connection
+// when asked to create an index that exists, so Open must only create the
+// missing ones.
+func TestStore_ReopensOnExistingDataAndIndexes(t *testing.T) {
+	url := ferrettest.StoreURL(t, ferrettest.Start(t, ferrettest.SQLite))
+	ctx := context.Background()
+	for i := range 3 {
+		st, err := mongo.Open(ctx, url)
+		if err != nil {
+			t.Fatalf("open %d on existing data: %v", i+1, err)
+		}
+		if err := st.WriteRecords(ctx, []record.Record{storetest.FullRecord(fmt.Sprintf("r%d", i), time.Now())}); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		if err := st.ScanRecords(ctx, store.ScanParams{}, func(*record.Record) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != i+1 {
+			t.Fatalf("open %d: %d records, want %d", i+1, n, i+1)
+		}
+		st.Close()
+	}
+}
