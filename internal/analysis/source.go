@@ -3,7 +3,6 @@ package analysis
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
@@ -72,63 +71,3 @@ func LoadLabels(ctx context.Context, src Source) (*Labels, error) {
 	}
 	return l, nil
 }
-
-// ScanMetrics accumulates the records p selects, each with its latest label,
-// into a new MetricsAccumulator (GET /v1/metrics and /v1/compare). Records
-// that are not "ok" requests (rejected, unavailable) still count in their
-// models' status figures when they carry model results.
-func ScanMetrics(ctx context.Context, src Source, p store.ScanParams, opts MetricsOptions) (*MetricsAccumulator, error) {
-	labels, err := LoadLabels(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	acc := NewMetricsAccumulator(opts)
-	err = src.ScanRecords(ctx, p, func(rec *record.Record) error {
-		acc.Add(rec, labels.Get(rec.ID))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan records: %w", err)
-	}
-	return acc, nil
-}
-
-// ScanInputs builds the current-sample Table for drift from the validated
-// inputs of the "ok" requests p selects (rejected requests are not model
-// inputs). fields selects and orders the columns (nil: every field seen,
-// sorted). When probabilityOf names a model, a numeric column
-// "<model>.probability" with its answered probabilities (missing where it
-// gave none) is added, for drift of the model's output.
-func ScanInputs(ctx context.Context, src Source, p store.ScanParams, fields []string, probabilityOf string) (Table, error) {
-	b := NewTableBuilder(fields)
-	var probs []float64
-	err := src.ScanRecords(ctx, p, func(rec *record.Record) error {
-		if rec.Status != record.RequestOK {
-			return nil
-		}
-		b.Add(rec.Input)
-		if probabilityOf != "" {
-			v := math.NaN()
-			if r, ok := rec.Models[probabilityOf]; ok && r.Probability != nil {
-				v = *r.Probability
-			}
-			probs = append(probs, v)
-		}
-		return nil
-	})
-	if err != nil {
-		return Table{}, fmt.Errorf("scan records: %w", err)
-	}
-	t := b.Table()
-	if probabilityOf != "" {
-		if probs == nil {
-			probs = []float64{}
-		}
-		t.Columns = append(t.Columns, NumericColumn(ProbabilityColumn(probabilityOf), probs))
-	}
-	return t, nil
-}
-
-// ProbabilityColumn is the name of the predicted-probability column of a
-// model in drift tables.
-func ProbabilityColumn(model string) string { return model + ".probability" }
