@@ -22,11 +22,11 @@
 # GW_FIXED_RATE --route original --concurrency 64` (open loop, keep-alive,
 # latency from the intended send time), pinned like wrk.
 #
-# Usage: bench/gateway.sh     (about 2 minutes)
+# Usage: bench/gateway.sh     (about 2.5 minutes)
 # Needs: Go, wrk (apt-get install wrk), taskset (util-linux), curl.
 # Knobs (environment): GW_ROUNDS (3), GW_DURATION (8s per round and server), GW_WARMUP (4s), GW_CONNECTIONS (64),
 #   GW_THREADS (1), GW_SERVER_CPUS (1), GW_WRK_CPUS (0), GW_OUT (BENCHMARKS.md),
-#   GW_FIXED_RATE (1000 requests/s), GW_FIXED_DURATION (10s);
+#   GW_FIXED_RATE (1000 requests/s), GW_FIXED_DURATION (6s per round);
 #   GW_SERVER_CPUS= and GW_WRK_CPUS= (empty) turn pinning off.
 set -euo pipefail
 
@@ -41,7 +41,7 @@ SERVER_CPUS=${GW_SERVER_CPUS-1}
 WRK_CPUS=${GW_WRK_CPUS-0}
 OUT=${GW_OUT:-$ROOT/BENCHMARKS.md}
 FIXED_RATE=${GW_FIXED_RATE:-1000}
-FIXED_DURATION=${GW_FIXED_DURATION:-10s}
+FIXED_DURATION=${GW_FIXED_DURATION:-6s}
 ROUTE=/singletitanicpred/
 
 WORK=$(mktemp -d /tmp/rendezvous-gwbench.XXXXXX)
@@ -164,8 +164,10 @@ for r in $(seq 1 "$ROUNDS"); do
 		measure "$id" "${!u}" "${!p}" "$r"
 	done
 done
-fixed b http://127.0.0.1:18182
-fixed c http://127.0.0.1:18183
+for r in $(seq 1 "$ROUNDS"); do
+	fixed b http://127.0.0.1:18182
+	fixed c http://127.0.0.1:18183
+done
 stop "$BARE"
 stop "$PROD"
 metric() { awk -v m="$1" '$1 == m {printf "%d", $2}' "$WORK/metrics"; }
@@ -173,6 +175,9 @@ curl -s http://127.0.0.1:18183/metrics >"$WORK/metrics"
 DROPPED=$(metric rendezvous_recorder_dropped_total)
 ENQUEUED=$(metric rendezvous_recorder_enqueued_total)
 WRITTEN=$(metric rendezvous_recorder_written_total)
+C503=$(awk 'index($0, "rendezvous_http_requests_total{code=\"503\"") == 1 {s += $NF} END {printf "%d", s}' "$WORK/metrics")
+PRODLATE=$(awk 'index($1, "rendezvous_model_latency_seconds_count{model=\"prod-gbt\",outcome=\"late\"") == 1 ||
+	index($1, "rendezvous_model_latency_seconds_count{model=\"prod-gbt\",outcome=\"timeout\"") == 1 {s += $2} END {printf "%d", s}' "$WORK/metrics")
 stop "$FULL"
 # The shutdown log line: records_written=N dropped=N lost=N after the flush.
 FLUSHED=$(grep -o 'records_written=[0-9]* dropped=[0-9]* lost=[0-9]*' "$WORK/full.log" | tail -1 || true)
@@ -194,8 +199,19 @@ read -r ARPS AP50 AP99 ACPU ANON <<<"$(row a)"
 read -r BRPS BP50 BP99 BCPU BNON <<<"$(row b)"
 read -r CRPS CP50 CP99 CCPU CNON <<<"$(row c)"
 ROUNDS_TEXT=$(awk '{printf "%s%s %s", (NR > 1 ? "; " : ""), $1, $2}' "$WORK/rows")
-read -r _ BFR BFOK BFSENT BFP50 BFP99 <<<"$(grep '^b ' "$WORK/fixed")"
-read -r _ CFR CFOK CFSENT CFP50 CFP99 <<<"$(grep '^c ' "$WORK/fixed")"
+# fmedian ID COLUMN — the median over the fixed-rate rounds (ok and sent: the sums).
+fmedian() {
+	if [ "$2" = 3 ] || [ "$2" = 4 ]; then
+		awk -v id="$1" -v c="$2" '$1 == id {s += $c} END {print s}' "$WORK/fixed"
+		return
+	fi
+	awk -v id="$1" -v c="$2" '$1 == id {print $c}' "$WORK/fixed" | sort -g |
+		awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+frow() { echo "$(fmedian "$1" 2) $(fmedian "$1" 3) $(fmedian "$1" 4) $(fmedian "$1" 5) $(fmedian "$1" 6)"; }
+read -r BFR BFOK BFSENT BFP50 BFP99 <<<"$(frow b)"
+read -r CFR CFOK CFSENT CFP50 CFP99 <<<"$(frow c)"
+FIXED_TEXT=$(awk '{printf "%s%s %s ms", (NR > 1 ? "; " : ""), $1, $6}' "$WORK/fixed")
 FDP99=$(awk -v c="$CFP99" -v b="$BFP99" 'BEGIN {printf "%.2f", c - b}')
 OK4=$(awk -v d="$FDP99" 'BEGIN {print (d <= 1)}')
 pct() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.0f", 100 * x / y}'; }
@@ -228,7 +244,7 @@ Requests/s per round: $ROUNDS_TEXT.
 
 CPU per request: (a) / (c) = $(pct "$ACPU" "$CCPU") %, (a) / (b) = $(pct "$ACPU" "$BCPU") %.
 
-The same two gateways at a fixed $FIXED_RATE requests/s for $FIXED_DURATION (open loop, \`rendezvous simulate --route original --concurrency $CONNS\`, latency from the intended send time):
+The same two gateways at a fixed $FIXED_RATE requests/s (open loop, \`rendezvous simulate --route original --concurrency $CONNS\`, latency from the intended send time), $ROUNDS rounds of $FIXED_DURATION each alternating (b) and (c), medians (ok / sent: sums). p99 per round: $FIXED_TEXT.
 
 | | requests/s achieved | ok / sent | p50 | p99 |
 |---|---:|---:|---:|---:|
@@ -240,6 +256,8 @@ Targets (issue 4):
 - (c) ≥ 50 % of (a) in requests/s: $RATIO % — $(verdict "$OK1"); by CPU per request $(pct "$ACPU" "$CCPU") % — $(verdict "$OK1CPU")
 - (c) adds ≤ 1 ms p99 over (b): at the fixed rate $FDP99 ms — $(verdict "$OK4"); under saturating wrk $DP99 ms — $(verdict "$OK2") (closed loop: queueing)
 - zero dropped records at that rate: ${DROPPED:-?} dropped (recorder: $ENQUEUED enqueued, $WRITTEN written when the run ended; after the shutdown flush: ${FLUSHED:-not logged}) — $(verdict "$OK3")
+
+Over the whole life of (c) (warm-up, rounds and the fixed-rate run), /metrics counted $C503 requests answered 503 (no model answered within its 50 ms deadline) and $PRODLATE production answers late or timed out.
 
 <!-- gateway:end -->
 EOF
