@@ -257,7 +257,7 @@ Targets (issue 4):
 - (c) adds ≤ 1 ms p99 over (b): at the fixed rate $FDP99 ms — $(verdict "$OK4"); under saturating wrk $DP99 ms — $(verdict "$OK2") (closed loop: queueing)
 - zero dropped records at that rate: ${DROPPED:-?} dropped (recorder: $ENQUEUED enqueued, $WRITTEN written when the run ended; after the shutdown flush: ${FLUSHED:-not logged}) — $(verdict "$OK3")
 
-Over the whole life of (c) (warm-up, rounds and the fixed-rate run), /metrics counted $C503 requests answered 503 (no model answered within its 50 ms deadline) and $PRODLATE production answers late or timed out.
+Over the whole life of (c) (warm-up, rounds and the fixed-rate run), /metrics counted $C503 requests answered 503 and $PRODLATE production answers late or timed out. A 503 is either no model answering within its 50 ms deadline or the client closing the connection first: wrk closes its $CONNS connections with requests in flight at the end of every run (warm-up included), which the table's non-2xx column does not see.
 
 <!-- gateway:end -->
 EOF
