@@ -207,7 +207,7 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 	}()
 
 	s.w, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"+
-		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_pragma=foreign_keys(0)&_txlock=immediate")
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-8192)&_pragma=foreign_keys(0)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
