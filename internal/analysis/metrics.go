@@ -474,25 +474,13 @@ func (a *MetricsAccumulator) Result() MetricsReport {
 	return rep
 }
 
-func roleRank(r model.Role) int {
-	switch r {
-	case model.RoleProduction:
-		return 0
-	case model.RoleCanary:
-		return 1
-	case model.RoleChallenger:
-		return 2
-	}
-	return 3
-}
-
 func (w *window) result(lastProd string) []ModelMetrics {
 	out := make([]ModelMetrics, 0, len(w.models))
 	for name, m := range w.models {
 		out = append(out, m.result(name, name == lastProd))
 	}
 	slices.SortFunc(out, func(x, y ModelMetrics) int {
-		if c := roleRank(x.Role) - roleRank(y.Role); c != 0 {
+		if c := x.Role.Rank() - y.Role.Rank(); c != 0 {
 			return c
 		}
 		return strings.Compare(x.Model, y.Model)

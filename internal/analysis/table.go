@@ -234,7 +234,7 @@ func (b *TableBuilder) Add(in schema.Input) {
 }
 
 func (c *columnBuilder) add(v any) {
-	if f, ok := toFloat(v); ok {
+	if f, ok := schema.ToFloat(v); ok {
 		c.nums = append(c.nums, f)
 		if c.strs != nil {
 			c.strs = append(c.strs, strconv.FormatFloat(f, 'g', -1, 64))
@@ -279,28 +279,6 @@ func (b *TableBuilder) Table() Table {
 		slices.SortFunc(cols, func(x, y Column) int { return strings.Compare(x.Name, y.Name) })
 	}
 	return Table{Rows: b.rows, Columns: cols}
-}
-
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // DriftFromInputs runs ComputeDrift on raw gateway inputs: ref is a model

@@ -20,6 +20,20 @@ const (
 	RoleChallenger Role = "challenger"
 )
 
+// Rank orders roles for display: production 0, canary 1, challenger 2,
+// anything else 3.
+func (r Role) Rank() int {
+	switch r {
+	case RoleProduction:
+		return 0
+	case RoleCanary:
+		return 1
+	case RoleChallenger:
+		return 2
+	}
+	return 3
+}
+
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool {
 	return r == RoleProduction || r == RoleCanary || r == RoleChallenger

@@ -137,7 +137,7 @@ func (t Type) noun() string {
 func (f Field) convert(v any) (any, bool) {
 	switch f.Type {
 	case TypeInteger, TypeNumber:
-		x, ok := toFloat(v)
+		x, ok := ToFloat(v)
 		if !ok || math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, false
 		}
@@ -155,8 +155,10 @@ func (f Field) convert(v any) (any, bool) {
 	return nil, false
 }
 
-// toFloat accepts the numeric representations decoders produce.
-func toFloat(v any) (float64, bool) {
+// ToFloat converts the numeric representations decoders produce (JSON
+// numbers kept exact, float64, YAML's int, any Go integer or float type) to
+// float64; anything else, nil included, reports false.
+func ToFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case json.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
@@ -172,6 +174,10 @@ func toFloat(v any) (float64, bool) {
 	case int32:
 		return float64(x), true
 	case uint64:
+		return float64(x), true
+	case uint:
+		return float64(x), true
+	case uint32:
 		return float64(x), true
 	}
 	return 0, false
@@ -241,7 +247,7 @@ func plain(v any) string {
 	case float64:
 		return fmtFloat(x)
 	}
-	if x, ok := toFloat(v); ok {
+	if x, ok := ToFloat(v); ok {
 		return fmtFloat(x)
 	}
 	return fmt.Sprint(v)
@@ -267,7 +273,7 @@ func describe(v any) string {
 	case []any:
 		return "an array"
 	}
-	if f, ok := toFloat(v); ok {
+	if f, ok := ToFloat(v); ok {
 		return fmtFloat(f)
 	}
 	return fmt.Sprintf("%v", v)

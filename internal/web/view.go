@@ -235,7 +235,7 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 		}
 	}
 	models := d.mon.Models()
-	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(roleRank(x.Role), roleRank(y.Role)) })
+	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(x.Role.Rank(), y.Role.Rank()) })
 	prod := ""
 	for _, m := range models {
 		if m.Role == model.RoleProduction {
@@ -592,18 +592,6 @@ func (b *builder) drift(fetches []driftFetch) {
 	}
 }
 
-func roleRank(r model.Role) int {
-	switch r {
-	case model.RoleProduction:
-		return 0
-	case model.RoleCanary:
-		return 1
-	case model.RoleChallenger:
-		return 2
-	}
-	return 3
-}
-
 // card builds one drift card and its chart.
 func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Samples, isProb bool) driftCard {
 	c := driftCard{
@@ -906,7 +894,7 @@ func (d *Dashboard) recordViewFields(rec *record.Record, fields []string) record
 		names = append(names, n)
 	}
 	slices.SortFunc(names, func(a, b string) int {
-		if c := cmp.Compare(roleRank(rec.Models[a].Role), roleRank(rec.Models[b].Role)); c != 0 {
+		if c := cmp.Compare(rec.Models[a].Role.Rank(), rec.Models[b].Role.Rank()); c != 0 {
 			return c
 		}
 		return strings.Compare(a, b)

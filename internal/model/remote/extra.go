@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
 // ApplyExtra sets the settings that the YAML model entry carries under
@@ -46,7 +48,7 @@ func (c *Config) ApplyExtra(extra map[string]any) error {
 				c.TensorDatatype = strings.ToUpper(s)
 			}
 		case "threshold":
-			f, ok := toFloat(v)
+			f, ok := schema.ToFloat(v)
 			if !ok || f <= 0 || f > 1 {
 				bad(k, "want a number in (0, 1], got %v", v)
 				continue
@@ -60,7 +62,7 @@ func (c *Config) ApplyExtra(extra map[string]any) error {
 			}
 			c.Timeout = d
 		case "max_idle_conns_per_host", "max_response_bytes":
-			f, ok := toFloat(v)
+			f, ok := schema.ToFloat(v)
 			if !ok || f < 1 || f != math.Trunc(f) || f > math.MaxInt32*1024.0 {
 				bad(k, "want a positive integer, got %v", v)
 				continue
@@ -78,20 +80,6 @@ func (c *Config) ApplyExtra(extra map[string]any) error {
 		return fmt.Errorf("remote model %q: %s", c.Name, strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func toFloat(v any) (float64, bool) {
-	switch v := v.(type) {
-	case int:
-		return float64(v), true
-	case int64:
-		return float64(v), true
-	case uint64:
-		return float64(v), true
-	case float64:
-		return v, true
-	}
-	return 0, false
 }
 
 func toDuration(v any) (time.Duration, error) {
