@@ -5,24 +5,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/export"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
-func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export --format csv|jsonl|parquet --out FILE [flags]",
 		"Write one row per recorded request — inputs, every model's prediction,\n"+
 			"probability, status, latency and transformed features, and the latest\n"+
 			"label — as CSV, JSON Lines or Parquet (pandas-friendly types).", stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded example)")
-	storeURL := fs.String("store", "", "record store URL (default: store.url of the config)")
+	wf := addWorkspaceFlags(fs)
 	format := fs.String("format", "", "csv, jsonl or parquet (required)")
 	out := fs.String("out", "", "output file, - for standard output (required)")
-	since := fs.String("since", "", "only requests received at or after this RFC 3339 time, or this long ago (24h)")
-	until := fs.String("until", "", "only requests received before this RFC 3339 time, or this long ago")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,55 +29,31 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if *out == "" {
 		return fmt.Errorf("%w: --out is required (a file, or - for standard output)", errUsage)
 	}
-	win, err := parseWindow(*since, *until, time.Now())
-	if err != nil {
-		return err
-	}
-	ws, err := openWorkspace(ctx, *cfgPath, *storeURL)
+	ws, win, err := wf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer ws.store.Close()
 
-	var w io.Writer = stdout
-	var tmp *os.File
-	if *out != "-" {
-		// Write beside the target and rename, so a failed export never
-		// leaves a truncated file under the requested name.
-		tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*")
-		if err != nil {
-			return fmt.Errorf("create %s: %w", *out, err)
-		}
-		defer func() {
-			if err != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-		}()
-		w = tmp
-	}
-	bar := newProgress(stderr, "export")
-	n, err := export.Run(ctx, ws.store, w, export.Options{
-		Format:   f,
-		Planner:  exportPlanner(ws.cfg, ws.members)(),
-		Scan:     store.ScanParams{Since: win.Since, Until: win.Until},
-		Progress: bar.update,
-	})
-	bar.done()
-	if err != nil {
+	n := 0
+	write := func(w io.Writer) error {
+		bar := newProgress(stderr, "export")
+		defer bar.done()
+		n, err = export.Run(ctx, ws.store, w, export.Options{
+			Format:   f,
+			Planner:  exportPlanner(ws.cfg, ws.members)(),
+			Scan:     store.ScanParams{Since: win.Since, Until: win.Until},
+			Progress: bar.update,
+		})
 		return err
 	}
-	if tmp != nil {
-		if err := tmp.Close(); err != nil {
-			return fmt.Errorf("write %s: %w", *out, err)
-		}
-		if err := os.Rename(tmp.Name(), *out); err != nil {
-			return fmt.Errorf("write %s: %w", *out, err)
-		}
+	if *out == "-" {
+		return write(stdout)
 	}
-	if *out != "-" {
-		fmt.Fprintf(stderr, "exported %d requests to %s (%s)\n", n, *out, f)
+	if err := writeFileAtomic(*out, write); err != nil {
+		return err
 	}
+	fmt.Fprintf(stderr, "exported %d requests to %s (%s)\n", n, *out, f)
 	return nil
 }
 

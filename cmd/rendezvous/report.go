@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -32,20 +30,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"requests, or the label-free CBPE estimate, marked ~), agreement with\n"+
 			"production, latency and failures; each challenger against production\n"+
 			"(McNemar); and production's input drift against its training data.", stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded example)")
-	storeURL := fs.String("store", "", "record store URL (default: store.url of the config)")
-	since := fs.String("since", "", "only requests received at or after this RFC 3339 time, or this long ago (24h)")
-	until := fs.String("until", "", "only requests received before this RFC 3339 time, or this long ago")
+	wf := addWorkspaceFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to this file instead")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	win, err := parseWindow(*since, *until, time.Now())
-	if err != nil {
-		return err
-	}
-	ws, err := openWorkspace(ctx, *cfgPath, *storeURL)
+	ws, win, err := wf.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -55,7 +46,12 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *htmlOut != "" {
-		return writeHTMLReportFile(ctx, mon, ws, *htmlOut, win)
+		return writeFileAtomic(*htmlOut, func(w io.Writer) error {
+			if err := writeHTMLReport(ctx, mon, ws.store, w, win); err != nil {
+				return fmt.Errorf("write HTML report: %w", err)
+			}
+			return nil
+		})
 	}
 	data, err := collectReport(ctx, mon, win)
 	if err != nil {
@@ -175,29 +171,4 @@ func deref(p *float64) float64 {
 		return 0
 	}
 	return *p
-}
-
-// writeHTMLReportFile writes the HTML report to path via a temporary file,
-// so a failure never leaves a half-written report.
-func writeHTMLReportFile(ctx context.Context, mon *monitor.Monitor, ws *workspace, path string, win monitor.Window) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".report-*.html")
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := writeHTMLReport(ctx, mon, ws.store, f, win); err != nil {
-		return fmt.Errorf("write HTML report: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

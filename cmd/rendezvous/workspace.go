@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
@@ -77,4 +81,59 @@ func parseWindow(since, until string, now time.Time) (monitor.Window, error) {
 		return w, fmt.Errorf("%w: --until must be after --since", errUsage)
 	}
 	return w, nil
+}
+
+// workspaceFlags are the flags every offline command that reads recorded
+// traffic shares.
+type workspaceFlags struct {
+	config, store, since, until *string
+}
+
+func addWorkspaceFlags(fs *flag.FlagSet) workspaceFlags {
+	return workspaceFlags{
+		config: fs.String("config", "", "configuration file (default: the embedded example)"),
+		store:  fs.String("store", "", "record store URL (default: store.url of the config)"),
+		since:  fs.String("since", "", "only requests received at or after this RFC 3339 time, or this long ago (24h)"),
+		until:  fs.String("until", "", "only requests received before this RFC 3339 time, or this long ago"),
+	}
+}
+
+// open parses the window and opens the workspace; the caller closes
+// ws.store.
+func (f workspaceFlags) open(ctx context.Context) (*workspace, monitor.Window, error) {
+	win, err := parseWindow(*f.since, *f.until, time.Now())
+	if err != nil {
+		return nil, win, err
+	}
+	ws, err := openWorkspace(ctx, *f.config, *f.store)
+	return ws, win, err
+}
+
+// writeFileAtomic writes path through a temporary file beside it and a
+// rename, so a failure never leaves a truncated file under that name.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := write(tmp); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private; a report or export is for sharing.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
