@@ -41,7 +41,7 @@ type backend struct {
 // backends returns a fresh, empty store URL on every backend: an SQLite
 // file, a new schema on the local PostgreSQL (dropped after the test), and a
 // new database on FerretDB (SQLite-backed) started in this process.
-func backends(t *testing.T) []backend {
+func backends(t testing.TB) []backend {
 	t.Helper()
 	pg := testenv.PostgresURL(t)
 	schema := fmt.Sprintf("rdv_e2e_%d", time.Now().UnixNano())
@@ -65,7 +65,7 @@ func backends(t *testing.T) []backend {
 }
 
 // exampleModels loads the three shipped bundles as the monitor sees them.
-func exampleModels(t *testing.T, cfg *config.Config) []monitor.Model {
+func exampleModels(t testing.TB, cfg *config.Config) []monitor.Model {
 	t.Helper()
 	var out []monitor.Model
 	for _, m := range cfg.Models {
@@ -86,7 +86,7 @@ func exampleModels(t *testing.T, cfg *config.Config) []monitor.Model {
 // deterministic records (fixed ids, times and latencies), every third
 // row's probability from production shifted so prediction drift is not
 // trivially zero, and returns every other row's label as feedback.
-func trainingRecords(t *testing.T, cfg *config.Config, models []monitor.Model) ([]record.Record, []record.Feedback) {
+func trainingRecords(t testing.TB, cfg *config.Config, models []monitor.Model) ([]record.Record, []record.Feedback) {
 	t.Helper()
 	m, err := dataset.FromConfig(cfg)
 	if err != nil {
