@@ -76,14 +76,10 @@ func BenchmarkMetrics100k(b *testing.B) {
 				}
 			}
 			b.Logf("%s: wrote %d records and %d labels in %v", be.name, len(recs), len(fbs), time.Since(start).Round(time.Millisecond))
-			mon, err := monitor.New(monitor.Params{Store: st, Models: models, Fields: fields})
-			if err != nil {
-				b.Fatal(err)
-			}
 			b.ResetTimer()
 			for range b.N {
 				// A fresh monitor each time: no label index carried over.
-				mon, err = monitor.New(monitor.Params{Store: st, Models: models, Fields: fields})
+				mon, err := monitor.New(monitor.Params{Store: st, Models: models, Fields: fields})
 				if err != nil {
 					b.Fatal(err)
 				}
