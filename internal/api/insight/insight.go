@@ -98,15 +98,8 @@ type errorBody struct {
 	Fields []schema.FieldError `json:"fields,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	api.WriteJSON(w, status, errorBody{Error: msg})
 }
 
 // parseWindow reads since/until.
@@ -168,7 +161,7 @@ func (h *handlers) feedback(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &probe)
 	res, err := h.p.Feedback.Submit(r.Context(), items, probe.Feedback != nil)
 	if ve, ok := feedback.IsValidation(err); ok {
-		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "invalid feedback", Fields: ve.Fields})
+		api.WriteJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "invalid feedback", Fields: ve.Fields})
 		return
 	}
 	if errors.Is(err, feedback.ErrTooMany) {
@@ -179,7 +172,7 @@ func (h *handlers) feedback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	api.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +194,7 @@ func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	api.WriteJSON(w, http.StatusOK, rep)
 }
 
 func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +213,7 @@ func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	api.WriteJSON(w, http.StatusOK, c)
 }
 
 func (h *handlers) drift(w http.ResponseWriter, r *http.Request) {
@@ -234,7 +227,7 @@ func (h *handlers) drift(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	api.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) export(w http.ResponseWriter, r *http.Request) {

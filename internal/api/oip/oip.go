@@ -257,14 +257,8 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	api.WriteJSON(w, status, errorBody{Error: msg})
 }
 
 // lookup finds the model a path names, checking the version when given.
@@ -283,11 +277,11 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (rendezvous.Memb
 }
 
 func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"name": s.p.ServerName, "version": s.p.ServerVersion, "extensions": []string{}})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"name": s.p.ServerName, "version": s.p.ServerVersion, "extensions": []string{}})
 }
 
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"live": true})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +295,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "not ready: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"ready": true})
 }
 
 func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +307,7 @@ func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q is not ready: %v", m.Name, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": m.Name, "ready": true})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"name": m.Name, "ready": true})
 }
 
 // memberReady: a model with an open circuit breaker is not ready; a model
@@ -358,7 +352,7 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
 		outputs[i] = tensorMeta{Name: n, Datatype: outputTypes[n], Shape: []int{-1}}
 	}
 	platform := "rendezvous:" + info.Algorithm
-	writeJSON(w, http.StatusOK, map[string]any{
+	api.WriteJSON(w, http.StatusOK, map[string]any{
 		"name":     m.Name,
 		"versions": []string{info.Version},
 		"platform": platform,
@@ -537,7 +531,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Outputs = append(resp.Outputs, o)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	api.WriteJSON(w, http.StatusOK, resp)
 }
 
 // routeRows sends every row through the rendezvous, a few at a time.
