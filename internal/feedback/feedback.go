@@ -84,13 +84,14 @@ func New(s Store, labels map[int]string, now func() time.Time) *Service {
 	return svc
 }
 
-// Decode parses a request body: one item, or {"feedback":[…]}.
-func Decode(body []byte) ([]Item, error) {
+// Decode parses a request body: one item, or {"feedback":[…]} (batch true,
+// so Submit prefixes field paths with "feedback[i].").
+func Decode(body []byte) (items []Item, batch bool, err error) {
 	var probe struct {
 		Feedback json.RawMessage `json:"feedback"`
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil, fmt.Errorf("malformed JSON: %w", err)
+		return nil, false, fmt.Errorf("malformed JSON: %w", err)
 	}
 	dec := func(data []byte, v any) error {
 		d := json.NewDecoder(bytes.NewReader(data))
@@ -98,19 +99,19 @@ func Decode(body []byte) ([]Item, error) {
 		return d.Decode(v)
 	}
 	if probe.Feedback != nil {
-		var batch struct {
+		var all struct {
 			Feedback []Item `json:"feedback"`
 		}
-		if err := dec(body, &batch); err != nil {
-			return nil, fmt.Errorf("decode feedback batch: %w", err)
+		if err := dec(body, &all); err != nil {
+			return nil, true, fmt.Errorf("decode feedback batch: %w", err)
 		}
-		return batch.Feedback, nil
+		return all.Feedback, true, nil
 	}
 	var one Item
 	if err := dec(body, &one); err != nil {
-		return nil, fmt.Errorf("decode feedback: %w", err)
+		return nil, false, fmt.Errorf("decode feedback: %w", err)
 	}
-	return []Item{one}, nil
+	return []Item{one}, false, nil
 }
 
 // parseLabel accepts a class number or a configured word.

@@ -53,7 +53,7 @@ func stored(t *testing.T, st store.Store) []record.Feedback {
 
 func decode(t *testing.T, body string) []feedback.Item {
 	t.Helper()
-	items, err := feedback.Decode([]byte(body))
+	items, _, err := feedback.Decode([]byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestSubmit_RefusesOversizedAndEmptyBatches(t *testing.T) {
 
 func TestDecode_RejectsUnknownFieldsAndMalformedJSON(t *testing.T) {
 	for _, body := range []string{`{"request_id":"r1","lable":1}`, `{"feedback":[{"request_id":"r1","label":1,"x":2}]}`, `{"request_id":`} {
-		if _, err := feedback.Decode([]byte(body)); err == nil {
+		if _, _, err := feedback.Decode([]byte(body)); err == nil {
 			t.Errorf("%s: no error", body)
 		}
 	}

@@ -13,7 +13,6 @@ package insight
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -150,16 +149,12 @@ func (h *handlers) feedback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	items, err := feedback.Decode(body)
+	items, batch, err := feedback.Decode(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var probe struct {
-		Feedback json.RawMessage `json:"feedback"`
-	}
-	_ = json.Unmarshal(body, &probe)
-	res, err := h.p.Feedback.Submit(r.Context(), items, probe.Feedback != nil)
+	res, err := h.p.Feedback.Submit(r.Context(), items, batch)
 	if ve, ok := feedback.IsValidation(err); ok {
 		api.WriteJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "invalid feedback", Fields: ve.Fields})
 		return
