@@ -55,6 +55,14 @@ func (l *Labels) Get(requestID string) *int {
 	return &label
 }
 
+// Range calls fn for every labelled request with its latest label and
+// when that label was received, in no particular order.
+func (l *Labels) Range(fn func(requestID string, label int, at time.Time)) {
+	for id, v := range l.m {
+		fn(id, v.label, v.at)
+	}
+}
+
 // Len is the number of labelled requests.
 func (l *Labels) Len() int { return len(l.m) }
 

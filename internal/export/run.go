@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
@@ -29,18 +31,14 @@ type Options struct {
 }
 
 // LatestLabels reads every feedback row and keeps the latest label per
-// request (the feedback contract: the last label received wins).
+// request, by analysis.Labels' rule (the last label received wins).
 func LatestLabels(ctx context.Context, src Source) (map[string]Label, error) {
-	labels := map[string]Label{}
-	err := src.ScanFeedback(ctx, store.FeedbackScanParams{}, func(fb record.Feedback) error {
-		if old, ok := labels[fb.RequestID]; !ok || !fb.ReceivedAt.Before(old.At) {
-			labels[fb.RequestID] = Label{Class: fb.Label, At: fb.ReceivedAt}
-		}
-		return nil
-	})
+	l, err := analysis.LoadLabels(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("read feedback: %w", err)
 	}
+	labels := make(map[string]Label, l.Len())
+	l.Range(func(id string, class int, at time.Time) { labels[id] = Label{Class: class, At: at} })
 	return labels, nil
 }
 
