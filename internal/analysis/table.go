@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
@@ -259,6 +260,70 @@ func (c *columnBuilder) add(v any) {
 		c.strs = Column{Numbers: c.nums[:len(c.nums)-1]}.asText().Strings
 	}
 	c.strs = append(c.strs, s)
+}
+
+// AddCounts appends the rows a value histogram stands for (c.Rows rows),
+// exactly as Add would append rows with those values, in an order of its
+// own: each column gets its values' runs, then missing values up to
+// c.Rows. Row order does not matter to drift (its tests and distances sort
+// or count), so a table built from counts gives the same report.
+func (b *TableBuilder) AddCounts(c *record.InputCounts) {
+	if c.Rows == 0 {
+		return
+	}
+	if !b.fixed {
+		for _, f := range c.Fields {
+			if _, ok := b.index[f.Name]; !ok {
+				nums := make([]float64, b.rows, max(b.rows+c.Rows, 16))
+				for i := range nums {
+					nums[i] = math.NaN()
+				}
+				b.index[f.Name] = len(b.cols)
+				b.cols = append(b.cols, &columnBuilder{name: f.Name, nums: nums})
+			}
+		}
+	}
+	for _, col := range b.cols {
+		n := 0
+		if i, ok := slices.BinarySearchFunc(c.Fields, col.name, func(f record.FieldCounts, name string) int {
+			return strings.Compare(f.Name, name)
+		}); ok {
+			for _, v := range c.Fields[i].Values {
+				col.addN(v.Value, v.N)
+				n += v.N
+			}
+		}
+		col.addN(nil, c.Rows-n)
+	}
+	b.rows += c.Rows
+}
+
+// addN is n calls of add(v).
+func (c *columnBuilder) addN(v any, n int) {
+	if n <= 0 {
+		return
+	}
+	if f, ok := schema.ToFloat(v); ok {
+		c.nums = appendRun(c.nums, f, n)
+		if c.strs != nil {
+			c.strs = appendRun(c.strs, strconv.FormatFloat(f, 'g', -1, 64), n)
+		}
+		return
+	}
+	c.add(v) // the text path, once: it may turn the column into text
+	c.nums = appendRun(c.nums, math.NaN(), n-1)
+	if c.strs != nil {
+		c.strs = appendRun(c.strs, c.strs[len(c.strs)-1], n-1)
+	}
+}
+
+// appendRun appends n copies of v to s.
+func appendRun[T any](s []T, v T, n int) []T {
+	s = slices.Grow(s, n)
+	for range n {
+		s = append(s, v)
+	}
+	return s
 }
 
 // Rows is the number of rows added.

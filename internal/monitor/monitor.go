@@ -13,9 +13,12 @@
 // order, so the figures are exactly those of a sequential scan of full
 // records. The label index (one entry per labelled request) is kept between
 // calls when the store has a feedback log (store.FeedbackLogScanner) and
-// only new feedback is read. Drift keeps the current sample's columns (8
-// bytes per numeric value, a string header per text value): exact, and
-// O(rows) in memory. See docs/ANALYSIS.md, section Scale.
+// only new feedback is read. Drift reads the value histogram a store keeps
+// per write batch where it has them (store.InputCountScanner; row order
+// does not matter to drift) and the inputs of the other records, and keeps
+// the current sample's columns (8 bytes per numeric value, a string header
+// per text value): exact, and O(rows) in memory. See docs/ANALYSIS.md,
+// section Scale.
 package monitor
 
 import (
@@ -213,7 +216,27 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 	}
 	b := analysis.NewTableBuilder(m.fields)
 	var probs []float64
-	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan(), Inputs: true}, func(s *record.Summary) error {
+	err := store.ScanInputCounts(ctx, m.store, w.scan(), func(c *record.InputCounts) error {
+		// A write batch's value histogram: its rows in an order of their
+		// own, which drift does not depend on.
+		b.AddCounts(c)
+		n := 0
+		for _, pc := range c.Probabilities {
+			if pc.Model != modelName {
+				continue
+			}
+			for _, v := range pc.Values {
+				for range v.N {
+					probs = append(probs, v.Value)
+				}
+				n += v.N
+			}
+		}
+		for range c.Rows - n {
+			probs = append(probs, math.NaN())
+		}
+		return nil
+	}, func(s *record.Summary) error {
 		if s.Status == record.RequestRejected || s.Input == nil {
 			return nil
 		}

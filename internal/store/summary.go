@@ -70,3 +70,29 @@ func ScanSummariesFromRecords(ctx context.Context, src RecordScanner, p SummaryP
 type FeedbackLogScanner interface {
 	ScanFeedbackLog(ctx context.Context, after int64, fn func(pos int64, fb record.Feedback) error) error
 }
+
+// InputCountScanner is an optional Store capability for drift: the input
+// value counts (record.InputCounts) a backend keeps per write batch, so a
+// drift scan reads one small aggregate per batch instead of every input.
+//
+// ScanInputCounts must deliver every record that ScanSummaries(p, with
+// inputs) would give exactly once: either inside one counts call (a batch
+// wholly within p's window; its rejected and input-less records are not
+// counted, as record.InputCounter leaves them out) or as a summaries call
+// (with its input). The order of calls is unspecified. Neither callback
+// may retain its argument after it returns; an error from one stops the
+// scan and is returned.
+type InputCountScanner interface {
+	ScanInputCounts(ctx context.Context, p ScanParams, counts func(c *record.InputCounts) error, summaries func(s *record.Summary) error) error
+}
+
+// ScanInputCounts scans the input counts and summaries p selects from src:
+// through src.ScanInputCounts when src is an InputCountScanner and p
+// selects by time only, otherwise as summaries with inputs (see
+// InputCountScanner for the contract).
+func ScanInputCounts(ctx context.Context, src RecordScanner, p ScanParams, counts func(c *record.InputCounts) error, summaries func(s *record.Summary) error) error {
+	if cs, ok := src.(InputCountScanner); ok && p.EntityID == "" && p.Status == "" && p.Limit == 0 && !p.Descending {
+		return cs.ScanInputCounts(ctx, p, counts, summaries)
+	}
+	return ScanSummaries(ctx, src, SummaryParams{ScanParams: p, Inputs: true}, summaries)
+}

@@ -45,6 +45,7 @@ CREATE INDEX feedback_request_id ON feedback (request_id);
 `, nil},
 	{3, "summary_blocks", summaryBlocksV3SQL, nil},
 	{4, "summary_blocks_inputs_apart", summaryBlocksSQL, backfillSummaries},
+	{5, "summary_counts", summaryCountsSQL, backfillCounts},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).

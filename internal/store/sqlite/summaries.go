@@ -54,6 +54,18 @@ CREATE TABLE summary_blocks (
 CREATE INDEX summary_blocks_min_at ON summary_blocks (min_at, seq);
 `
 
+// summaryCountsSQL is migration 5: each block's input value counts
+// (record.InputCounts, sumblock.AppendCounts), for drift. A table of their
+// own, keyed by the block's seq, so a drift scan reads them without
+// touching the blocks' data and inputs; backfillCounts counts the blocks
+// already stored.
+const summaryCountsSQL = `
+CREATE TABLE summary_counts (
+	seq    INTEGER NOT NULL PRIMARY KEY, -- summary_blocks.seq
+	counts BLOB    NOT NULL              -- sumblock.AppendCounts encoding
+);
+`
+
 // backfillBlock is how many existing records one backfilled block holds.
 const backfillBlock = 1024
 
@@ -74,10 +86,11 @@ func backfillSummaries(ctx context.Context, tx *sql.Tx) error {
 			return nil
 		}
 		var err error
-		if data, inputs, err = appendSummaryBlock(data[:0], inputs[:0], recs); err != nil {
+		if data, inputs, _, err = appendSummaryBlock(data[:0], inputs[:0], nil, recs); err != nil {
 			return err
 		}
-		if err := insertSummaryBlock(ctx, tx, recs, data, inputs); err != nil {
+		// Migration 4 predates the counts (migration 5 adds them).
+		if err := insertSummaryBlock(ctx, tx, recs, data, inputs, nil); err != nil {
 			return err
 		}
 		recs = recs[:0]
@@ -109,30 +122,49 @@ func backfillSummaries(ctx context.Context, tx *sql.Tx) error {
 }
 
 // appendSummaryBlock encodes the summaries of recs (stored timestamps)
-// sorted by (received_at, id).
-func appendSummaryBlock(data, inputs []byte, recs []record.Record) ([]byte, []byte, error) {
+// sorted by (received_at, id), and their input value counts when counts is
+// not nil.
+func appendSummaryBlock(data, inputs, counts []byte, recs []record.Record) (_, _, _ []byte, err error) {
 	ss := make([]record.Summary, len(recs))
 	for i := range recs {
 		record.Summarize(&recs[i], &ss[i], true)
 		ss[i].ReceivedAt = store.Timestamp(ss[i].ReceivedAt)
 	}
 	sumblock.Sort(ss)
-	data, inputs, err := sumblock.Append(data, inputs, ss)
+	data, inputs, err = sumblock.Append(data, inputs, ss)
 	if err != nil {
-		return data, inputs, fmt.Errorf("encode summaries: %w", err)
+		return data, inputs, counts, fmt.Errorf("encode summaries: %w", err)
 	}
-	return data, inputs, nil
+	if counts != nil {
+		c := record.CountInputs(ss)
+		if counts, err = sumblock.AppendCounts(counts, &c); err != nil {
+			return data, inputs, counts, fmt.Errorf("encode input counts: %w", err)
+		}
+	}
+	return data, inputs, counts, nil
 }
 
-func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, data, inputs []byte) error {
+// insertSummaryBlock stores a block, and its counts when counts is not nil.
+func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, data, inputs, counts []byte) error {
 	lo, hi := micros(recs[0].ReceivedAt), micros(recs[0].ReceivedAt)
 	for i := range recs {
 		at := micros(recs[i].ReceivedAt)
 		lo, hi = min(lo, at), max(hi, at)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO summary_blocks (min_at, max_at, n, data, inputs) VALUES (?, ?, ?, ?, ?)`,
-		lo, hi, len(recs), data, inputs); err != nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO summary_blocks (min_at, max_at, n, data, inputs) VALUES (?, ?, ?, ?, ?)`,
+		lo, hi, len(recs), data, inputs)
+	if err != nil {
 		return fmt.Errorf("insert summary block: %w", err)
+	}
+	if counts == nil {
+		return nil
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("insert summary block: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO summary_counts (seq, counts) VALUES (?, ?)`, seq, counts); err != nil {
+		return fmt.Errorf("insert summary counts: %w", err)
 	}
 	return nil
 }
@@ -140,17 +172,17 @@ func insertSummaryBlock(ctx context.Context, tx *sql.Tx, recs []record.Record, d
 // summaryBatch is the encoded summary block of a write batch, prepared
 // before the write transaction so concurrent writers encode in parallel.
 type summaryBatch struct {
-	recs         []record.Record
-	data, inputs []byte
+	recs                 []record.Record
+	data, inputs, counts []byte
 }
 
 func prepareSummaries(recs []record.Record) (summaryBatch, error) {
-	data, inputs, err := appendSummaryBlock(make([]byte, 0, 128*len(recs)), make([]byte, 0, 64*len(recs)), recs)
-	return summaryBatch{recs: recs, data: data, inputs: inputs}, err
+	data, inputs, counts, err := appendSummaryBlock(make([]byte, 0, 128*len(recs)), make([]byte, 0, 64*len(recs)), make([]byte, 0, 1024), recs)
+	return summaryBatch{recs: recs, data: data, inputs: inputs, counts: counts}, err
 }
 
 // size is the bytes the batch adds.
-func (b summaryBatch) size() int { return len(b.data) + len(b.inputs) }
+func (b summaryBatch) size() int { return len(b.data) + len(b.inputs) + len(b.counts) }
 
 // summaryMark is the largest rowid of records before a batch is inserted:
 // the batch's new records are those above it (rowids grow; records are
@@ -176,7 +208,7 @@ func writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch, mark int64)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE rowid > ?`, mark).Scan(&added); err != nil {
 		return fmt.Errorf("count new records: %w", err)
 	}
-	data, inputs := b.data, b.inputs
+	data, inputs, counts := b.data, b.inputs, b.counts
 	if added != len(recs) { // a retried batch: summarize only what is new
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM records WHERE rowid > ?`, mark)
 		if err != nil {
@@ -205,11 +237,11 @@ func writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch, mark int64)
 			return nil
 		}
 		recs = kept
-		if data, inputs, err = appendSummaryBlock(nil, nil, recs); err != nil {
+		if data, inputs, counts, err = appendSummaryBlock(nil, nil, []byte{}, recs); err != nil {
 			return err
 		}
 	}
-	return insertSummaryBlock(ctx, tx, recs, data, inputs)
+	return insertSummaryBlock(ctx, tx, recs, data, inputs, counts)
 }
 
 // ScanSummaries implements store.SummaryScanner from the summary blocks.
@@ -412,6 +444,133 @@ func (s *Store) ScanFeedbackLog(ctx context.Context, after int64, fn func(pos in
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("scan feedback log: %w", err)
+	}
+	return nil
+}
+
+// backfillCounts writes the input value counts of the blocks stored before
+// migration 5.
+func backfillCounts(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, data, inputs FROM summary_blocks ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("backfill input counts: %w", err)
+	}
+	defer rows.Close()
+	var (
+		dec    sumblock.Decoder
+		blk    sumblock.Block
+		counts []byte
+	)
+	for rows.Next() {
+		var seq int64
+		var data, inputs sql.RawBytes
+		if err := rows.Scan(&seq, &data, &inputs); err != nil {
+			return fmt.Errorf("backfill input counts: %w", err)
+		}
+		if inputs == nil {
+			inputs = sql.RawBytes{}
+		}
+		if err := dec.Decode(data, inputs, &blk); err != nil {
+			return fmt.Errorf("backfill input counts: block %d: %w", seq, err)
+		}
+		c := record.CountInputs(blk.Summaries)
+		if counts, err = sumblock.AppendCounts(counts[:0], &c); err != nil {
+			return fmt.Errorf("backfill input counts: block %d: %w", seq, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO summary_counts (seq, counts) VALUES (?, ?)`, seq, counts); err != nil {
+			return fmt.Errorf("backfill input counts: block %d: %w", seq, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("backfill input counts: %w", err)
+	}
+	return nil
+}
+
+// ScanInputCounts implements store.InputCountScanner: a block wholly inside
+// the window gives its counts (summary_counts); a block the window cuts, or
+// one without counts, gives the summaries of its records in the window.
+func (s *Store) ScanInputCounts(ctx context.Context, p store.ScanParams, counts func(*record.InputCounts) error, summaries func(*record.Summary) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scan input counts: %w", err)
+	}
+	lo, hi := int64(-1<<63), int64(1<<63-1)
+	if !p.Since.IsZero() {
+		lo = bound(p.Since)
+	}
+	if !p.Until.IsZero() {
+		hi = bound(p.Until)
+	}
+	st, err := s.prepared(ctx, `SELECT b.seq, b.min_at, b.max_at, c.counts FROM summary_blocks b LEFT JOIN summary_counts c ON c.seq = b.seq
+WHERE b.min_at < ? AND b.max_at >= ? ORDER BY b.min_at, b.seq`)
+	if err != nil {
+		return fmt.Errorf("scan input counts: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, hi, lo)
+	if err != nil {
+		return fmt.Errorf("scan input counts: %w", err)
+	}
+	defer rows.Close()
+	var (
+		dec     sumblock.Decoder
+		c       record.InputCounts
+		partial []int64 // blocks to read summary by summary
+	)
+	for rows.Next() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan input counts: %w", err)
+		}
+		var seq, minAt, maxAt int64
+		var blob sql.RawBytes
+		if err := rows.Scan(&seq, &minAt, &maxAt, &blob); err != nil {
+			return fmt.Errorf("scan input counts: %w", err)
+		}
+		if blob == nil || minAt < lo || maxAt >= hi {
+			partial = append(partial, seq)
+			continue
+		}
+		if err := dec.DecodeCounts(blob, &c); err != nil {
+			return fmt.Errorf("scan input counts: block %d: %w", seq, err)
+		}
+		if err := counts(&c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan input counts: %w", err)
+	}
+	rows.Close()
+	if len(partial) == 0 {
+		return nil
+	}
+	one, err := s.prepared(ctx, `SELECT data, inputs FROM summary_blocks WHERE seq = ?`)
+	if err != nil {
+		return fmt.Errorf("scan input counts: %w", err)
+	}
+	var blk sumblock.Block
+	for _, seq := range partial {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan input counts: %w", err)
+		}
+		var data, inputs []byte
+		if err := one.QueryRowContext(ctx, seq).Scan(&data, &inputs); err != nil {
+			return fmt.Errorf("scan input counts: block %d: %w", seq, err)
+		}
+		if inputs == nil {
+			inputs = []byte{}
+		}
+		if err := dec.Decode(data, inputs, &blk); err != nil {
+			return fmt.Errorf("scan input counts: block %d: %w", seq, err)
+		}
+		for i := range blk.Summaries {
+			sm := &blk.Summaries[i]
+			if us := sm.ReceivedAt.UnixMicro(); us < lo || us >= hi {
+				continue
+			}
+			if err := summaries(sm); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -162,5 +162,121 @@ func TestMigrate_BackfillsSummariesOfRecordsWrittenBeforeVersion4(t *testing.T) 
 	if want := (2500+backfillBlock-1)/backfillBlock + 1; blocks != want {
 		t.Errorf("%d summary blocks, want %d (backfill + one batch)", blocks, want)
 	}
+	var counted int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM summary_counts`).Scan(&counted); err != nil {
+		t.Fatal(err)
+	}
+	if counted != blocks {
+		t.Errorf("%d blocks have input counts, want all %d (migration 5 backfills them)", counted, blocks)
+	}
 	checkSummariesMatchRecords(t, s, t0, 1250*time.Millisecond)
+	checkInputCountsMatchRecords(t, s, t0, 1250*time.Millisecond)
+}
+
+var _ store.InputCountScanner = (*Store)(nil)
+
+// histogram is an InputCounts as comparable maps: field → value → n (values
+// keyed by type and bits or text), model → probability bits → n.
+type histogram struct {
+	rows   int
+	fields map[string]map[string]int
+	probs  map[string]map[uint64]int
+}
+
+func (h *histogram) add(c *record.InputCounts) {
+	if h.fields == nil {
+		h.fields, h.probs = map[string]map[string]int{}, map[string]map[uint64]int{}
+	}
+	h.rows += c.Rows
+	for _, f := range c.Fields {
+		if h.fields[f.Name] == nil {
+			h.fields[f.Name] = map[string]int{}
+		}
+		for _, v := range f.Values {
+			key := fmt.Sprintf("%T:%v", v.Value, v.Value)
+			if x, ok := v.Value.(float64); ok {
+				key = fmt.Sprintf("float64:%x", math.Float64bits(x))
+			}
+			h.fields[f.Name][key] += v.N
+		}
+	}
+	for _, p := range c.Probabilities {
+		if h.probs[p.Model] == nil {
+			h.probs[p.Model] = map[uint64]int{}
+		}
+		for _, v := range p.Values {
+			h.probs[p.Model][math.Float64bits(v.Value)] += v.N
+		}
+	}
+}
+
+// checkInputCountsMatchRecords checks that ScanInputCounts delivers, over
+// several windows, the value histogram of the full records' summaries, and
+// that both of its paths (whole blocks as counts, cut blocks as summaries)
+// were taken.
+func checkInputCountsMatchRecords(t *testing.T, s *Store, t0 time.Time, span time.Duration) {
+	t.Helper()
+	windows := []store.ScanParams{
+		{},
+		{Since: t0.Add(span / 3)},
+		{Until: t0.Add(span / 2).Add(1500 * time.Nanosecond)},
+		{Since: t0.Add(span / 4).Add(500 * time.Nanosecond), Until: t0.Add(span / 2)},
+		{Since: t0.Add(span * 2)},
+	}
+	var countCalls, summaryCalls int
+	for _, w := range windows {
+		var wantC record.InputCounter
+		err := store.ScanSummariesFromRecords(t.Context(), s, store.SummaryParams{ScanParams: w, Inputs: true}, func(sm *record.Summary) error {
+			wantC.Add(sm)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got histogram
+		wc := wantC.Counts()
+		want.add(&wc)
+		var gotC record.InputCounter
+		err = s.ScanInputCounts(t.Context(), w, func(c *record.InputCounts) error {
+			countCalls++
+			got.add(c)
+			return nil
+		}, func(sm *record.Summary) error {
+			summaryCalls++
+			gotC.Add(sm)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ScanInputCounts %+v: %v", w, err)
+		}
+		gc := gotC.Counts()
+		got.add(&gc)
+		if got.rows != want.rows || !reflect.DeepEqual(got.fields, want.fields) || !reflect.DeepEqual(got.probs, want.probs) {
+			t.Fatalf("window %+v: counts differ:\n got %+v\nwant %+v", w, got, want)
+		}
+	}
+	if countCalls == 0 || summaryCalls == 0 {
+		t.Fatalf("%d counts calls and %d summary calls: both paths must be exercised", countCalls, summaryCalls)
+	}
+}
+
+func TestScanInputCounts_EqualsHistogramOfFullRecords(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(7, 8))
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	recs := variedRecords(rng, t0, 3000)
+	for i := 0; i < len(recs); {
+		n := min(1+rng.IntN(400), len(recs)-i)
+		if err := s.WriteRecords(t.Context(), recs[i:i+n]); err != nil {
+			t.Fatal(err)
+		}
+		i += n
+	}
+	// A retried batch: only its new records are counted.
+	retry := append(append([]record.Record(nil), recs[100:150]...), variedRecords(rng, t0.Add(time.Hour), 20)...)
+	if err := s.WriteRecords(t.Context(), retry); err != nil {
+		t.Fatal(err)
+	}
+	checkInputCountsMatchRecords(t, s, t0, 1500*time.Millisecond)
 }
