@@ -108,6 +108,55 @@ func TestOpen_CreatesFileAndDirectoryWhenMissing(t *testing.T) {
 	}
 }
 
+func pageSizeOf(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestOpen_ANewFileGetsLargePagesAndAnExistingFileKeepsItsOwn(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), "sqlite://"+filepath.Join(dir, "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := pageSizeOf(t, s); got != pageSize {
+		t.Errorf("new file: page size %d, want %d", got, pageSize)
+	}
+
+	// A file created with SQLite's default pages, as earlier versions did.
+	path := filepath.Join(dir, "old.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA page_size = 4096", "PRAGMA journal_mode = WAL", "CREATE TABLE unrelated (x)"} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	old, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatalf("Open of a file with 4 KiB pages: %v", err)
+	}
+	defer old.Close()
+	if got := pageSizeOf(t, old); got != 4096 {
+		t.Errorf("existing file: page size %d, want it kept at 4096", got)
+	}
+	rec := storetest.FullRecord("in-old-file", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	if err := old.WriteRecords(t.Context(), []record.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := old.GetRecord(t.Context(), rec.ID); err != nil || got.ID != rec.ID {
+		t.Errorf("GetRecord from the 4 KiB file: %q, %v", got.ID, err)
+	}
+}
+
 func TestOpen_PathWithURLSpecialCharacters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a dir#1", "rec?ords%.db")
 	u := "sqlite://" + (&url.URL{Path: path}).EscapedPath()
@@ -367,5 +416,36 @@ func TestWriteRecords_UnencodableRecordFailsTheBatchWritingNothing(t *testing.T)
 	}
 	if _, err := s.GetRecord(t.Context(), "good"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the batch was partly written: GetRecord(good) error = %v", err)
+	}
+}
+
+func TestWriteRecords_StoresEachRecordsOwnDocumentWhateverTheSizesInABatch(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// Two batches: the second's documents are far longer than the first's,
+	// past the room encodeRows reserves from the previous batch.
+	for b, rawLen := range []int{0, 5000} {
+		recs := make([]record.Record, 70)
+		for i := range recs {
+			recs[i] = storetest.FullRecord(fmt.Sprintf("b%d-%03d", b, i), at.Add(time.Duration(i)*time.Second))
+			recs[i].Raw = strings.Repeat("x", rawLen+i*37)
+		}
+		if err := s.WriteRecords(t.Context(), recs); err != nil {
+			t.Fatal(err)
+		}
+		for i := range recs {
+			want, err := encodeRecord(&recs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if err := s.r.QueryRowContext(t.Context(), `SELECT doc FROM records WHERE id = ?`, recs[i].ID).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("record %s: stored document differs from its encoding:\n got %.120s…\nwant %.120s…", recs[i].ID, got, want)
+			}
+		}
 	}
 }
