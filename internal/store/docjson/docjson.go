@@ -17,6 +17,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -69,11 +70,12 @@ func AppendRecord(dst []byte, rec *record.Record) ([]byte, error) {
 	}
 	if len(rec.Models) > 0 {
 		b = append(b, `,"models":{`...)
-		names := make([]string, 0, len(rec.Models))
+		var stack [8]string
+		names := stack[:0]
 		for name := range rec.Models {
 			names = append(names, name)
 		}
-		slices.Sort(names)
+		sortStrings(names)
 		for i, name := range names {
 			if i > 0 {
 				b = append(b, ',')
@@ -176,6 +178,8 @@ func appendFeatures(b []byte, f model.Features) ([]byte, error) {
 		if v == math.Trunc(v) && math.Abs(v) < 1e6 && (v != 0 || !math.Signbit(v)) {
 			// What 'g' writes for these, without its shortest-digits search.
 			b = strconv.AppendInt(b, int64(v), 10)
+		} else if d, ok := appendShortDecimal(b, v); ok {
+			b = d
 		} else {
 			b = strconv.AppendFloat(b, v, 'g', -1, 64)
 		}
@@ -183,25 +187,57 @@ func appendFeatures(b []byte, f model.Features) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// field is one input field, for sorting by key.
+type field struct {
+	key   string
+	value any
+}
+
 func appendInput(b []byte, in schema.Input) ([]byte, error) {
-	keys := make([]string, 0, len(in))
-	for k := range in {
-		keys = append(keys, k)
+	var stack [16]field
+	fields := stack[:0]
+	for k, v := range in {
+		fields = append(fields, field{k, v})
 	}
-	slices.Sort(keys)
+	if len(fields) <= insertionMax {
+		for i := 1; i < len(fields); i++ {
+			for j := i; j > 0 && fields[j].key < fields[j-1].key; j-- {
+				fields[j], fields[j-1] = fields[j-1], fields[j]
+			}
+		}
+	} else {
+		slices.SortFunc(fields, func(x, y field) int { return strings.Compare(x.key, y.key) })
+	}
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, f := range fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k, false)
+		b = appendString(b, f.key, false)
 		b = append(b, ':')
 		var err error
-		if b, err = appendValue(b, in[k]); err != nil {
-			return b, fmt.Errorf("field %q: %w", k, err)
+		if b, err = appendValue(b, f.value); err != nil {
+			return b, fmt.Errorf("field %q: %w", f.key, err)
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// insertionMax is the longest slice sortStrings and appendInput sort by
+// insertion (map keys: the few names of a record's inputs and models).
+const insertionMax = 16
+
+// sortStrings sorts s in increasing order.
+func sortStrings(s []string) {
+	if len(s) > insertionMax {
+		slices.Sort(s)
+		return
+	}
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
 
 // appendValue writes the value types an Input holds directly and hands any
@@ -237,6 +273,9 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		// What 'f' writes for these, without its shortest-digits search.
 		return strconv.AppendInt(b, int64(f), 10), nil
 	}
+	if d, ok := appendShortDecimal(b, f); ok {
+		return d, nil
+	}
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -250,6 +289,44 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// pow10 holds the powers of ten appendShortDecimal tries, exact in float64.
+var pow10 = [...]float64{1, 10, 100, 1000}
+
+// appendShortDecimal appends v in plain decimal notation and reports true
+// when v is not an integer, 1e-3 <= |v| < 1e6, and v is the float64
+// nearest a decimal with at most three fraction digits (1.125, 71.28,
+// -0.5): that text is what strconv's shortest 'g' and 'f' formats write,
+// found without their digit search. It is the shortest text that reads
+// back as v, since the fewest fraction digits are tried first (a decimal
+// with k digits reads back as v only if it is round(|v|·10^k)/10^k, and
+// m/10^k == |v| in float64 exactly when the decimal reads back as v), and
+// the only one of its length, since below 1e6 an ulp is far finer than
+// 10^-3.
+func appendShortDecimal(b []byte, v float64) ([]byte, bool) {
+	a := math.Abs(v)
+	if !(a >= 1e-3 && a < 1e6) || a == math.Trunc(a) {
+		return b, false
+	}
+	for k := 1; k < len(pow10); k++ {
+		m := math.Round(a * pow10[k])
+		if m/pow10[k] != a {
+			continue
+		}
+		if v < 0 {
+			b = append(b, '-')
+		}
+		n, p := int64(m), int64(pow10[k])
+		b = strconv.AppendInt(b, n/p, 10)
+		b = append(b, '.')
+		frac := n % p // not 0: a is not an integer (or k-1 digits would have done)
+		for q := p / 10; q > 1 && frac < q; q /= 10 {
+			b = append(b, '0') // leading zeros of the k fraction digits
+		}
+		return strconv.AppendInt(b, frac, 10), true
+	}
+	return b, false
 }
 
 func appendTime(b []byte, t time.Time) ([]byte, error) {
@@ -267,13 +344,27 @@ const hex = "0123456789abcdef"
 // SetEscapeHTML(false) writes it.
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s, false) }
 
+// plain[c] (plainHTML[c] when escaping HTML) says the ASCII byte c stands
+// for itself inside a JSON string; bytes from utf8.RuneSelf up are false.
+var plain, plainHTML = func() (p, h [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		p[c] = c != '"' && c != '\\'
+		h[c] = p[c] && c != '<' && c != '>' && c != '&'
+	}
+	return p, h
+}()
+
 // appendString writes s as a JSON string exactly as encoding/json does.
 func appendString(b []byte, s string, escapeHTML bool) []byte {
+	safe := &plain
+	if escapeHTML {
+		safe = &plainHTML
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
+			if safe[c] {
 				i++
 				continue
 			}

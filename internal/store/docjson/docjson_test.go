@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,52 @@ func BenchmarkEncodingJSON(b *testing.B) {
 	rec := storetest.FullRecord("0192f1a2-7c3e-7d1a-9b2c-3f4e5d6c7b8a", time.Now().UTC())
 	for b.Loop() {
 		stdlib(b, &rec)
+	}
+}
+
+func TestAppendShortDecimal_WritesWhatStrconvWritesOrDeclines(t *testing.T) {
+	check := func(v float64) {
+		t.Helper()
+		got, ok := appendShortDecimal(nil, v)
+		if !ok {
+			return
+		}
+		for _, format := range []byte{'f', 'g'} {
+			if want := strconv.FormatFloat(v, format, -1, 64); string(got) != want {
+				t.Fatalf("appendShortDecimal(%v) = %q, strconv '%c' writes %q", v, got, format, want)
+			}
+		}
+	}
+	taken := func(v float64) bool { _, ok := appendShortDecimal(nil, v); return ok }
+	tenth := 0.1
+	for _, tc := range []struct {
+		v    float64
+		want bool
+	}{
+		{1.125, true}, {71.28, true}, {-0.5, true}, {0.001, true}, {0.005, true}, {-0.012, true}, {999999.5, true},
+		{tenth + 0.2, false}, {0.0009, false}, {1e6 + 0.5, false}, {999999.9996, false}, {3, false}, {0, false},
+		{math.Copysign(0, -1), false}, {1.0001, false}, {math.Pi, false}, {math.NaN(), false}, {math.Inf(1), false},
+	} {
+		if got := taken(tc.v); got != tc.want {
+			t.Errorf("appendShortDecimal(%v) took it: %v, want %v", tc.v, got, tc.want)
+		}
+		check(tc.v)
+	}
+	// Every decimal with up to three fraction digits near the ends of the
+	// range and a pseudo-random sample in between, as parsed and one ulp
+	// either side.
+	r := rand.New(rand.NewPCG(1, 2))
+	var vs []float64
+	for m := range 3000 {
+		vs = append(vs, float64(m)/1000, 999000+float64(m)/1000)
+	}
+	for range 200000 {
+		k := r.IntN(4)
+		vs = append(vs, float64(r.Int64N(1_000_000_000))/math.Pow(10, float64(k)), r.Float64()*2e6-1e6)
+	}
+	for _, v := range vs {
+		for _, w := range []float64{v, -v, math.Nextafter(v, 0), math.Nextafter(v, 2e6)} {
+			check(w)
+		}
 	}
 }
