@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -149,7 +150,9 @@ func LogLossTerm(y int, p float64) float64 {
 // with the number of pairs. The zero value is ready to use; not safe for
 // concurrent use.
 type AUCCounter struct {
-	counts map[uint64][2]int64 // math.Float64bits(score) → [negatives, positives]
+	index  map[uint64]int32 // math.Float64bits(score) → position in counts
+	scores []float64        // distinct scores, first-seen order
+	counts [][2]int64       // per score: [negatives, positives]
 }
 
 // scoreKey maps a score to its map key; −0 and +0 share one key.
@@ -162,17 +165,26 @@ func scoreKey(s float64) uint64 {
 
 // Add records one pair; label 1 is positive, anything else negative.
 func (a *AUCCounter) Add(score float64, label int) {
-	if a.counts == nil {
-		a.counts = make(map[uint64][2]int64)
+	a.addN(score, label == 1, 1)
+}
+
+func (a *AUCCounter) addN(score float64, positive bool, n int64) {
+	if a.index == nil {
+		a.index = make(map[uint64]int32)
 	}
 	k := scoreKey(score)
-	c := a.counts[k]
-	if label == 1 {
-		c[1]++
-	} else {
-		c[0]++
+	i, ok := a.index[k]
+	if !ok {
+		i = int32(len(a.counts))
+		a.index[k] = i
+		a.scores = append(a.scores, math.Float64frombits(k))
+		a.counts = append(a.counts, [2]int64{})
 	}
-	a.counts[k] = c
+	if positive {
+		a.counts[i][1] += n
+	} else {
+		a.counts[i][0] += n
+	}
 }
 
 // Distinct is the number of distinct scores held.
@@ -180,36 +192,36 @@ func (a *AUCCounter) Distinct() int { return len(a.counts) }
 
 // Merge adds the pairs of b into a.
 func (a *AUCCounter) Merge(b *AUCCounter) {
-	for s, c := range b.counts {
-		if a.counts == nil {
-			a.counts = make(map[uint64][2]int64)
+	for i, s := range b.scores {
+		c := b.counts[i]
+		if c[0] > 0 {
+			a.addN(s, false, c[0])
 		}
-		x := a.counts[s]
-		x[0] += c[0]
-		x[1] += c[1]
-		a.counts[s] = x
+		if c[1] > 0 {
+			a.addN(s, true, c[1])
+		}
 	}
 }
 
 // AUC returns Pr(score⁺ > score⁻) + ½·Pr(score⁺ = score⁻) — the area under
 // the ROC curve with ties averaged; NaN unless both classes are present.
 func (a *AUCCounter) AUC() float64 {
-	scores := make([]float64, 0, len(a.counts))
+	order := make([]int32, len(a.scores))
 	var pos, neg int64
-	for k, c := range a.counts {
-		scores = append(scores, math.Float64frombits(k))
+	for i, c := range a.counts {
+		order[i] = int32(i)
 		neg += c[0]
 		pos += c[1]
 	}
 	if pos == 0 || neg == 0 {
 		return math.NaN()
 	}
-	slices.Sort(scores)
+	slices.SortFunc(order, func(x, y int32) int { return cmp.Compare(a.scores[x], a.scores[y]) })
 	// Σ over positives of (#negatives below + ½ #negatives tied).
 	var negBelow int64
 	var num float64
-	for _, s := range scores {
-		c := a.counts[scoreKey(s)]
+	for _, i := range order {
+		c := a.counts[i]
 		num += float64(c[1]) * (float64(negBelow) + float64(c[0])/2)
 		negBelow += c[0]
 	}

@@ -12,10 +12,11 @@ import (
 )
 
 // sortColumns sorts every column's values (numbers by bits), the identity
-// of a table up to row order.
+// of a table up to row order; histogram columns are expanded first.
 func sortColumns(t Table) Table {
 	out := Table{Rows: t.Rows}
 	for _, c := range t.Columns {
+		c = c.Expand()
 		nums := slices.Clone(c.Numbers)
 		slices.SortFunc(nums, func(a, b float64) int { return cmp.Compare(math.Float64bits(a), math.Float64bits(b)) })
 		strs := slices.Clone(c.Strings)
@@ -25,7 +26,7 @@ func sortColumns(t Table) Table {
 	return out
 }
 
-func TestTableBuilder_AddCountsBuildsTheRowsAddWouldUpToOrder(t *testing.T) {
+func TestHistogramBuilder_BuildsTheRowsTableFromInputsWouldUpToOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	value := func(field string) any {
 		switch rng.IntN(9) {
@@ -65,11 +66,17 @@ func TestTableBuilder_AddCountsBuildsTheRowsAddWouldUpToOrder(t *testing.T) {
 			ss = append(ss, record.Summary{ID: "r", Status: status, Input: in})
 		}
 		want := TableFromInputs(rows, fields)
-		b := NewTableBuilder(fields)
-		// Two batches, as a store's blocks would give them.
-		for _, part := range [][]record.Summary{ss[:333], ss[333:]} {
+		b := NewHistogramBuilder(fields)
+		// Two batches as a store's per-batch counts give them, and rows
+		// one by one as a scan of records does.
+		for _, part := range [][]record.Summary{ss[:333], ss[333:600]} {
 			c := record.CountInputs(part)
 			b.AddCounts(&c)
+		}
+		for _, s := range ss[600:] {
+			if s.Status != record.RequestRejected {
+				b.Add(s.Input)
+			}
 		}
 		got := b.Table()
 		gs, ws := sortColumns(got), sortColumns(want)
@@ -82,6 +89,9 @@ func TestTableBuilder_AddCountsBuildsTheRowsAddWouldUpToOrder(t *testing.T) {
 				!slices.EqualFunc(gc.Numbers, wc.Numbers, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }) {
 				t.Errorf("fields %v: column %s differs from the one Add builds", fields, gc.Name)
 			}
+		}
+		if len(got.Columns) > 0 && len(got.Columns[0].Counts) >= got.Rows/2 {
+			t.Errorf("histogram column %s has %d entries for %d rows: values are not counted", got.Columns[0].Name, len(got.Columns[0].Counts), got.Rows)
 		}
 		// And the drift report is the same.
 		ref := TableFromInputs(rows[:200], fields)
@@ -101,5 +111,66 @@ func TestTableBuilder_AddCountsBuildsTheRowsAddWouldUpToOrder(t *testing.T) {
 		}) {
 			t.Errorf("fields %v: drift from counts %+v, from rows %+v", fields, r1.Columns, r2.Columns)
 		}
+	}
+}
+
+func TestComputeDrift_HistogramCurrentGivesTheReportOfTheExpandedSample(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	// Continuous values with repeats (rounded), as live inputs have them.
+	draw := func(n int, shift float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = math.Round((rng.NormFloat64()+shift)*20) / 20
+			if i%97 == 0 {
+				out[i] = math.NaN() // missing
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		refN, curN int
+		method     Method
+	}{
+		{"ks exact (both samples ≤ 10,000)", 300, 5000, MethodKS},
+		{"ks asymptotic", 800, 20000, ""},
+		{"wasserstein default (large reference)", 1500, 20000, ""},
+		{"psi", 800, 20000, MethodPSI},
+		{"jensenshannon", 800, 20000, MethodJensenShannon},
+		{"chisquare on numbers", 400, 20000, MethodChiSquare},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ref := Table{Rows: tt.refN, Columns: []Column{NumericColumn("x", draw(tt.refN, 0))}}
+			raw := draw(tt.curN, 0.1)
+			var h NumberHistogram
+			for _, v := range raw {
+				h.Add(v, 1)
+			}
+			hist := Table{Rows: len(raw), Columns: []Column{h.Column("x")}}
+			if len(hist.Columns[0].Counts) >= len(raw)/4 {
+				t.Fatalf("%d histogram entries for %d values: the test needs repeats", len(hist.Columns[0].Counts), len(raw))
+			}
+			rows := Table{Rows: len(raw), Columns: []Column{NumericColumn("x", raw)}}
+			opts := DriftOptions{}
+			if tt.method != "" {
+				opts.Methods = map[string]Method{"x": tt.method}
+			}
+			want, err := ComputeDrift(ref, rows, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ComputeDrift(ref, hist, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, w := got.Columns[0], want.Columns[0]
+			same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+			if g.Method != w.Method || !same(float64(g.Statistic), float64(w.Statistic)) || !same(float64(g.PSI), float64(w.PSI)) ||
+				(g.PValue == nil) != (w.PValue == nil) || (g.PValue != nil && !same(*g.PValue, *w.PValue)) ||
+				g.CurrentN != w.CurrentN || g.CurrentMissing != w.CurrentMissing {
+				t.Errorf("histogram: %+v\n  rows: %+v", g, w)
+			}
+		})
 	}
 }

@@ -93,7 +93,14 @@ const MinNormStd = 0.001
 // population standard deviation (ddof 0) of the reference — Evidently's
 // "wasserstein" drift statistic.
 func WassersteinNormed(ref, cur []float64) (float64, error) {
-	w, err := Wasserstein1(ref, cur)
+	return wassersteinNormedWeighted(ref, cur, nil)
+}
+
+// wassersteinNormedWeighted is WassersteinNormed with cur weighted by curW
+// (nil: one row each). Integer weights give exactly the figure of the
+// expanded sample: equal values only add zero-width steps.
+func wassersteinNormedWeighted(ref, cur, curW []float64) (float64, error) {
+	w, err := Wasserstein1Weighted(ref, cur, nil, curW)
 	if err != nil {
 		return 0, err
 	}
@@ -245,11 +252,17 @@ func PSI(ref, cur []float64) (float64, error) {
 // of the bin proportions (see QuantileEdges for the bins). NaNs must have
 // been removed.
 func PSINumeric(ref, cur []float64) (float64, error) {
+	return psiNumericWeighted(ref, cur, nil)
+}
+
+// psiNumericWeighted is PSINumeric with cur weighted by curW (nil: one row
+// each).
+func psiNumericWeighted(ref, cur, curW []float64) (float64, error) {
 	if len(ref) == 0 || len(cur) == 0 {
 		return 0, fmt.Errorf("psi: %w", ErrEmptySample)
 	}
 	edges := QuantileEdges(ref, PSIBins)
-	return PSI(binCounts(ref, edges), binCounts(cur, edges))
+	return PSI(binCounts(ref, nil, edges), binCounts(cur, curW, edges))
 }
 
 // QuantileEdges returns the distinct interior cut points of x at the
@@ -270,11 +283,12 @@ func QuantileEdges(x []float64, bins int) []float64 {
 	return edges
 }
 
-// binCounts counts x into the bins defined by edges (see QuantileEdges).
-func binCounts(x, edges []float64) []float64 {
+// binCounts counts x, weighted by w (nil: one row each), into the bins
+// defined by edges (see QuantileEdges).
+func binCounts(x, w, edges []float64) []float64 {
 	counts := make([]float64, len(edges)+1)
-	for _, v := range x {
-		counts[sort.Search(len(edges), func(i int) bool { return edges[i] > v })]++
+	for k, v := range x {
+		counts[sort.Search(len(edges), func(i int) bool { return edges[i] > v })] += weightAt(w, k)
 	}
 	return counts
 }

@@ -194,13 +194,16 @@ func ComputeDrift(ref, cur Table, opts DriftOptions) (DriftReport, error) {
 	return rep, nil
 }
 
-// prepared is one column with missing values dropped, on both sides. For
-// categorical and binary columns refCounts/curCounts count the values per
+// prepared is one column with missing values dropped, on both sides. The
+// reference is one value per row; the current sample may be a histogram
+// (curW: the rows each of curNums stands for; nil: one each). For
+// categorical and binary columns refCounts/curCounts count the rows per
 // category (categories sorted, numerically for numbers).
 type prepared struct {
 	numeric    bool
 	refNums    []float64
 	curNums    []float64
+	curW       []float64
 	refN, curN int
 	categories []string
 	refCounts  []float64
@@ -210,6 +213,7 @@ type prepared struct {
 
 func prepare(rc, cc Column) (prepared, int, int) {
 	var p prepared
+	rc = rc.Expand() // references are samples, small enough to hold
 	if rc.IsNumeric() != cc.IsNumeric() {
 		rc, cc = rc.asText(), cc.asText()
 	}
@@ -217,8 +221,8 @@ func prepare(rc, cc Column) (prepared, int, int) {
 	if rc.IsNumeric() {
 		p.numeric = true
 		p.refNums, refMiss = dropMissingNumbers(rc.Numbers)
-		p.curNums, curMiss = dropMissingNumbers(cc.Numbers)
-		p.refN, p.curN = len(p.refNums), len(p.curNums)
+		p.curNums, p.curW, p.curN, curMiss = dropMissingWeighted(cc, isMissingNumber)
+		p.refN = len(p.refNums)
 		distinct := map[float64]bool{}
 	scan:
 		for _, s := range [][]float64{p.refNums, p.curNums} {
@@ -238,15 +242,16 @@ func prepare(rc, cc Column) (prepared, int, int) {
 			p.typ = TypeNumeric
 		}
 		if p.typ != TypeNumeric {
-			p.categories, p.refCounts, p.curCounts = countNumbers(p.refNums, p.curNums)
+			p.categories, p.refCounts, p.curCounts = countNumbers(p.refNums, p.curNums, p.curW)
 		}
 		return p, refMiss, curMiss
 	}
 	var refStrs, curStrs []string
+	var curW []float64
 	refStrs, refMiss = dropMissingStrings(rc.Strings)
-	curStrs, curMiss = dropMissingStrings(cc.Strings)
-	p.refN, p.curN = len(refStrs), len(curStrs)
-	p.categories, p.refCounts, p.curCounts = countStrings(refStrs, curStrs)
+	curStrs, curW, p.curN, curMiss = dropMissingWeighted(cc, func(s string) bool { return s == "" })
+	p.refN = len(refStrs)
+	p.categories, p.refCounts, p.curCounts = countStrings(refStrs, curStrs, curW)
 	p.typ = TypeCategorical
 	if len(p.categories) == 2 {
 		p.typ = TypeBinary
@@ -255,8 +260,9 @@ func prepare(rc, cc Column) (prepared, int, int) {
 }
 
 // countNumbers returns the distinct values of both samples (sorted, as
-// text) and each sample's count per value.
-func countNumbers(ref, cur []float64) ([]string, []float64, []float64) {
+// text) and each sample's row count per value; curW weighs cur (nil: one
+// row each).
+func countNumbers(ref, cur, curW []float64) ([]string, []float64, []float64) {
 	idx := map[float64]int{}
 	for _, s := range [][]float64{ref, cur} {
 		for _, v := range s {
@@ -273,18 +279,18 @@ func countNumbers(ref, cur []float64) ([]string, []float64, []float64) {
 		idx[v] = i
 		names[i] = strconv.FormatFloat(v, 'g', -1, 64)
 	}
-	count := func(s []float64) []float64 {
+	count := func(s, w []float64) []float64 {
 		c := make([]float64, len(vals))
-		for _, v := range s {
-			c[idx[v]]++
+		for i, v := range s {
+			c[idx[v]] += weightAt(w, i)
 		}
 		return c
 	}
-	return names, count(ref), count(cur)
+	return names, count(ref, nil), count(cur, curW)
 }
 
 // countStrings is countNumbers for text.
-func countStrings(ref, cur []string) ([]string, []float64, []float64) {
+func countStrings(ref, cur []string, curW []float64) ([]string, []float64, []float64) {
 	idx := map[string]int{}
 	for _, s := range [][]string{ref, cur} {
 		for _, v := range s {
@@ -299,14 +305,22 @@ func countStrings(ref, cur []string) ([]string, []float64, []float64) {
 	for i, v := range names {
 		idx[v] = i
 	}
-	count := func(s []string) []float64 {
+	count := func(s []string, w []float64) []float64 {
 		c := make([]float64, len(names))
-		for _, v := range s {
-			c[idx[v]]++
+		for i, v := range s {
+			c[idx[v]] += weightAt(w, i)
 		}
 		return c
 	}
-	return names, count(ref), count(cur)
+	return names, count(ref, nil), count(cur, curW)
+}
+
+// weightAt is w[i], or 1 when w is nil.
+func weightAt(w []float64, i int) float64 {
+	if w == nil {
+		return 1
+	}
+	return w[i]
 }
 
 func dropMissingNumbers(v []float64) ([]float64, int) {
@@ -327,6 +341,35 @@ func dropMissingStrings(v []string) ([]string, int) {
 		}
 	}
 	return out, len(v) - len(out)
+}
+
+// dropMissingWeighted drops c's missing entries: it returns the others,
+// their weights (nil when c has no Counts), and the rows kept and dropped.
+func dropMissingWeighted[T float64 | string](c Column, missing func(T) bool) (vals []T, w []float64, kept, dropped int) {
+	var src []T
+	switch any(*new(T)).(type) {
+	case float64:
+		src = any(c.Numbers).([]T)
+	default:
+		src = any(c.Strings).([]T)
+	}
+	vals = make([]T, 0, len(src))
+	if c.Counts != nil {
+		w = make([]float64, 0, len(src))
+	}
+	for i, x := range src {
+		n := int(c.weight(i))
+		if missing(x) {
+			dropped += n
+			continue
+		}
+		vals = append(vals, x)
+		if w != nil {
+			w = append(w, float64(n))
+		}
+		kept += n
+	}
+	return vals, w, kept, dropped
 }
 
 func defaultMethod(typ ColumnType, refN, large int) Method {
@@ -394,7 +437,7 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 	var psi float64
 	var err error
 	if p.typ == TypeNumeric {
-		psi, err = PSINumeric(p.refNums, p.curNums)
+		psi, err = psiNumericWeighted(p.refNums, p.curNums, p.curW)
 	} else {
 		psi, err = PSI(p.refCounts, p.curCounts)
 	}
@@ -407,17 +450,17 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 	var pval *float64
 	switch method {
 	case MethodKS:
-		r, err := KS2Samp(p.refNums, p.curNums, KSAuto)
+		r, err := ks2SampWeighted(p.refNums, p.curNums, p.curW, KSAuto)
 		if err != nil {
 			return cd, err
 		}
 		stat, pval = r.Statistic, &r.PValue
 	case MethodWasserstein:
-		stat, err = WassersteinNormed(p.refNums, p.curNums)
+		stat, err = wassersteinNormedWeighted(p.refNums, p.curNums, p.curW)
 	case MethodChiSquare:
 		refCounts, curCounts := p.refCounts, p.curCounts
 		if p.typ == TypeNumeric { // numbers as categories
-			_, refCounts, curCounts = countNumbers(p.refNums, p.curNums)
+			_, refCounts, curCounts = countNumbers(p.refNums, p.curNums, p.curW)
 		}
 		var r TestResult
 		r, err = DriftChiSquare(refCounts, curCounts)
@@ -434,7 +477,7 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 		stat, pval = r.Statistic, &r.PValue
 	case MethodJensenShannon:
 		if p.typ == TypeNumeric {
-			rb, cb := histogramPair(p.refNums, p.curNums, jsNumericBins)
+			rb, cb := histogramPair(p.refNums, p.curNums, p.curW, jsNumericBins)
 			stat, err = JensenShannon(rb, cb, 0)
 		} else {
 			stat, err = JensenShannon(p.refCounts, p.curCounts, 0)
@@ -456,8 +499,9 @@ func columnDrift(rc, cc Column, override Method, thresholds map[string]float64, 
 }
 
 // histogramPair counts both samples into `bins` equal-width bins over their
-// combined range (numpy.histogram_bin_edges of the union; last bin closed).
-func histogramPair(a, b []float64, bins int) ([]float64, []float64) {
+// combined range (numpy.histogram_bin_edges of the union; last bin closed);
+// bW weighs b (nil: one row each).
+func histogramPair(a, b, bW []float64, bins int) ([]float64, []float64) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, s := range [][]float64{a, b} {
 		for _, v := range s {
@@ -467,17 +511,17 @@ func histogramPair(a, b []float64, bins int) ([]float64, []float64) {
 	if lo == hi {
 		lo, hi = lo-0.5, hi+0.5
 	}
-	count := func(s []float64) []float64 {
+	count := func(s, sw []float64) []float64 {
 		out := make([]float64, bins)
 		w := (hi - lo) / float64(bins)
-		for _, v := range s {
+		for k, v := range s {
 			i := int((v - lo) / w)
 			if i >= bins {
 				i = bins - 1
 			}
-			out[i]++
+			out[i] += weightAt(sw, k)
 		}
 		return out
 	}
-	return count(a), count(b)
+	return count(a, nil), count(b, bW)
 }

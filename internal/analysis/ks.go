@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -39,8 +40,13 @@ type KSResult struct {
 // method=mode) (scipy 1.10). NaN values must have been removed by the caller;
 // an empty sample is an error. The inputs are not modified.
 func KS2Samp(ref, cur []float64, mode KSMode) (KSResult, error) {
-	n1, n2 := len(ref), len(cur)
-	if n1 == 0 || n2 == 0 {
+	return ks2SampWeighted(ref, cur, nil, mode)
+}
+
+// ks2SampWeighted is KS2Samp with cur weighted by curW (integer row counts;
+// nil: one row each): the test of the expanded sample, without expanding.
+func ks2SampWeighted(ref, cur, curW []float64, mode KSMode) (KSResult, error) {
+	if len(ref) == 0 || len(cur) == 0 {
 		return KSResult{}, fmt.Errorf("ks test: %w", ErrEmptySample)
 	}
 	for _, s := range [][]float64{ref, cur} {
@@ -51,22 +57,31 @@ func KS2Samp(ref, cur []float64, mode KSMode) (KSResult, error) {
 		}
 	}
 	a := slices.Clone(ref)
-	b := slices.Clone(cur)
 	slices.Sort(a)
-	slices.Sort(b)
+	b, bw := sortWeighted(cur, curW)
+	n1 := len(a)
+	var total2 int64
+	for _, w := range bw {
+		total2 += w
+	}
+	if total2 <= 0 {
+		return KSResult{}, fmt.Errorf("ks test: %w", ErrEmptySample)
+	}
+	n2 := int(total2)
 
 	// Walk the merged values; at each distinct value v the ECDF difference
 	// is (c1·n2 − c2·n1)/(n1·n2) with c = #{≤ v}. Integer arithmetic keeps
 	// D exact: h = |c1·n2 − c2·n1| / g counts D in units of 1/lcm.
 	var maxDiff, minDiff int64
 	i, j := 0, 0
-	N1, N2 := int64(n1), int64(n2)
-	for i < n1 || j < n2 {
+	var c2 int64
+	N1, N2 := int64(n1), total2
+	for i < n1 || j < len(b) {
 		var v float64
 		switch {
 		case i >= n1:
 			v = b[j]
-		case j >= n2:
+		case j >= len(b):
 			v = a[i]
 		default:
 			v = math.Min(a[i], b[j])
@@ -74,10 +89,11 @@ func KS2Samp(ref, cur []float64, mode KSMode) (KSResult, error) {
 		for i < n1 && a[i] <= v {
 			i++
 		}
-		for j < n2 && b[j] <= v {
+		for j < len(b) && b[j] <= v {
+			c2 += bw[j]
 			j++
 		}
-		diff := int64(i)*N2 - int64(j)*N1
+		diff := int64(i)*N2 - c2*N1
 		maxDiff = max(maxDiff, diff)
 		minDiff = min(minDiff, diff)
 	}
@@ -216,3 +232,29 @@ func floorDiv(a, b int) int {
 }
 
 func ceilDiv(a, b int) int { return -floorDiv(-a, b) }
+
+// sortWeighted returns vals sorted with their integer weights (w nil: one
+// each).
+func sortWeighted(vals, w []float64) ([]float64, []int64) {
+	if w == nil {
+		sv := slices.Clone(vals)
+		slices.Sort(sv)
+		sw := make([]int64, len(sv))
+		for i := range sw {
+			sw[i] = 1
+		}
+		return sv, sw
+	}
+	idx := make([]int, len(vals))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(vals[x], vals[y]) })
+	sv := make([]float64, len(vals))
+	sw := make([]int64, len(vals))
+	for k, i := range idx {
+		sv[k] = vals[i]
+		sw[k] = int64(weightAt(w, i))
+	}
+	return sv, sw
+}

@@ -10,17 +10,31 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
 // Column is one named column of a Table: numeric (Numbers, NaN = missing)
 // or text (Strings, "" = missing). Exactly one of the two slices is non-nil
 // for a non-empty column.
+//
+// With Counts, the column is a histogram: entry i stands for Counts[i]
+// rows with that value, and the order of entries means nothing (drift
+// sorts or counts; nothing it computes depends on row order). A
+// HistogramBuilder makes such columns, so a sample of a million rows takes
+// memory in proportion to its distinct values.
 type Column struct {
 	Name    string
 	Numbers []float64
 	Strings []string
+	Counts  []int64
+}
+
+// weight is the number of rows entry i stands for.
+func (c Column) weight(i int) int64 {
+	if c.Counts == nil {
+		return 1
+	}
+	return c.Counts[i]
 }
 
 // NumericColumn returns a numeric column; NaN and ±Inf values count as
@@ -45,10 +59,38 @@ func (c Column) IsNumeric() bool { return c.Strings == nil }
 
 // Len is the number of rows, missing ones included.
 func (c Column) Len() int {
+	if c.Counts != nil {
+		var n int64
+		for _, k := range c.Counts {
+			n += k
+		}
+		return int(n)
+	}
 	if c.IsNumeric() {
 		return len(c.Numbers)
 	}
 	return len(c.Strings)
+}
+
+// Expand returns c with one entry per row (c itself when it has no Counts).
+func (c Column) Expand() Column {
+	if c.Counts == nil {
+		return c
+	}
+	out := Column{Name: c.Name}
+	n := c.Len()
+	if c.IsNumeric() {
+		out.Numbers = make([]float64, 0, n)
+		for i, v := range c.Numbers {
+			out.Numbers = appendRun(out.Numbers, v, int(c.Counts[i]))
+		}
+		return out
+	}
+	out.Strings = make([]string, 0, n)
+	for i, v := range c.Strings {
+		out.Strings = appendRun(out.Strings, v, int(c.Counts[i]))
+	}
+	return out
 }
 
 // asText returns c as a text column, numbers formatted shortest-exact.
@@ -62,7 +104,7 @@ func (c Column) asText() Column {
 			s[i] = strconv.FormatFloat(v, 'g', -1, 64)
 		}
 	}
-	return Column{Name: c.Name, Strings: s}
+	return Column{Name: c.Name, Strings: s, Counts: c.Counts}
 }
 
 func isMissingNumber(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
@@ -260,61 +302,6 @@ func (c *columnBuilder) add(v any) {
 		c.strs = Column{Numbers: c.nums[:len(c.nums)-1]}.asText().Strings
 	}
 	c.strs = append(c.strs, s)
-}
-
-// AddCounts appends the rows a value histogram stands for (c.Rows rows),
-// exactly as Add would append rows with those values, in an order of its
-// own: each column gets its values' runs, then missing values up to
-// c.Rows. Row order does not matter to drift (its tests and distances sort
-// or count), so a table built from counts gives the same report.
-func (b *TableBuilder) AddCounts(c *record.InputCounts) {
-	if c.Rows == 0 {
-		return
-	}
-	if !b.fixed {
-		for _, f := range c.Fields {
-			if _, ok := b.index[f.Name]; !ok {
-				nums := make([]float64, b.rows, max(b.rows+c.Rows, 16))
-				for i := range nums {
-					nums[i] = math.NaN()
-				}
-				b.index[f.Name] = len(b.cols)
-				b.cols = append(b.cols, &columnBuilder{name: f.Name, nums: nums})
-			}
-		}
-	}
-	for _, col := range b.cols {
-		n := 0
-		if i, ok := slices.BinarySearchFunc(c.Fields, col.name, func(f record.FieldCounts, name string) int {
-			return strings.Compare(f.Name, name)
-		}); ok {
-			for _, v := range c.Fields[i].Values {
-				col.addN(v.Value, v.N)
-				n += v.N
-			}
-		}
-		col.addN(nil, c.Rows-n)
-	}
-	b.rows += c.Rows
-}
-
-// addN is n calls of add(v).
-func (c *columnBuilder) addN(v any, n int) {
-	if n <= 0 {
-		return
-	}
-	if f, ok := schema.ToFloat(v); ok {
-		c.nums = appendRun(c.nums, f, n)
-		if c.strs != nil {
-			c.strs = appendRun(c.strs, strconv.FormatFloat(f, 'g', -1, 64), n)
-		}
-		return
-	}
-	c.add(v) // the text path, once: it may turn the column into text
-	c.nums = appendRun(c.nums, math.NaN(), n-1)
-	if c.strs != nil {
-		c.strs = appendRun(c.strs, c.strs[len(c.strs)-1], n-1)
-	}
 }
 
 // appendRun appends n copies of v to s.

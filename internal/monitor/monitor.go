@@ -13,12 +13,12 @@
 // order, so the figures are exactly those of a sequential scan of full
 // records. The label index (one entry per labelled request) is kept between
 // calls when the store has a feedback log (store.FeedbackLogScanner) and
-// only new feedback is read. Drift reads the value histogram a store keeps
-// per write batch where it has them (store.InputCountScanner; row order
-// does not matter to drift) and the inputs of the other records, and keeps
-// the current sample's columns (8 bytes per numeric value, a string header
-// per text value): exact, and O(rows) in memory. See docs/ANALYSIS.md,
-// section Scale.
+// only new feedback is read. Drift reads the value counts a store keeps per
+// write batch where it has them (store.InputCountScanner) and the inputs of
+// the other records, and holds the current sample as histograms (one entry
+// per distinct value: analysis.HistogramBuilder): exact, since no drift
+// figure depends on row order, and memory bounded by the distinct values,
+// not the rows. See docs/ANALYSIS.md, section Scale.
 package monitor
 
 import (
@@ -214,11 +214,11 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 	if !ok {
 		return DriftResult{}, Samples{}, fmt.Errorf("%s: %w", modelName, ErrNoReference)
 	}
-	b := analysis.NewTableBuilder(m.fields)
-	var probs []float64
+	// The current sample as histograms: memory grows with distinct values,
+	// not rows, and drift gives the report of the rows themselves.
+	b := analysis.NewHistogramBuilder(m.fields)
+	var probs analysis.NumberHistogram
 	err := store.ScanInputCounts(ctx, m.store, w.scan(), func(c *record.InputCounts) error {
-		// A write batch's value histogram: its rows in an order of their
-		// own, which drift does not depend on.
 		b.AddCounts(c)
 		n := 0
 		for _, pc := range c.Probabilities {
@@ -226,14 +226,12 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 				continue
 			}
 			for _, v := range pc.Values {
-				for range v.N {
-					probs = append(probs, v.Value)
-				}
+				probs.Add(v.Value, int64(v.N))
 				n += v.N
 			}
 		}
-		for range c.Rows - n {
-			probs = append(probs, math.NaN())
+		if c.Rows > n {
+			probs.Add(math.NaN(), int64(c.Rows-n))
 		}
 		return nil
 	}, func(s *record.Summary) error {
@@ -247,14 +245,14 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 				p = *r.Probability
 			}
 		}
-		probs = append(probs, p)
+		probs.Add(p, 1)
 		return nil
 	})
 	if err != nil {
 		return DriftResult{}, Samples{}, fmt.Errorf("scan records: %w", err)
 	}
 	cur := b.Table()
-	cur.Columns = append(cur.Columns, analysis.NumericColumn(ProbabilityColumn, probs))
+	cur.Columns = append(cur.Columns, probs.Column(ProbabilityColumn))
 	if b.Rows() == 0 {
 		return DriftResult{Model: modelName, DriftReport: analysis.DriftReport{ReferenceRows: ref.Columns[0].Len(), Columns: []analysis.ColumnDrift{}}},
 			Samples{Reference: ref, Current: cur}, nil
@@ -266,7 +264,8 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 	return DriftResult{Model: modelName, DriftReport: rep}, Samples{Reference: ref, Current: cur}, nil
 }
 
-// Samples are the two tables a drift report compared, for charts.
+// Samples are the two tables a drift report compared, for charts. Current
+// holds histogram columns (analysis.Column.Counts).
 type Samples struct {
 	Reference, Current analysis.Table
 }

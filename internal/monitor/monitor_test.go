@@ -119,11 +119,13 @@ func compareAll(t *testing.T, fast, full *monitor.Monitor, models []monitor.Mode
 	}
 }
 
-// sortedTable returns t with every column's values sorted (numbers by
-// their bits, so NaN and -0 keep their identity).
+// sortedTable returns t with one entry per row (histogram columns
+// expanded) and every column's values sorted (numbers by their bits, so NaN
+// and -0 keep their identity).
 func sortedTable(t analysis.Table) analysis.Table {
 	out := analysis.Table{Rows: t.Rows}
 	for _, c := range t.Columns {
+		c = c.Expand()
 		nums := slices.Clone(c.Numbers)
 		slices.SortFunc(nums, func(a, b float64) int { return cmp.Compare(math.Float64bits(a), math.Float64bits(b)) })
 		strs := slices.Clone(c.Strings)

@@ -214,12 +214,13 @@ func pct(v float64) string {
 // shares of their non-missing rows over the same bins. Integer-valued
 // columns with a small range get one bin per integer. lo/hi fix the range
 // when hi > lo (probabilities: 0–1).
-func histogramChart(id, title, xLabel string, ref, cur []float64, lo, hi float64) chart {
+func histogramChart(id, title, xLabel string, refS, curS sample, lo, hi float64) chart {
+	ref, cur := refS.v, curS.v
 	c := chart{ID: id, Title: title, XLabel: xLabel, YLabel: "share of rows",
 		Legend: []legendItem{{Label: "training reference", Colour: colReference, Kind: "fill"}, {Label: "live", Colour: colLive, Kind: "step"}}}
-	if len(ref) == 0 || len(cur) == 0 {
+	if refS.n() == 0 || curS.n() == 0 {
 		c.Empty = "No values to compare yet."
-		if len(ref) == 0 {
+		if refS.n() == 0 {
 			c.Empty = "No reference values."
 		}
 		return c
@@ -243,19 +244,19 @@ func histogramChart(id, title, xLabel string, ref, cur []float64, lo, hi float64
 		bins = 1
 	}
 	width := (hi - lo) / float64(bins)
-	share := func(vals []float64) []float64 {
+	share := func(s sample) []float64 {
 		h := make([]float64, bins)
-		for _, v := range vals {
+		for k, v := range s.v {
 			i := int((v - lo) / width)
 			i = min(max(i, 0), bins-1)
-			h[i]++
+			h[i] += float64(s.weight(k))
 		}
 		for i := range h {
-			h[i] /= float64(len(vals))
+			h[i] /= float64(s.n())
 		}
 		return h
 	}
-	rh, ch := share(ref), share(cur)
+	rh, ch := share(refS), share(curS)
 	top := max(slices.Max(rh), slices.Max(ch))
 	y := yAxis(&c, top, pct)
 	x := func(v float64) float64 { return padLeft + (v-lo)/(hi-lo)*plotW }
@@ -275,15 +276,51 @@ func histogramChart(id, title, xLabel string, ref, cur []float64, lo, hi float64
 	}
 	pts = append(pts, f2(x(hi))+","+f2(y(0)))
 	c.Lines = append(c.Lines, polyline{Points: strings.Join(pts, " "), Stroke: colLive, Name: "live"})
-	c.Points = len(ref) + len(cur)
+	c.Points = int(refS.n() + curS.n())
 	for _, t := range niceTicks(lo, hi, 5) {
 		if t >= lo && t <= hi {
 			c.XTicks = append(c.XTicks, tick{Pos: x(t), Label: fmtTick(t)})
 		}
 	}
 	c.Desc = fmt.Sprintf("Histogram of %s: %d reference values and %d live values over %d bins from %s to %s.",
-		xLabel, len(ref), len(cur), bins, fmtTick(lo), fmtTick(hi))
+		xLabel, refS.n(), curS.n(), bins, fmtTick(lo), fmtTick(hi))
 	return c
+}
+
+// sample is a chart's values, each standing for w[i] rows (w nil: one
+// each), as a histogram column holds them.
+type sample struct {
+	v []float64
+	w []int64
+}
+
+// textSample is sample for categories.
+type textSample struct {
+	v []string
+	w []int64
+}
+
+func (s sample) weight(i int) int64     { return weightOf(s.w, i) }
+func (s sample) n() int64               { return total(s.w, len(s.v)) }
+func (s textSample) weight(i int) int64 { return weightOf(s.w, i) }
+func (s textSample) n() int64           { return total(s.w, len(s.v)) }
+
+func weightOf(w []int64, i int) int64 {
+	if w == nil {
+		return 1
+	}
+	return w[i]
+}
+
+func total(w []int64, n int) int64 {
+	if w == nil {
+		return int64(n)
+	}
+	var t int64
+	for _, x := range w {
+		t += x
+	}
+	return t
 }
 
 func allIntegers(v []float64) bool {
@@ -301,22 +338,23 @@ func pct1(v float64) string { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%
 // filled sky blue, the live share hatched vermillion. At most maxCatBars
 // categories are drawn (the most frequent); the rest are summed as
 // "(other)".
-func categoryChart(id, title, xLabel string, ref, cur []string) chart {
+func categoryChart(id, title, xLabel string, refS, curS textSample) chart {
+	nRef, nCur := float64(refS.n()), float64(curS.n())
 	c := chart{ID: id, Title: title, XLabel: xLabel, YLabel: "share of rows",
 		Legend: []legendItem{{Label: "training reference", Colour: colReference, Kind: "fill"}, {Label: "live", Colour: colLive, Kind: "hatch"}}}
-	if len(ref) == 0 || len(cur) == 0 {
+	if nRef == 0 || nCur == 0 {
 		c.Empty = "No values to compare yet."
-		if len(ref) == 0 {
+		if nRef == 0 {
 			c.Empty = "No reference values."
 		}
 		return c
 	}
 	rc, cc := map[string]float64{}, map[string]float64{}
-	for _, v := range ref {
-		rc[v]++
+	for i, v := range refS.v {
+		rc[v] += float64(refS.weight(i))
 	}
-	for _, v := range cur {
-		cc[v]++
+	for i, v := range curS.v {
+		cc[v] += float64(curS.weight(i))
 	}
 	cats := make([]string, 0, len(rc)+len(cc))
 	for k := range rc {
@@ -329,7 +367,7 @@ func categoryChart(id, title, xLabel string, ref, cur []string) chart {
 	}
 	// Most frequent first to choose which to draw, then natural order.
 	slices.SortFunc(cats, func(a, b string) int {
-		if d := cmp.Compare(rc[b]/float64(len(ref))+cc[b]/float64(len(cur)), rc[a]/float64(len(ref))+cc[a]/float64(len(cur))); d != 0 {
+		if d := cmp.Compare(rc[b]/nRef+cc[b]/nCur, rc[a]/nRef+cc[a]/nCur); d != 0 {
 			return d
 		}
 		return strings.Compare(a, b)
@@ -346,7 +384,7 @@ func categoryChart(id, title, xLabel string, ref, cur []string) chart {
 	}
 	var ps []pair
 	for _, k := range cats {
-		ps = append(ps, pair{catLabel(k), rc[k] / float64(len(ref)), cc[k] / float64(len(cur))})
+		ps = append(ps, pair{catLabel(k), rc[k] / nRef, cc[k] / nCur})
 	}
 	if len(other) > 0 {
 		var r, l float64
@@ -354,7 +392,7 @@ func categoryChart(id, title, xLabel string, ref, cur []string) chart {
 			r += rc[k]
 			l += cc[k]
 		}
-		ps = append(ps, pair{"(other)", r / float64(len(ref)), l / float64(len(cur))})
+		ps = append(ps, pair{"(other)", r / nRef, l / nCur})
 	}
 	top := 0.0
 	for _, p := range ps {
@@ -370,8 +408,8 @@ func categoryChart(id, title, xLabel string, ref, cur []string) chart {
 			bar{X: mid + 1, Y: y(p.cur), W: bw, H: y(0) - y(p.cur), Fill: colLive, Stroke: colLive, Hatch: true, Tip: fmt.Sprintf("live %s: %s", p.name, pct1(p.cur))})
 		c.XTicks = append(c.XTicks, tick{Pos: mid, Label: shorten(p.name, int(slot/6.5))})
 	}
-	c.Points = len(ref) + len(cur)
-	c.Desc = fmt.Sprintf("Bars of %s: share of %d reference and %d live rows in each of %d categories.", xLabel, len(ref), len(cur), len(ps))
+	c.Points = int(refS.n() + curS.n())
+	c.Desc = fmt.Sprintf("Bars of %s: share of %d reference and %d live rows in each of %d categories.", xLabel, refS.n(), curS.n(), len(ps))
 	return c
 }
 

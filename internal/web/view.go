@@ -620,7 +620,7 @@ func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Sa
 		if isProb {
 			lo, hi = 0, 1
 		}
-		c.Chart = histogramChart("c-"+c.ID, title, xLabel, finite(rc.Numbers), finite(cc.Numbers), lo, hi)
+		c.Chart = histogramChart("c-"+c.ID, title, xLabel, finite(rc), finite(cc), lo, hi)
 	} else {
 		c.Chart = categoryChart("c-"+c.ID, title, xLabel, texts(rc), texts(cc))
 	}
@@ -630,31 +630,49 @@ func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Sa
 	return c
 }
 
-func finite(v []float64) []float64 {
-	out := make([]float64, 0, len(v))
-	for _, x := range v {
+// finite returns the non-missing numbers of a column with the rows each
+// stands for (histogram columns keep their counts).
+func finite(c analysis.Column) sample {
+	var out sample
+	if c.Counts != nil {
+		out.w = []int64{}
+	}
+	for i, x := range c.Numbers {
 		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			out = append(out, x)
+			out.v = append(out.v, x)
+			if c.Counts != nil {
+				out.w = append(out.w, c.Counts[i])
+			}
 		}
 	}
 	return out
 }
 
 // texts returns the non-missing values of a column as text (numbers
-// formatted shortest-exact, as the drift engine compares them).
-func texts(c analysis.Column) []string {
-	var out []string
+// formatted shortest-exact, as the drift engine compares them), with the
+// rows each stands for.
+func texts(c analysis.Column) textSample {
+	var out textSample
+	if c.Counts != nil {
+		out.w = []int64{}
+	}
+	add := func(i int, s string) {
+		out.v = append(out.v, s)
+		if c.Counts != nil {
+			out.w = append(out.w, c.Counts[i])
+		}
+	}
 	if c.IsNumeric() {
-		for _, x := range c.Numbers {
+		for i, x := range c.Numbers {
 			if !math.IsNaN(x) && !math.IsInf(x, 0) {
-				out = append(out, strconv.FormatFloat(x, 'g', -1, 64))
+				add(i, strconv.FormatFloat(x, 'g', -1, 64))
 			}
 		}
 		return out
 	}
-	for _, s := range c.Strings {
+	for i, s := range c.Strings {
 		if s != "" {
-			out = append(out, s)
+			add(i, s)
 		}
 	}
 	return out

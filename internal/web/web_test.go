@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -301,7 +302,7 @@ func TestNiceTicks_RoundStepsCoveringTheRange(t *testing.T) {
 }
 
 func TestHistogramChart_IntegersGetOneBinEachAndBarsFitTheAxis(t *testing.T) {
-	c := histogramChart("x", "sibsp", "sibsp", []float64{0, 0, 1, 3}, []float64{0, 3, 3, 3}, 0, 0)
+	c := histogramChart("x", "sibsp", "sibsp", sample{v: []float64{0, 0, 1, 3}}, sample{v: []float64{0, 3, 3, 3}}, 0, 0)
 	if len(c.Rects) != 4 { // 0, 1, 2, 3
 		t.Fatalf("%d reference bars, want one per integer 0..3", len(c.Rects))
 	}
@@ -315,8 +316,14 @@ func TestHistogramChart_IntegersGetOneBinEachAndBarsFitTheAxis(t *testing.T) {
 	if c.Points != 8 || c.Empty != "" {
 		t.Errorf("points %d empty %q, want 8 and drawn", c.Points, c.Empty)
 	}
-	if e := histogramChart("y", "t", "x", nil, []float64{1}, 0, 0); e.Empty == "" {
+	if e := histogramChart("y", "t", "x", sample{}, sample{v: []float64{1}}, 0, 0); e.Empty == "" {
 		t.Error("a histogram without reference values is not marked empty")
+	}
+	// A histogram column (values with row counts) draws the same chart as
+	// its rows.
+	h := histogramChart("x", "sibsp", "sibsp", sample{v: []float64{0, 0, 1, 3}}, sample{v: []float64{0, 3}, w: []int64{1, 3}}, 0, 0)
+	if !reflect.DeepEqual(h, c) {
+		t.Errorf("chart of counted values differs from the chart of the rows:\n%+v\n%+v", h, c)
 	}
 }
 
@@ -326,7 +333,7 @@ func TestCategoryChart_ManyCategoriesFoldIntoOther(t *testing.T) {
 		ref = append(ref, string(rune('A'+i%26))+string(rune('a'+i/26)))
 		cur = append(cur, "Aa")
 	}
-	c := categoryChart("c", "t", "x", ref, cur)
+	c := categoryChart("c", "t", "x", textSample{v: ref}, textSample{v: cur})
 	if len(c.XTicks) != maxCatBars {
 		t.Fatalf("%d categories drawn, want %d", len(c.XTicks), maxCatBars)
 	}
