@@ -392,9 +392,10 @@ type row struct {
 }
 
 // WriteRecords writes recs in one transaction; records whose ID is stored
-// already (or appeared earlier in recs) are skipped. Everything but the
-// inserts themselves (encoding documents and summaries) happens before the
-// transaction, so concurrent callers overlap it.
+// already (or appeared earlier in recs) are skipped. The documents are
+// encoded before the transaction, so concurrent callers overlap that; the
+// summary block is encoded meanwhile on another goroutine, so one caller
+// uses a second core when there is one.
 func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write records: %w", err)
@@ -403,15 +404,24 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	// The summary block is encoded on a goroutine of its own while this one
+	// encodes the documents and inserts them; the transaction waits for it
+	// only to write it, last. recs is the caller's: no return before the
+	// goroutine is done with it.
+	var (
+		sums    summaryBatch
+		sumsErr error
+		sumsEnd = make(chan struct{})
+	)
+	go func() {
+		defer close(sumsEnd)
+		sums, sumsErr = prepareSummaries(recs)
+	}()
+	defer func() { <-sumsEnd }()
 	rows, size, err := s.encodeRows(recs)
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	sums, err := prepareSummaries(recs)
-	if err != nil {
-		return fmt.Errorf("write records: %w", err)
-	}
-	size += int64(sums.size())
 	args := make([]any, 0, 5*min(len(rows), multiRow))
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		mark, err := summaryMark(ctx, tx)
@@ -434,12 +444,16 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 			}
 			rows = rows[n:]
 		}
+		<-sumsEnd
+		if sumsErr != nil {
+			return sumsErr
+		}
 		return writeSummaries(ctx, tx, sums, mark)
 	})
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", len(recs), err)
 	}
-	s.wrote(size)
+	s.wrote(size + int64(sums.size()))
 	return nil
 }
 
