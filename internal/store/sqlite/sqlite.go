@@ -41,7 +41,7 @@
 // A Store is safe for concurrent use. Writes go through a single connection
 // (SQLite has one writer at a time) and each batch is one BEGIN IMMEDIATE
 // transaction of prepared multi-row INSERT OR IGNORE statements; records
-// are JSON-encoded (into one string per batch) and summarized before the
+// are JSON-encoded (into a buffer reused from batch to batch) before the
 // transaction starts, so concurrent writers encode in parallel.
 // Reads use a separate pool of read-only connections and never wait for a
 // write (WAL). SQLite's automatic checkpoint (which would run inside a
@@ -61,6 +61,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,7 @@ type Store struct {
 
 	walBytes atomic.Int64  // document bytes committed since the last checkpoint request
 	docSize  atomic.Int64  // bytes to reserve per document when encoding a batch (encodeRows)
+	buffers  chan *[]byte  // spare encoding buffers (encodeRows, putBuffer)
 	kick     chan struct{} // asks the checkpointer to run (capacity 1; never closed)
 	stop     chan struct{} // closed by Close to stop the checkpointer
 	stopOnce sync.Once
@@ -208,6 +210,7 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 		fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", busy.Milliseconds())
 	s := &Store{path: abs, scans: map[string]*sql.Stmt{}}
 	s.docSize.Store(1536)
+	s.buffers = make(chan *[]byte, spareBuffers)
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -324,30 +327,53 @@ func appendRecord(dst []byte, rec *record.Record) ([]byte, error) {
 	return b, nil
 }
 
-// encodeRows JSON-encodes recs into one string, whose substrings the rows
-// hold as their documents: one allocation for a batch's documents (sized
-// from the previous batch's) instead of two per record. It returns the rows
-// and the documents' total size.
-func (s *Store) encodeRows(recs []record.Record) ([]row, int64, error) {
-	var docs strings.Builder
-	docs.Grow(len(recs) * int(s.docSize.Load()))
-	doc := make([]byte, 0, 4096)
+// spareBuffers is how many encoding buffers a Store keeps between batches
+// (one per writer that encodes while another holds the write lock).
+const spareBuffers = 2
+
+// maxSpareBuffer bounds the size of a buffer kept for the next batch (a
+// huge batch does not pin its buffer for the life of the process).
+const maxSpareBuffer = 8 << 20
+
+// encodeRows JSON-encodes recs into one buffer, whose slices the rows hold
+// as their documents: a batch's documents take no allocation (the buffer
+// is the Store's, returned with putBuffer once the rows are written). It
+// returns the rows and the buffer.
+func (s *Store) encodeRows(recs []record.Record) ([]row, *[]byte, error) {
+	var bp *[]byte
+	select {
+	case bp = <-s.buffers:
+	default:
+		bp = new([]byte)
+	}
+	buf := slices.Grow((*bp)[:0], len(recs)*int(s.docSize.Load()))
 	rows := make([]row, len(recs))
 	for i := range recs {
 		var err error
-		if doc, err = appendRecord(doc[:0], &recs[i]); err != nil {
-			return nil, 0, err
+		if buf, err = appendRecord(buf, &recs[i]); err != nil {
+			return nil, nil, err
 		}
-		docs.Write(doc)
-		rows[i] = row{id: recs[i].ID, end: docs.Len(), status: recs[i].Status, at: micros(recs[i].ReceivedAt), entity: recs[i].EntityID}
+		rows[i] = row{id: recs[i].ID, end: len(buf), status: recs[i].Status, at: micros(recs[i].ReceivedAt), entity: recs[i].EntityID}
 	}
-	all := docs.String()
 	start := 0
-	for i := range rows {
-		rows[i].doc, start = all[start:rows[i].end], rows[i].end
+	for i := range rows { // slices taken only now: buf may have moved while growing
+		rows[i].doc, start = buf[start:rows[i].end:rows[i].end], rows[i].end
 	}
-	s.docSize.Store(int64(len(all)/len(recs)) + 64) // a little room: the next batch's documents may be longer
-	return rows, int64(len(all)), nil
+	s.docSize.Store(int64(len(buf)/len(recs)) + 64) // a little room: the next batch's documents may be longer
+	*bp = buf
+	return rows, bp, nil
+}
+
+// putBuffer keeps an encoding buffer for a later batch, once nothing
+// refers to its contents any more.
+func (s *Store) putBuffer(bp *[]byte) {
+	if cap(*bp) > maxSpareBuffer {
+		return
+	}
+	select {
+	case s.buffers <- bp:
+	default:
+	}
 }
 
 // decodeRecord decodes one stored document.
@@ -391,9 +417,10 @@ func nullable(s string) any {
 
 // row is one record as the INSERT binds it.
 type row struct {
-	id, doc, status, entity string
-	at                      int64
-	end                     int // end of doc in the batch's documents (encodeRows)
+	id, status, entity string
+	at                 int64
+	doc                []byte // bound as a blob, stored as text (insertRecordsSQL)
+	end                int    // end of doc in the batch's buffer (encodeRows)
 }
 
 // WriteRecords writes recs in one transaction; records whose ID is stored
@@ -423,10 +450,12 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 		sums, sumsErr = prepareSummaries(recs)
 	}()
 	defer func() { <-sumsEnd }()
-	rows, size, err := s.encodeRows(recs)
+	rows, buf, err := s.encodeRows(recs)
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
+	size := int64(len(*buf))
+	defer s.putBuffer(buf)
 	args := make([]any, 0, 5*min(len(rows), multiRow))
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		mark, err := summaryMark(ctx, tx)
@@ -503,9 +532,12 @@ func (s *Store) checkpointLoop() {
 	}
 }
 
+// insertRecordsSQL is an INSERT of n records. The document is bound as a
+// blob (a slice of the batch's reused buffer, which the driver copies) and
+// stored as text: CAST reinterprets the bytes, valid UTF-8, unchanged.
 func insertRecordsSQL(n int) string {
 	return "INSERT OR IGNORE INTO records (id, received_at, entity_id, status, doc) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, CAST(? AS TEXT)), ", n), ", ")
 }
 
 // inTx runs fn in a write transaction and commits it when fn succeeds.

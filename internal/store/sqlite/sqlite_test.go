@@ -439,12 +439,15 @@ func TestWriteRecords_StoresEachRecordsOwnDocumentWhateverTheSizesInABatch(t *te
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got string
-			if err := s.r.QueryRowContext(t.Context(), `SELECT doc FROM records WHERE id = ?`, recs[i].ID).Scan(&got); err != nil {
+			var got, typ, id string
+			if err := s.r.QueryRowContext(t.Context(), `SELECT doc, typeof(doc), doc ->> '$._id' FROM records WHERE id = ?`, recs[i].ID).Scan(&got, &typ, &id); err != nil {
 				t.Fatal(err)
 			}
 			if got != want {
 				t.Fatalf("record %s: stored document differs from its encoding:\n got %.120s…\nwant %.120s…", recs[i].ID, got, want)
+			}
+			if typ != "text" || id != recs[i].ID {
+				t.Fatalf("record %s: doc stored as %s, its _id read with ->> is %q; want text that SQLite's JSON functions read", recs[i].ID, typ, id)
 			}
 		}
 	}
