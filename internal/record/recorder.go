@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +19,12 @@ import (
 // as it is, so a batch that was committed before the error was reported
 // must not be duplicated), must not retain recs after it returns, and must
 // return promptly once ctx is cancelled.
+//
+// The Recorder's ctx also gives way to other goroutines: while the recorder
+// keeps up, its Done method yields the processor when the write has run
+// 100µs since it last did. A writer that checks ctx.Done (or uses
+// database/sql, which does at every statement) between units of work so
+// lets requests run during a long batch even with one processor.
 type Writer interface {
 	WriteRecords(ctx context.Context, recs []Record) error
 }
@@ -356,7 +364,7 @@ func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
 	var timer *time.Timer
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
-		err := r.w.WriteRecords(ctx, batch)
+		err := r.w.WriteRecords(r.yielding(ctx, len(batch)), batch)
 		cancel()
 		r.mu.Lock()
 		if err == nil {
@@ -410,6 +418,60 @@ func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
 		}
 		backoff = min(2*backoff, r.opts.RetryMax)
 	}
+}
+
+// yieldEvery is how long a batch write runs, at most, between two offers of
+// the processor to other goroutines (see yieldCtx).
+const yieldEvery = 100 * time.Microsecond
+
+// yielding returns the context a batch of n records is written with: ctx,
+// whose Done method also yields the processor (runtime.Gosched) when the
+// write has run yieldEvery since it last did, as long as the recorder keeps
+// up, that is while fewer than BatchSize records wait behind the batch.
+//
+// Why: writing a batch to an embedded store is a few milliseconds of CPU in
+// one goroutine, and Go preempts a running goroutine only after about 10 ms.
+// With one processor (GOMAXPROCS 1, e.g. a container limited to one CPU)
+// every request that arrives meanwhile waits for the whole batch; that was
+// most of the gateway's added p99 at a fixed moderate rate. database/sql
+// and the SQLite driver call ctx.Done at every statement and at commit, so
+// the write gives way to waiting requests there, without the store knowing.
+// When records queue up behind the batch the recorder stops yielding: at
+// saturation, write throughput is what keeps the queue from overflowing.
+func (r *Recorder) yielding(ctx context.Context, n int) context.Context {
+	start := time.Now()
+	y := &yieldCtx{Context: ctx, since: func() time.Duration { return time.Since(start) }, yield: runtime.Gosched}
+	y.keepingUp = func() bool {
+		r.mu.Lock()
+		behind := r.depth - n
+		r.mu.Unlock()
+		return behind < r.opts.BatchSize
+	}
+	return y
+}
+
+// yieldCtx is a context whose Done method yields the processor when called
+// yieldEvery or more after the end of its last yield (the first call always
+// yields), while keepingUp reports true; since is the monotonic time since
+// the write started. Concurrent calls are safe. Everything else is the embedded context's, so cancellation
+// and values are unchanged, and a context derived from it still shares its
+// parent's cancellation without an extra goroutine.
+type yieldCtx struct {
+	context.Context
+	since     func() time.Duration
+	next      atomic.Int64 // the since() from which Done yields again
+	yield     func()
+	keepingUp func() bool
+}
+
+// Done returns the embedded context's Done channel, yielding first when
+// one is due.
+func (y *yieldCtx) Done() <-chan struct{} {
+	if int64(y.since()) >= y.next.Load() && y.keepingUp() {
+		y.yield()
+		y.next.Store(int64(y.since() + yieldEvery))
+	}
+	return y.Context.Done()
 }
 
 // storeUp reports whether the writer is a Pinger that answers.
