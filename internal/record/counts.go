@@ -98,8 +98,9 @@ type InputCounter struct {
 }
 
 type fieldCounter struct {
-	index  map[valueKey]int
-	values []ValueCount
+	numbers map[uint64]int   // float64 bits → position in values (the common case)
+	others  map[valueKey]int // any other value → position in values
+	values  []ValueCount
 }
 
 // Add counts s when it is accepted (not rejected) and has an input.
@@ -115,16 +116,10 @@ func (c *InputCounter) Add(s *Summary) {
 	for k, v := range s.Input {
 		f := c.fields[k]
 		if f == nil {
-			f = &fieldCounter{index: map[valueKey]int{}}
+			f = &fieldCounter{numbers: map[uint64]int{}, others: map[valueKey]int{}}
 			c.fields[k] = f
 		}
-		key, val := keyOf(v)
-		if i, ok := f.index[key]; ok {
-			f.values[i].N++
-			continue
-		}
-		f.index[key] = len(f.values)
-		f.values = append(f.values, ValueCount{Value: val, N: 1})
+		f.add(v)
 	}
 	// Model names are unique within a record (its results are keyed by
 	// name).
@@ -140,6 +135,34 @@ func (c *InputCounter) Add(s *Summary) {
 		}
 		pm[math.Float64bits(*m.Probability)]++
 	}
+}
+
+// add counts one value.
+func (f *fieldCounter) add(v any) {
+	if x, ok := v.(float64); ok {
+		f.addNumber(math.Float64bits(x), x)
+		return
+	}
+	key, val := keyOf(v)
+	if key.kind == keyNumber { // another Go number type: counted with the float64s
+		f.addNumber(key.bits, val)
+		return
+	}
+	if i, ok := f.others[key]; ok {
+		f.values[i].N++
+		return
+	}
+	f.others[key] = len(f.values)
+	f.values = append(f.values, ValueCount{Value: val, N: 1})
+}
+
+func (f *fieldCounter) addNumber(bits uint64, val any) {
+	if i, ok := f.numbers[bits]; ok {
+		f.values[i].N++
+		return
+	}
+	f.numbers[bits] = len(f.values)
+	f.values = append(f.values, ValueCount{Value: val, N: 1})
 }
 
 // keyOf returns the key of an input value and the value as a decoded JSON

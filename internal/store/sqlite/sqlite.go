@@ -464,6 +464,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 		}
 		many := tx.StmtContext(ctx, s.insertRecords)
 		one := tx.StmtContext(ctx, s.insertRecord)
+		var inserted int64 // rows the INSERT OR IGNOREs added (-1: unknown)
 		for rows := rows; len(rows) > 0; {
 			stmt, n := many, multiRow
 			if len(rows) < multiRow {
@@ -473,8 +474,14 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 			for _, r := range rows[:n] {
 				args = append(args, r.id, r.at, nullable(r.entity), r.status, r.doc)
 			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			res, err := stmt.ExecContext(ctx, args...)
+			if err != nil {
 				return fmt.Errorf("insert %q…: %w", rows[0].id, err)
+			}
+			if k, err := res.RowsAffected(); err == nil && inserted >= 0 {
+				inserted += k
+			} else {
+				inserted = -1
 			}
 			rows = rows[n:]
 		}
@@ -482,7 +489,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 		if sumsErr != nil {
 			return sumsErr
 		}
-		return writeSummaries(ctx, tx, sums, mark)
+		return writeSummaries(ctx, tx, sums, mark, inserted)
 	})
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", len(recs), err)

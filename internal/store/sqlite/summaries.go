@@ -198,15 +198,18 @@ func summaryMark(ctx context.Context, tx *sql.Tx) (int64, error) {
 // writeSummaries stores the summary block of the records of b that the
 // batch inserted (those above mark; ids already stored were ignored); it
 // runs in the write transaction, after the inserts. b.recs has no duplicate
-// ids.
-func writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch, mark int64) error {
+// ids. inserted is how many records the inserts reported adding (-1:
+// unknown); when that is all of them, no query is needed to tell.
+func writeSummaries(ctx context.Context, tx *sql.Tx, b summaryBatch, mark, inserted int64) error {
 	recs := b.recs
 	if mark == math.MaxInt64 {
 		return fmt.Errorf("record rowids exhausted: summaries cannot tell new records")
 	}
-	var added int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE rowid > ?`, mark).Scan(&added); err != nil {
-		return fmt.Errorf("count new records: %w", err)
+	added := int(inserted)
+	if inserted != int64(len(recs)) {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE rowid > ?`, mark).Scan(&added); err != nil {
+			return fmt.Errorf("count new records: %w", err)
+		}
 	}
 	data, inputs, counts := b.data, b.inputs, b.counts
 	if added != len(recs) { // a retried batch: summarize only what is new
