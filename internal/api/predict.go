@@ -182,6 +182,10 @@ func (h *Handler) routeAll(ctx context.Context, endpoint string, received time.T
 // routeOne routes one instance; its record is built and enqueued by the
 // completion callback, with every model's result.
 func (h *Handler) routeOne(ctx context.Context, endpoint string, received time.Time, inst instance) outcome {
+	if h.rec == nil { // recording off: no record to build, only the metrics
+		dec, err := h.router.Route(ctx, inst.input, h.observe)
+		return outcome{dec: dec, err: err}
+	}
 	base := record.Record{
 		ID:         inst.id,
 		ReceivedAt: received,
@@ -193,6 +197,22 @@ func (h *Handler) routeOne(ctx context.Context, endpoint string, received time.T
 		h.complete(base, dec, results)
 	})
 	return outcome{dec: dec, err: err}
+}
+
+// observe counts one request's model results and fallback in the metrics;
+// complete does the same and also builds the record.
+func (h *Handler) observe(dec rendezvous.Decision, results []rendezvous.Result) {
+	for k := range results {
+		h.metrics.observeModel(results[k])
+	}
+	h.observeFallback(dec)
+}
+
+// observeFallback counts a request served by a fallback model.
+func (h *Handler) observeFallback(dec rendezvous.Decision) {
+	if dec.Fallback && dec.ServedBy != "" {
+		h.metrics.fallbacks.WithLabelValues(dec.ServedBy).Inc()
+	}
 }
 
 // complete turns the rendezvous's final view of one request into its
@@ -237,9 +257,7 @@ func (h *Handler) complete(rec record.Record, dec rendezvous.Decision, results [
 	if dec.ServedBy == "" {
 		rec.Status = record.RequestUnavailable
 	}
-	if dec.Fallback && dec.ServedBy != "" {
-		h.metrics.fallbacks.WithLabelValues(dec.ServedBy).Inc()
-	}
+	h.observeFallback(dec)
 	h.enqueue(rec)
 }
 
