@@ -192,6 +192,18 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("build monitor: %w", err)
 		}
+		go func() {
+			// The label index in the background, so the first
+			// /v1/metrics does not read the whole feedback log.
+			start := time.Now()
+			if err := mon.WarmLabels(ctx); err != nil {
+				if ctx.Err() == nil {
+					log.Warn("label index not built ahead; the first analytics call builds it", "err", err)
+				}
+				return
+			}
+			log.Debug("label index built", "took", time.Since(start))
+		}()
 		params.Extra = append(params.Extra, insightRoutes(cfg, st, mon, members, log)...)
 		dash, err := dashboardRoutes(cfg, st, mon, log)
 		if err != nil {

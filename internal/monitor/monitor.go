@@ -125,6 +125,23 @@ type Window struct {
 
 func (w Window) scan() store.ScanParams { return store.ScanParams{Since: w.Since, Until: w.Until} }
 
+// WarmLabels builds the label index ahead of the first call that needs it
+// (see labelIndex), so a server that calls it at start answers its first
+// /v1/metrics without reading the whole feedback log then. Calls made
+// meanwhile wait for it and then read only newer feedback. A store without
+// a feedback log keeps no index: there is nothing to warm.
+func (m *Monitor) WarmLabels(ctx context.Context) error {
+	if _, ok := m.store.(store.FeedbackLogScanner); !ok {
+		return nil
+	}
+	_, release, err := m.acquireLabels(ctx)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
+
 // Labels returns the latest label of every labelled request.
 func (m *Monitor) Labels(ctx context.Context) (map[string]export.Label, error) {
 	return export.LatestLabels(ctx, m.store)
