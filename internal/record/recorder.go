@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,8 @@ import (
 // return promptly once ctx is cancelled.
 //
 // The Recorder's ctx also gives way to other goroutines: while the recorder
-// keeps up, its Done method yields the processor when the write has run
+// keeps up, its Done method parks the write for a moment (so the scheduler
+// runs waiting goroutines and polls the network) when the write has run
 // 100µs since it last did. A writer that checks ctx.Done (or uses
 // database/sql, which does at every statement) between units of work so
 // lets requests run during a long batch even with one processor.
@@ -421,26 +421,39 @@ func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
 }
 
 // yieldEvery is how long a batch write runs, at most, between two offers of
-// the processor to other goroutines (see yieldCtx).
+// the processor to other goroutines (see yielding).
 const yieldEvery = 100 * time.Microsecond
 
+// yieldPause is how long a write parks when it yields. Any pause will do: a
+// parked goroutine leaves its processor to the scheduler, which then also
+// polls the network, and a request that arrived meanwhile is served before
+// the write goes on. (runtime.Gosched would not do: with one processor the
+// scheduler picks the yielding goroutine again before it polls the
+// network.) With nothing else to run, the pause may last up to about a
+// millisecond (the poller's granularity); the write is not in a hurry then.
+const yieldPause = time.Microsecond
+
+func pause() { time.Sleep(yieldPause) }
+
 // yielding returns the context a batch of n records is written with: ctx,
-// whose Done method also yields the processor (runtime.Gosched) when the
-// write has run yieldEvery since it last did, as long as the recorder keeps
-// up, that is while fewer than BatchSize records wait behind the batch.
+// whose Done method also yields the processor (parks for yieldPause) when
+// the write has run yieldEvery since it last did, as long as the recorder
+// keeps up, that is while fewer than BatchSize records wait behind the
+// batch.
 //
-// Why: writing a batch to an embedded store is a few milliseconds of CPU in
-// one goroutine, and Go preempts a running goroutine only after about 10 ms.
-// With one processor (GOMAXPROCS 1, e.g. a container limited to one CPU)
-// every request that arrives meanwhile waits for the whole batch; that was
-// most of the gateway's added p99 at a fixed moderate rate. database/sql
-// and the SQLite driver call ctx.Done at every statement and at commit, so
-// the write gives way to waiting requests there, without the store knowing.
-// When records queue up behind the batch the recorder stops yielding: at
+// Why: writing a batch to an embedded store is a millisecond or more of CPU
+// in one goroutine, and Go preempts a running goroutine only after about
+// 10 ms and polls the network meanwhile only every 10 ms. With one
+// processor (GOMAXPROCS 1, e.g. a container limited to one CPU) every
+// request that arrives meanwhile waits for the whole batch; that was most of
+// the gateway's added p99 at a fixed moderate rate. database/sql and the
+// SQLite driver call ctx.Done at every statement and at commit, so the write
+// gives way to waiting requests there, without the store knowing. When
+// records queue up behind the batch the recorder stops yielding: at
 // saturation, write throughput is what keeps the queue from overflowing.
 func (r *Recorder) yielding(ctx context.Context, n int) context.Context {
 	start := time.Now()
-	y := &yieldCtx{Context: ctx, since: func() time.Duration { return time.Since(start) }, yield: runtime.Gosched}
+	y := &yieldCtx{Context: ctx, since: func() time.Duration { return time.Since(start) }, yield: pause}
 	y.keepingUp = func() bool {
 		r.mu.Lock()
 		behind := r.depth - n
