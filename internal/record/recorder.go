@@ -22,9 +22,10 @@ import (
 // The Recorder's ctx also gives way to other goroutines: while the recorder
 // keeps up, its Done method parks the write for a moment (so the scheduler
 // runs waiting goroutines and polls the network) when the write has run
-// 100µs since it last did. A writer that checks ctx.Done (or uses
-// database/sql, which does at every statement) between units of work so
-// lets requests run during a long batch even with one processor.
+// 100µs since it last did. A writer that checks ctx.Err or ctx.Done (or
+// uses database/sql, which does at every statement) between units of work,
+// such as every few records it encodes, so lets requests run during a long
+// batch even with one processor.
 type Writer interface {
 	WriteRecords(ctx context.Context, recs []Record) error
 }
@@ -463,12 +464,13 @@ func (r *Recorder) yielding(ctx context.Context, n int) context.Context {
 	return y
 }
 
-// yieldCtx is a context whose Done method yields the processor when called
-// yieldEvery or more after the end of its last yield (the first call always
-// yields), while keepingUp reports true; since is the monotonic time since
-// the write started. Concurrent calls are safe. Everything else is the embedded context's, so cancellation
-// and values are unchanged, and a context derived from it still shares its
-// parent's cancellation without an extra goroutine.
+// yieldCtx is a context whose Done and Err methods yield the processor
+// when called yieldEvery or more after the end of its last yield (the first
+// call always yields), while keepingUp reports true; since is the monotonic
+// time since the write started. Concurrent calls are safe. Everything else
+// is the embedded context's, so cancellation and values are unchanged, and
+// a context derived from it still shares its parent's cancellation without
+// an extra goroutine.
 type yieldCtx struct {
 	context.Context
 	since     func() time.Duration
@@ -480,11 +482,22 @@ type yieldCtx struct {
 // Done returns the embedded context's Done channel, yielding first when
 // one is due.
 func (y *yieldCtx) Done() <-chan struct{} {
+	y.maybeYield()
+	return y.Context.Done()
+}
+
+// Err returns the embedded context's error, yielding first when one is
+// due: a writer that checks ctx.Err() between records gives way there.
+func (y *yieldCtx) Err() error {
+	y.maybeYield()
+	return y.Context.Err()
+}
+
+func (y *yieldCtx) maybeYield() {
 	if int64(y.since()) >= y.next.Load() && y.keepingUp() {
 		y.yield()
 		y.next.Store(int64(y.since() + yieldEvery))
 	}
-	return y.Context.Done()
 }
 
 // storeUp reports whether the writer is a Pinger that answers.

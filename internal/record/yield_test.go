@@ -76,3 +76,18 @@ func TestRecorder_YieldsOnlyWhileLessThanABatchWaitsBehindTheWrite(t *testing.T)
 		}
 	}
 }
+
+func TestYieldCtx_ErrYieldsLikeDone(t *testing.T) {
+	yields := 0
+	var now time.Duration
+	y := &yieldCtx{Context: context.Background(), since: func() time.Duration { return now },
+		yield: func() { yields++ }, keepingUp: func() bool { return true }}
+	if err := y.Err(); err != nil {
+		t.Fatalf("Err = %v, want nil", err)
+	}
+	now += yieldEvery
+	y.Err()
+	if yields != 2 {
+		t.Fatalf("%d yields from two due Err calls, want 2", yields)
+	}
+}
