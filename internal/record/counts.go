@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
 // InputCounts is the value histogram of a set of accepted records: how
@@ -181,7 +183,7 @@ func keyOf(v any) (valueKey, any) {
 		}
 		return valueKey{kind: keyFalse}, false
 	}
-	if f, ok := toFloat(v); ok {
+	if f, ok := schema.ToFloat(v); ok {
 		return valueKey{kind: keyNumber, bits: math.Float64bits(f)}, f
 	}
 	// Objects, arrays and anything else: by the JSON text a store keeps,
@@ -195,24 +197,6 @@ func keyOf(v any) (valueKey, any) {
 		back = v
 	}
 	return valueKey{kind: keyJSON, text: string(j)}, back
-}
-
-// toFloat converts the Go number types a caller-built input may hold.
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case float32:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 // Counts returns what was counted, fields and models sorted by name and
