@@ -22,12 +22,14 @@
 # GW_FIXED_RATE --route original --concurrency 64` (open loop, keep-alive,
 # latency from the intended send time), pinned like wrk.
 #
-# Usage: bench/gateway.sh     (about 2.5 minutes)
+# Usage: bench/gateway.sh     (about 3 minutes)
 # Needs: Go, wrk (apt-get install wrk), taskset (util-linux), curl.
 # Knobs (environment): GW_ROUNDS (3), GW_DURATION (8s per round and server), GW_WARMUP (4s), GW_CONNECTIONS (64),
 #   GW_THREADS (1), GW_SERVER_CPUS (1), GW_WRK_CPUS (0), GW_OUT (BENCHMARKS.md),
 #   GW_FIXED_RATE (1000 requests/s), GW_FIXED_DURATION (6s per round);
-#   GW_SERVER_CPUS= and GW_WRK_CPUS= (empty) turn pinning off.
+#   GW_SERVER_CPUS= and GW_WRK_CPUS= (empty) turn pinning off. When pinned,
+#   the fixed-rate part is also run once more with nothing pinned (fresh
+#   servers on both CPUs), as a gateway on this machine would run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -118,11 +120,14 @@ measure() {
 	echo "$id $rps $p50 $p99 $cpu ${non2xx:-0}" >>"$WORK/rows"
 }
 
-# fixed ID BASEURL — open loop at FIXED_RATE; appends "id rate ok sent p50 p99" to $WORK/fixed.
+# fixed ID BASEURL [CPUS] — open loop at FIXED_RATE, the simulator on CPUS
+# (default WRK_CPUS; "-" for no pinning); appends "id rate ok sent p50 p99"
+# to $WORK/fixed.
 fixed() {
-	local id=$1 base=$2 f=$WORK/$1.fixed.json
+	local id=$1 base=$2 f=$WORK/$1.fixed.json cpus=${3:-$WRK_CPUS}
+	[ "$cpus" = - ] && cpus=
 	log "($id) fixed rate: $FIXED_RATE requests/s for $FIXED_DURATION"
-	pin "$WRK_CPUS" "$WORK/bin/rendezvous" simulate --target "$base" --route original --rate "$FIXED_RATE" \
+	pin "$cpus" "$WORK/bin/rendezvous" simulate --target "$base" --route original --rate "$FIXED_RATE" \
 		--duration "$FIXED_DURATION" --concurrency "$CONNS" --seed 1 --json >"$f" 2>"$WORK/$id.fixed.log" ||
 		die "simulate against ($id) failed: $(tail -1 "$WORK/$id.fixed.log")"
 	awk -v id="$id" 'BEGIN { RS = "[,{}]" }
@@ -183,6 +188,29 @@ stop "$FULL"
 FLUSHED=$(grep -o 'records_written=[0-9]* dropped=[0-9]* lost=[0-9]*' "$WORK/full.log" | tail -1 || true)
 log "(c) recorder: enqueued $ENQUEUED, written $WRITTEN, dropped $DROPPED at the end of the run; after shutdown: ${FLUSHED:-?}"
 
+# The fixed rate again with nothing pinned, when the runs above were pinned:
+# fresh (b) and (c) get both CPUs (GOMAXPROCS 2) and share them with the
+# simulator, as a gateway on this machine would.
+if [ -n "$SERVER_CPUS$WRK_CPUS" ]; then
+	SERVER_CPUS_SAVED=$SERVER_CPUS
+	SERVER_CPUS=
+	start produ "$WORK/bin/rendezvous" serve --config bench/configs/prod-only.yaml --addr 127.0.0.1:18184 --log-level warn
+	PRODU=$LAST_PID
+	start fullu "$WORK/bin/rendezvous" serve --addr 127.0.0.1:18185 --store "sqlite://$WORK/fullu.db" --log-level info
+	FULLU=$LAST_PID
+	SERVER_CPUS=$SERVER_CPUS_SAVED
+	wait_ready "$PRODU" http://127.0.0.1:18184/readyz || die "unpinned gateway (b) did not start: $(tail -3 "$WORK/produ.log")"
+	wait_ready "$FULLU" http://127.0.0.1:18185/readyz || die "unpinned gateway (c) did not start: $(tail -3 "$WORK/fullu.log")"
+	for r in $(seq 1 "$ROUNDS"); do
+		fixed bu http://127.0.0.1:18184 -
+		fixed cu http://127.0.0.1:18185 -
+	done
+	curl -s http://127.0.0.1:18185/metrics >"$WORK/metricsu"
+	DROPPEDU=$(awk '$1 == "rendezvous_recorder_dropped_total" {printf "%d", $2}' "$WORK/metricsu")
+	stop "$PRODU"
+	stop "$FULLU"
+fi
+
 # --- the table ------------------------------------------------------------------
 # median ID COLUMN — the median over the rounds of one column of $WORK/rows
 # (non-2xx: the sum).
@@ -211,9 +239,25 @@ fmedian() {
 frow() { echo "$(fmedian "$1" 2) $(fmedian "$1" 3) $(fmedian "$1" 4) $(fmedian "$1" 5) $(fmedian "$1" 6)"; }
 read -r BFR BFOK BFSENT BFP50 BFP99 <<<"$(frow b)"
 read -r CFR CFOK CFSENT CFP50 CFP99 <<<"$(frow c)"
-FIXED_TEXT=$(awk '{printf "%s%s %s ms", (NR > 1 ? "; " : ""), $1, $6}' "$WORK/fixed")
+FIXED_TEXT=$(awk '$1 == "b" || $1 == "c" {printf "%s%s %s ms", (n++ ? "; " : ""), $1, $6}' "$WORK/fixed")
 FDP99=$(awk -v c="$CFP99" -v b="$BFP99" 'BEGIN {printf "%.2f", c - b}')
 OK4=$(awk -v d="$FDP99" 'BEGIN {print (d <= 1)}')
+UNPINNED=
+if grep -q '^bu ' "$WORK/fixed"; then
+	read -r BUR BUOK BUSENT BUP50 BUP99 <<<"$(frow bu)"
+	read -r CUR CUOK CUSENT CUP50 CUP99 <<<"$(frow cu)"
+	FDP99U=$(awk -v c="$CUP99" -v b="$BUP99" 'BEGIN {printf "%.2f", c - b}')
+	OK4U=$(awk -v d="$FDP99U" 'BEGIN {print (d <= 1)}')
+	FIXEDU_TEXT=$(awk '$1 == "bu" || $1 == "cu" {printf "%s%s %s ms", (n++ ? "; " : ""), substr($1, 1, 1), $6}' "$WORK/fixed")
+	UNPINNED="
+Again at $FIXED_RATE requests/s with nothing pinned: fresh (b) and (c) get both CPUs (GOMAXPROCS $(nproc)) and share them with the simulator, as a gateway on this machine would; $ROUNDS rounds each. p99 per round: $FIXEDU_TEXT.
+
+| | requests/s achieved | ok / sent | p50 | p99 |
+|---|---:|---:|---:|---:|
+| b | $BUR | $BUOK / $BUSENT | $BUP50 ms | $BUP99 ms |
+| c | $CUR | $CUOK / $CUSENT | $CUP50 ms | $CUP99 ms |
+"
+fi
 pct() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.0f", 100 * x / y}'; }
 RATIO=$(pct "$CRPS" "$ARPS")
 DP99=$(awk -v c="$CP99" -v b="$BP99" 'BEGIN {printf "%.2f", c - b}')
@@ -250,11 +294,11 @@ The same two gateways at a fixed $FIXED_RATE requests/s (open loop, \`rendezvous
 |---|---:|---:|---:|---:|
 | b | $BFR | $BFOK / $BFSENT | $BFP50 ms | $BFP99 ms |
 | c | $CFR | $CFOK / $CFSENT | $CFP50 ms | $CFP99 ms |
-
+$UNPINNED
 Targets (issue 4):
 
 - (c) ≥ 50 % of (a) in requests/s: $RATIO % — $(verdict "$OK1"); by CPU per request $(pct "$ACPU" "$CCPU") % — $(verdict "$OK1CPU")
-- (c) adds ≤ 1 ms p99 over (b): at the fixed rate $FDP99 ms — $(verdict "$OK4"); under saturating wrk $DP99 ms — $(verdict "$OK2") (closed loop: queueing)
+- (c) adds ≤ 1 ms p99 over (b): at the fixed rate $FDP99 ms — $(verdict "$OK4")$( [ -n "$UNPINNED" ] && echo " with each server on one CPU, $FDP99U ms — $(verdict "$OK4U") on both CPUs unpinned (recorder dropped ${DROPPEDU:-?})"); under saturating wrk $DP99 ms — $(verdict "$OK2") (closed loop: queueing)
 - zero dropped records at that rate: ${DROPPED:-?} dropped (recorder: $ENQUEUED enqueued, $WRITTEN written when the run ended; after the shutdown flush: ${FLUSHED:-not logged}) — $(verdict "$OK3")
 
 Over the whole life of (c) (warm-up, rounds and the fixed-rate run), /metrics counted $C503 requests answered 503 and $PRODLATE production answers late or timed out. A 503 is either no model answering within its 50 ms deadline or the client closing the connection first: wrk closes its $CONNS connections with requests in flight at the end of every run (warm-up included), which the table's non-2xx column does not see.
