@@ -220,9 +220,8 @@ func prepare(rc, cc Column) (prepared, int, int) {
 	var refMiss, curMiss int
 	if rc.IsNumeric() {
 		p.numeric = true
-		p.refNums, refMiss = dropMissingNumbers(rc.Numbers)
-		p.curNums, p.curW, p.curN, curMiss = dropMissingWeighted(cc, isMissingNumber)
-		p.refN = len(p.refNums)
+		p.refNums, _, p.refN, refMiss = dropMissing(rc.Numbers, nil, isMissingNumber)
+		p.curNums, p.curW, p.curN, curMiss = dropMissing(cc.Numbers, cc.Counts, isMissingNumber)
 		distinct := map[float64]bool{}
 	scan:
 		for _, s := range [][]float64{p.refNums, p.curNums} {
@@ -246,11 +245,10 @@ func prepare(rc, cc Column) (prepared, int, int) {
 		}
 		return p, refMiss, curMiss
 	}
-	var refStrs, curStrs []string
-	var curW []float64
-	refStrs, refMiss = dropMissingStrings(rc.Strings)
-	curStrs, curW, p.curN, curMiss = dropMissingWeighted(cc, func(s string) bool { return s == "" })
-	p.refN = len(refStrs)
+	isEmpty := func(s string) bool { return s == "" }
+	refStrs, _, refN, refMiss := dropMissing(rc.Strings, nil, isEmpty)
+	curStrs, curW, curN, curMiss := dropMissing(cc.Strings, cc.Counts, isEmpty)
+	p.refN, p.curN = refN, curN
 	p.categories, p.refCounts, p.curCounts = countStrings(refStrs, curStrs, curW)
 	p.typ = TypeCategorical
 	if len(p.categories) == 2 {
@@ -323,53 +321,31 @@ func weightAt(w []float64, i int) float64 {
 	return w[i]
 }
 
-func dropMissingNumbers(v []float64) ([]float64, int) {
-	out := make([]float64, 0, len(v))
-	for _, x := range v {
-		if !isMissingNumber(x) {
-			out = append(out, x)
+// dropMissing drops the missing entries of vals, whose entry i stands for
+// counts[i] rows (counts nil: one row each). It returns the others with
+// their row counts as weights (nil when counts is nil), and the rows kept
+// and dropped.
+func dropMissing[T any](vals []T, counts []int64, missing func(T) bool) (kept []T, w []float64, nKept, nDropped int) {
+	kept = make([]T, 0, len(vals))
+	if counts != nil {
+		w = make([]float64, 0, len(vals))
+	}
+	for i, x := range vals {
+		n := 1
+		if counts != nil {
+			n = int(counts[i])
 		}
-	}
-	return out, len(v) - len(out)
-}
-
-func dropMissingStrings(v []string) ([]string, int) {
-	out := make([]string, 0, len(v))
-	for _, x := range v {
-		if x != "" {
-			out = append(out, x)
-		}
-	}
-	return out, len(v) - len(out)
-}
-
-// dropMissingWeighted drops c's missing entries: it returns the others,
-// their weights (nil when c has no Counts), and the rows kept and dropped.
-func dropMissingWeighted[T float64 | string](c Column, missing func(T) bool) (vals []T, w []float64, kept, dropped int) {
-	var src []T
-	switch any(*new(T)).(type) {
-	case float64:
-		src = any(c.Numbers).([]T)
-	default:
-		src = any(c.Strings).([]T)
-	}
-	vals = make([]T, 0, len(src))
-	if c.Counts != nil {
-		w = make([]float64, 0, len(src))
-	}
-	for i, x := range src {
-		n := int(c.weight(i))
 		if missing(x) {
-			dropped += n
+			nDropped += n
 			continue
 		}
-		vals = append(vals, x)
+		kept = append(kept, x)
 		if w != nil {
 			w = append(w, float64(n))
 		}
-		kept += n
+		nKept += n
 	}
-	return vals, w, kept, dropped
+	return kept, w, nKept, nDropped
 }
 
 func defaultMethod(typ ColumnType, refN, large int) Method {

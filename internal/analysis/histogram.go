@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"cmp"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -113,20 +112,9 @@ func (c *histColumn) add(v any, n int64) {
 		c.counts = append(c.counts, n)
 		return
 	}
-	var k histKey
-	{
-		switch x := v.(type) {
-		case nil:
-		case string:
-			k.text = x
-		case bool:
-			k.text = strconv.FormatBool(x)
-		default:
-			k.text = fmt.Sprint(x)
-		}
-		if k.text != "" {
-			c.texty = true
-		}
+	k := histKey{text: textOf(v)}
+	if k.text != "" {
+		c.texty = true
 	}
 	if i, ok := c.texts[k.text]; ok {
 		c.counts[i] += n

@@ -29,14 +29,6 @@ type Column struct {
 	Counts  []int64
 }
 
-// weight is the number of rows entry i stands for.
-func (c Column) weight(i int) int64 {
-	if c.Counts == nil {
-		return 1
-	}
-	return c.Counts[i]
-}
-
 // NumericColumn returns a numeric column; NaN and ±Inf values count as
 // missing.
 func NumericColumn(name string, values []float64) Column {
@@ -285,16 +277,7 @@ func (c *columnBuilder) add(v any) {
 		return
 	}
 	c.nums = append(c.nums, math.NaN())
-	var s string
-	switch x := v.(type) {
-	case nil:
-	case string:
-		s = x
-	case bool:
-		s = strconv.FormatBool(x)
-	default:
-		s = fmt.Sprint(x)
-	}
+	s := textOf(v)
 	if s == "" && c.strs == nil {
 		return
 	}
@@ -302,6 +285,22 @@ func (c *columnBuilder) add(v any) {
 		c.strs = Column{Numbers: c.nums[:len(c.nums)-1]}.asText().Strings
 	}
 	c.strs = append(c.strs, s)
+}
+
+// textOf is the text of a value that is not a number: a string as it is,
+// a bool as "true" or "false", nil as "" (missing), anything else as
+// fmt.Sprint formats it.
+func textOf(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	default:
+		return fmt.Sprint(x)
+	}
 }
 
 // appendRun appends n copies of v to s.
