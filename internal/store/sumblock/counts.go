@@ -56,12 +56,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, kindNull), nil
 	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < maxExactInt && !(x == 0 && math.Signbit(x)) {
-			b = append(b, kindInteger)
-			return binary.AppendVarint(b, int64(x)), nil
-		}
-		b = append(b, kindNumber)
-		return binary.LittleEndian.AppendUint64(b, math.Float64bits(x)), nil
+		return appendNumber(b, x), nil
 	case string:
 		return appendString(append(b, kindString), x), nil
 	case bool:
@@ -135,15 +130,23 @@ func (d *Decoder) DecodeCounts(b []byte, c *record.InputCounts) error {
 // value reads one value written by appendValue, as the inputs part
 // decodes it.
 func (d *Decoder) value(r *reader) (any, error) {
-	switch k := r.byte(); k {
+	kind := r.byte()
+	if kind == kindString {
+		return d.str(r.bytes()), r.err // inline here, not a symbol
+	}
+	return d.scalar(r, kind)
+}
+
+// scalar reads a value of the given kind other than a string: the kinds the
+// inputs part and the counts share.
+func (d *Decoder) scalar(r *reader, kind byte) (any, error) {
+	switch kind {
 	case kindNull:
 		return nil, r.err
 	case kindNumber:
 		return math.Float64frombits(r.uint64()), r.err
 	case kindInteger:
 		return float64(r.varint()), r.err
-	case kindString:
-		return d.str(r.bytes()), r.err
 	case kindTrue:
 		return true, r.err
 	case kindFalse:
@@ -155,7 +158,7 @@ func (d *Decoder) value(r *reader) (any, error) {
 		}
 		return v, nil
 	default:
-		return nil, fmt.Errorf("%w: value kind %d", ErrCorrupt, k)
+		return nil, fmt.Errorf("%w: value kind %d", ErrCorrupt, kind)
 	}
 }
 

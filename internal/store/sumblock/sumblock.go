@@ -165,13 +165,7 @@ func (e *encoder) input(b []byte, in schema.Input) ([]byte, error) {
 		case nil:
 			b = append(b, kindNull)
 		case float64:
-			if x == math.Trunc(x) && math.Abs(x) < maxExactInt && !(x == 0 && math.Signbit(x)) {
-				b = append(b, kindInteger)
-				b = binary.AppendVarint(b, int64(x))
-			} else {
-				b = append(b, kindNumber)
-				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
-			}
+			b = appendNumber(b, x)
 		case string:
 			b = append(b, kindString)
 			b = e.sym(b, x)
@@ -192,6 +186,15 @@ func (e *encoder) input(b []byte, in schema.Input) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// appendNumber writes a number with its kind: an integral varint when that
+// is exact (below 2^53 in magnitude, not −0), else its 8 bytes.
+func appendNumber(b []byte, x float64) []byte {
+	if x == math.Trunc(x) && math.Abs(x) < maxExactInt && !(x == 0 && math.Signbit(x)) {
+		return binary.AppendVarint(append(b, kindInteger), int64(x))
+	}
+	return binary.LittleEndian.AppendUint64(append(b, kindNumber), math.Float64bits(x))
 }
 
 // Decoder decodes blocks. It interns the short strings that repeat from
@@ -371,28 +374,16 @@ func (d *Decoder) input(r *reader) (schema.Input, error) {
 	in := make(schema.Input, n)
 	for range n {
 		k := d.sym(r)
-		switch r.byte() {
-		case kindNull:
-			in[k] = nil
-		case kindNumber:
-			in[k] = math.Float64frombits(r.uint64())
-		case kindInteger:
-			in[k] = float64(r.varint())
-		case kindString:
-			in[k] = d.sym(r)
-		case kindTrue:
-			in[k] = true
-		case kindFalse:
-			in[k] = false
-		case kindJSON:
-			var v any
-			if err := json.Unmarshal(r.bytes(), &v); err != nil {
-				return nil, fmt.Errorf("%w: input %q: %v", ErrCorrupt, k, err)
-			}
-			in[k] = v
-		default:
-			return nil, fmt.Errorf("%w: input %q kind", ErrCorrupt, k)
+		kind := r.byte()
+		if kind == kindString {
+			in[k] = d.sym(r) // strings are symbols in the inputs part
+			continue
 		}
+		v, err := d.scalar(r, kind)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", k, err)
+		}
+		in[k] = v
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: input", ErrCorrupt)
