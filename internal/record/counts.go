@@ -173,8 +173,6 @@ func keyOf(v any) (valueKey, any) {
 	switch x := v.(type) {
 	case nil:
 		return valueKey{kind: keyNull}, nil
-	case float64:
-		return valueKey{kind: keyNumber, bits: math.Float64bits(x)}, x
 	case string:
 		return valueKey{kind: keyString, text: x}, x
 	case bool:
@@ -183,7 +181,7 @@ func keyOf(v any) (valueKey, any) {
 		}
 		return valueKey{kind: keyFalse}, false
 	}
-	if f, ok := schema.ToFloat(v); ok {
+	if f, ok := schema.ToFloat(v); ok { // float64 and the other Go number types
 		return valueKey{kind: keyNumber, bits: math.Float64bits(f)}, f
 	}
 	// Objects, arrays and anything else: by the JSON text a store keeps,

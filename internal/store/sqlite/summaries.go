@@ -257,13 +257,7 @@ func (s *Store) ScanSummaries(ctx context.Context, p store.SummaryParams, fn fun
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("scan summaries: %w", err)
 	}
-	lo, hi := int64(-1<<63), int64(1<<63-1)
-	if !p.Since.IsZero() {
-		lo = bound(p.Since)
-	}
-	if !p.Until.IsZero() {
-		hi = bound(p.Until)
-	}
+	lo, hi := windowMicros(p.ScanParams)
 	q := `SELECT min_at, max_at, data FROM summary_blocks WHERE min_at < ? AND max_at >= ? ORDER BY min_at, seq`
 	if p.Inputs {
 		q = `SELECT min_at, max_at, data, inputs FROM summary_blocks WHERE min_at < ? AND max_at >= ? ORDER BY min_at, seq`
@@ -312,6 +306,19 @@ func (s *Store) ScanSummaries(ctx context.Context, p store.SummaryParams, fn fun
 		return fmt.Errorf("scan summaries: %w", err)
 	}
 	return nil
+}
+
+// windowMicros is p's received_at window in stored µs: [lo, hi), unbounded
+// sides as the extreme int64s.
+func windowMicros(p store.ScanParams) (lo, hi int64) {
+	lo, hi = int64(-1<<63), int64(1<<63-1)
+	if !p.Since.IsZero() {
+		lo = bound(p.Since)
+	}
+	if !p.Until.IsZero() {
+		hi = bound(p.Until)
+	}
+	return lo, hi
 }
 
 // merger merges sorted blocks by (received_at, id), keeping only the
@@ -497,13 +504,7 @@ func (s *Store) ScanInputCounts(ctx context.Context, p store.ScanParams, counts 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("scan input counts: %w", err)
 	}
-	lo, hi := int64(-1<<63), int64(1<<63-1)
-	if !p.Since.IsZero() {
-		lo = bound(p.Since)
-	}
-	if !p.Until.IsZero() {
-		hi = bound(p.Until)
-	}
+	lo, hi := windowMicros(p)
 	st, err := s.prepared(ctx, `SELECT b.seq, b.min_at, b.max_at, c.counts FROM summary_blocks b LEFT JOIN summary_counts c ON c.seq = b.seq
 WHERE b.min_at < ? AND b.max_at >= ? ORDER BY b.min_at, b.seq`)
 	if err != nil {
