@@ -18,11 +18,10 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/oip"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
-	"github.com/rendezvous-gw/rendezvous/internal/model"
-	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
-	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
 )
@@ -101,7 +100,7 @@ type server struct {
 	log      *slog.Logger
 	ln       net.Listener
 	http     *http.Server
-	router   *rendezvous.Router
+	gateway  *gateway.Gateway
 	recorder *record.Recorder
 	store    store.Store
 }
@@ -110,11 +109,61 @@ type server struct {
 // the store, starts the recorder and listens. On error everything opened so
 // far is closed.
 func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	s := &server{log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.cfg, err = serveConfig(opts); err != nil {
+		return nil, err
+	}
+	dep, err := gateway.FromConfig(s.cfg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.closeRecording()
+		}
+	}()
+	if err := s.openRecording(ctx); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gp := gateway.Params{Deployment: dep, MaxRecordedBody: s.cfg.Server.MaxBodyBytes, Logger: s.log, Registry: reg}
+	if s.recorder != nil {
+		gp.Recorder, gp.Store = s.recorder, s.store
+	}
+	if s.gateway, err = gateway.New(gp); err != nil {
+		return nil, err
+	}
+	extra, err := s.routes(ctx, dep.Members)
+	if err != nil {
+		return nil, err
+	}
+	h, err := api.New(api.Params{Config: s.cfg, Gateway: s.gateway, Logger: s.log, Registry: reg, Extra: extra})
+	if err != nil {
+		return nil, err
+	}
+	if s.ln, err = net.Listen("tcp", s.cfg.Server.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
+	}
+	s.http = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // a body trickled slower than this is cut
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.logStart(opts.ConfigPath, dep.Members)
+	return s, nil
+}
+
+// serveConfig is the configuration serve runs: the given one, the file, or
+// the embedded example, with the flags' overrides.
+func serveConfig(opts serveOptions) (*config.Config, error) {
 	cfg := opts.Config
+	var err error
 	switch {
 	case cfg != nil:
 	case opts.ConfigPath == "":
@@ -131,140 +180,101 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	if opts.StoreURL != "" {
 		cfg.Store.URL = opts.StoreURL
 	}
-	val, err := cfg.Validator()
-	if err != nil {
-		return nil, err
-	}
-	members, err := loadMembers(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	router, err := rendezvous.New(members, rendezvous.Policy{
-		Fallback:        cfg.Policy.Fallback,
-		OverallDeadline: cfg.Policy.OverallDeadline,
-	}, rendezvous.WithLogger(log))
-	if err != nil {
-		return nil, fmt.Errorf("build rendezvous: %w", err)
-	}
+	return cfg, nil
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	params := api.Params{
-		Config:    cfg,
-		Validator: val,
-		Router:    router,
-		Logger:    log,
-		Registry:  reg,
+// openRecording opens the store and starts the recorder, unless the store
+// URL turns recording off.
+func (s *server) openRecording(ctx context.Context) error {
+	if recordingOff(s.cfg.Store.URL) {
+		s.log.Warn("recording is off (store none://): requests are not recorded")
+		return nil
 	}
-	var (
-		st  store.Store
-		rec *record.Recorder
-	)
-	if recordingOff(cfg.Store.URL) {
-		log.Warn("recording is off (store none://): requests are not recorded")
-	} else {
-		st, err = openStore(ctx, cfg.Store.URL, cfg.Store.ConnectTimeout)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err != nil {
-				_ = st.Close()
-			}
-		}()
-		rec = record.NewRecorder(st, record.RecorderOptions{
-			QueueSize:     cfg.Recorder.QueueSize,
-			BatchSize:     cfg.Recorder.BatchSize,
-			FlushInterval: cfg.Recorder.FlushInterval,
-			Logger:        log,
-		})
-		defer func() {
-			if err != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-				defer cancel()
-				_ = rec.Close(ctx)
-			}
-		}()
-		params.Recorder = rec
-		params.RecorderStats = func() api.RecorderStats { return recorderStats(rec.Stats()) }
-		params.Store = st
-		mon, err := buildMonitor(cfg, st, members)
+	st, err := openStore(ctx, s.cfg.Store.URL, s.cfg.Store.ConnectTimeout)
+	if err != nil {
+		return err
+	}
+	s.store = st
+	s.recorder = record.NewRecorder(st, record.RecorderOptions{
+		QueueSize:     s.cfg.Recorder.QueueSize,
+		BatchSize:     s.cfg.Recorder.BatchSize,
+		FlushInterval: s.cfg.Recorder.FlushInterval,
+		Logger:        s.log,
+	})
+	return nil
+}
+
+// closeRecording flushes the recorder and closes the store (start-up
+// failed).
+func (s *server) closeRecording() {
+	if s.recorder != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+		defer cancel()
+		_ = s.recorder.Close(ctx)
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+}
+
+// routes are the routes beside the prediction ones: feedback, analysis and
+// the dashboard when recording, and the OIP v2 server.
+func (s *server) routes(ctx context.Context, members []rendezvous.Member) ([]api.Route, error) {
+	var extra []api.Route
+	if s.store != nil {
+		mon, err := buildMonitor(s.cfg, s.store, members)
 		if err != nil {
 			return nil, fmt.Errorf("build monitor: %w", err)
 		}
-		go func() {
-			// The label index in the background, so the first
-			// /v1/metrics does not read the whole feedback log.
-			start := time.Now()
-			if err := mon.WarmLabels(ctx); err != nil {
-				if ctx.Err() == nil {
-					log.Warn("label index not built ahead; the first analytics call builds it", "err", err)
-				}
-				return
-			}
-			log.Debug("label index built", "took", time.Since(start))
-		}()
-		params.Extra = append(params.Extra, insightRoutes(cfg, st, mon, members, log)...)
-		dash, err := dashboardRoutes(cfg, st, mon, log)
+		go s.warmLabels(ctx, mon)
+		extra = append(extra, insightRoutes(s.cfg, s.store, mon, members, s.log)...)
+		dash, err := dashboardRoutes(s.cfg, s.store, mon, s.log)
 		if err != nil {
 			return nil, err
 		}
-		params.Extra = append(params.Extra, dash...)
+		extra = append(extra, dash...)
 	}
-	// The OIP v2 server sends its requests through the API handler (same
-	// rendezvous, same records), which is built after the routes it mounts.
-	gw := &gateway{}
 	oipSrv, err := oip.New(oip.Params{
-		Gateway:      gw,
-		Validator:    val,
-		Members:      members,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Gateway:      s.gateway,
+		MaxBodyBytes: s.cfg.Server.MaxBodyBytes,
 		Ready: func(ctx context.Context) error {
-			if st == nil {
+			if s.store == nil {
 				return nil
 			}
-			return st.Ping(ctx)
+			return s.store.Ping(ctx)
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build OIP v2 server: %w", err)
 	}
-	params.Extra = append(params.Extra, oipSrv.Routes()...)
-	h, err := api.New(params)
-	if err != nil {
-		return nil, err
+	return append(extra, oipSrv.Routes()...), nil
+}
+
+// warmLabels builds the label index in the background, so the first
+// /v1/metrics does not read the whole feedback log.
+func (s *server) warmLabels(ctx context.Context, mon *monitor.Monitor) {
+	start := time.Now()
+	if err := mon.WarmLabels(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("label index not built ahead; the first analytics call builds it", "err", err)
+		}
+		return
 	}
-	gw.h = h
-	ln, err := net.Listen("tcp", cfg.Server.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
-	}
-	s := &server{
-		cfg:      cfg,
-		log:      log,
-		ln:       ln,
-		router:   router,
-		recorder: rec,
-		store:    st,
-		http: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       time.Minute, // a body trickled slower than this is cut
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
-	}
-	src := cfg.Source
+	s.log.Debug("label index built", "took", time.Since(start))
+}
+
+// logStart says what is serving, where.
+func (s *server) logStart(configPath string, members []rendezvous.Member) {
+	src := s.cfg.Source
 	if src == "" {
-		src = opts.ConfigPath
+		src = configPath
 	}
 	names := make([]string, len(members))
 	for i, m := range members {
 		names[i] = fmt.Sprintf("%s(%s %s)", m.Name, m.Role, m.Model.Info().Version)
 	}
-	log.Info("rendezvous serving", "addr", "http://"+ln.Addr().String(), "config", src,
-		"store", store.RedactURL(cfg.Store.URL), "models", strings.Join(names, ", "))
-	return s, nil
+	s.log.Info("rendezvous serving", "addr", "http://"+s.ln.Addr().String(), "config", src,
+		"store", store.RedactURL(s.cfg.Store.URL), "models", strings.Join(names, ", "))
 }
 
 // Addr is the address the server listens on.
@@ -292,7 +302,7 @@ func (s *server) run(ctx context.Context) error {
 	if err := s.http.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("finish in-flight requests: %w", err))
 	}
-	if err := s.router.Wait(sctx); err != nil {
+	if err := s.gateway.Wait(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("wait for late model results: %w", err))
 	}
 	if s.recorder != nil {
@@ -309,148 +319,6 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return errors.Join(errs...)
-}
-
-// gateway lets the OIP v2 server route and archive requests through the API
-// handler.
-type gateway struct{ h *api.Handler }
-
-func (g *gateway) Route(ctx context.Context, p oip.RouteParams) (rendezvous.Decision, error) {
-	return g.h.Predict(ctx, api.PredictParams{Endpoint: p.Endpoint, RequestID: p.RequestID, Received: p.Received, Input: p.Input})
-}
-
-func (g *gateway) Reject(_ context.Context, p oip.RejectParams) {
-	g.h.Reject(api.RejectParams{Endpoint: p.Endpoint, RequestID: p.RequestID, Received: p.Received, Raw: p.Raw, Problems: p.Problems})
-}
-
-// recorderStats adapts the recorder's view to the API's.
-func recorderStats(s record.RecorderStats) api.RecorderStats {
-	reason := ""
-	if s.Degraded {
-		reason = fmt.Sprintf("queue %d of %d", s.QueueDepth, s.QueueCap)
-		if s.LastError != "" {
-			reason += ", last write error: " + s.LastError
-		}
-	}
-	return api.RecorderStats{
-		QueueDepth:    s.QueueDepth,
-		QueueCapacity: s.QueueCap,
-		Enqueued:      s.Enqueued,
-		Written:       s.Written,
-		Batches:       s.Batches,
-		Dropped:       s.Dropped,
-		WriteErrors:   s.WriteErrors,
-		Quarantined:   s.Quarantined,
-		Degraded:      s.Degraded,
-		Reason:        reason,
-	}
-}
-
-// loadMembers builds one rendezvous member per configured model: bundles
-// from the embedded FS or the file system (relative to the config file),
-// remote models over HTTP.
-func loadMembers(cfg *config.Config, log *slog.Logger) ([]rendezvous.Member, error) {
-	members := make([]rendezvous.Member, 0, len(cfg.Models))
-	for i, mc := range cfg.Models {
-		var m model.Model
-		switch mc.Kind {
-		case config.KindRemote:
-			rm, err := newRemote(cfg, mc, log)
-			if err != nil {
-				return nil, fmt.Errorf("models[%d] (%s): %w", i, mc.Name, err)
-			}
-			m = rm
-		default:
-			b, err := loadBundle(cfg, mc.Bundle)
-			if err == nil {
-				err = checkInputs(cfg, b)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("models[%d] (%s): %w", i, mc.Name, err)
-			}
-			m = b
-		}
-		members = append(members, rendezvous.Member{
-			Name: mc.Name, Role: mc.Role, Model: m, Deadline: mc.Deadline, MaxInFlight: mc.MaxInFlight,
-		})
-	}
-	return members, nil
-}
-
-// checkInputs makes sure every raw input a bundle's pipeline reads is a
-// declared schema field of a compatible type, so a mismatch fails at start
-// rather than on every request.
-func checkInputs(cfg *config.Config, b *model.Bundle) error {
-	if b.Pipeline == nil {
-		return nil
-	}
-	types := make(map[string]schema.Type, len(cfg.Schema.Fields))
-	for _, f := range cfg.Schema.Fields {
-		types[f.Name] = f.Type
-	}
-	numeric := func(t schema.Type) bool { return t == schema.TypeInteger || t == schema.TypeNumber }
-	var problems []string
-	for _, in := range b.Pipeline.Inputs {
-		t, ok := types[in.Name]
-		switch {
-		case !ok:
-			problems = append(problems, fmt.Sprintf("reads input %q, which schema.fields does not declare", in.Name))
-		case in.Type != "" && in.Type != t && !(numeric(in.Type) && numeric(t)):
-			problems = append(problems, fmt.Sprintf("reads input %q as %s, but schema.fields declares it %s", in.Name, in.Type, t))
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("bundle %s %s: %s", b.Name, b.Version, strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-func loadBundle(cfg *config.Config, p string) (*model.Bundle, error) {
-	if cfg.FS == nil {
-		return model.Load(cfg.BundlePath(p))
-	}
-	data, err := cfg.ReadBundle(p)
-	if err != nil {
-		return nil, fmt.Errorf("read bundle %s: %w", p, err)
-	}
-	return model.LoadBytes(p, data)
-}
-
-func newRemote(cfg *config.Config, mc config.Model, log *slog.Logger) (*remote.Model, error) {
-	r := mc.Remote
-	rc := remote.Config{
-		Name:              mc.Name,
-		Protocol:          remote.Protocol(r.Protocol),
-		URL:               r.URL,
-		Model:             r.Model,
-		Version:           r.Version,
-		Headers:           r.Headers,
-		ClassOutput:       r.ClassOut,
-		ProbabilityOutput: r.ProbabilityOut,
-		Labels:            cfg.Labels.Words,
-		BreakerFailures:   r.BreakerFailures,
-		BreakerCooldown:   r.BreakerCooldown,
-		Logger:            log,
-	}
-	if r.Pipeline != "" {
-		b, err := loadBundle(cfg, r.Pipeline)
-		if err != nil {
-			return nil, fmt.Errorf("pipeline: %w", err)
-		}
-		rc.Transformer = b.Pipeline
-	} else {
-		for _, f := range cfg.Schema.Fields {
-			rc.Fields = append(rc.Fields, remote.Field{Name: f.Name, Type: schema.Type(f.Type)})
-		}
-	}
-	if err := rc.ApplyExtra(r.Extra); err != nil {
-		return nil, fmt.Errorf("remote.extra: %w", err)
-	}
-	m, err := remote.New(rc)
-	if err != nil {
-		return nil, fmt.Errorf("remote model: %w", err)
-	}
-	return m, nil
 }
 
 // recordingOff reports whether the store URL is none://, which turns

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -45,7 +46,7 @@ func openWorkspace(ctx context.Context, cfgPath, storeURL string) (*workspace, e
 	if recordingOff(cfg.Store.URL) {
 		return nil, fmt.Errorf("%w: store %s keeps no records; give --store", errUsage, cfg.Store.URL)
 	}
-	members, err := loadMembers(cfg, slog.New(slog.DiscardHandler))
+	members, err := gateway.LoadMembers(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

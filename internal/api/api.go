@@ -1,21 +1,16 @@
-// Package api is the gateway's HTTP interface: the prediction routes
+// Package api is the gateway's HTTP front end: the prediction routes
 // (POST /v1/predict and the configured compatibility routes such as the
 // original service's /singletitanicpred/), the record, model, health,
 // readiness, OpenAPI and Prometheus routes.
 //
-// Every prediction request — answered, rejected (4xx) or unanswered (503) —
-// becomes exactly one record.Record per instance (one per rejected body),
-// handed to the Recorder without waiting: the record of an answered request
-// is built in the router's completion callback, after every model has
-// answered or been cut off, so late results are part of it. The handler
-// never waits on the store.
-//
-// The package owns the small interfaces it needs (Router, Recorder, Store)
-// so it depends on no implementation.
+// It only decodes, maps to HTTP status codes and encodes: routing an input
+// and recording it is package gateway's job, and its package doc states
+// what a caller is promised. Every prediction request — answered, rejected
+// (4xx) or unanswered (503) — becomes exactly one record per instance (one
+// per rejected body). The handler never waits on the store.
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,68 +23,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
-	"github.com/rendezvous-gw/rendezvous/internal/record"
-	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
-	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 )
 
-// Router is the rendezvous as the API uses it (*rendezvous.Router).
-type Router interface {
-	// Route sends in to every model and returns the decision; complete is
-	// called exactly once, later, with every model's result. A non-nil
-	// error means no model qualified (Decision.Reason "unavailable").
-	Route(ctx context.Context, in schema.Input, complete func(rendezvous.Decision, []rendezvous.Result)) (rendezvous.Decision, error)
-	// Members describes the live models.
-	Members() []rendezvous.MemberStats
-}
-
-// Recorder takes records without blocking (*record.Recorder).
-type Recorder interface {
-	// Enqueue hands rec over; false means the queue was full and rec was
-	// dropped (the recorder counts drops).
-	Enqueue(rec record.Record) bool
-}
-
-// RecorderStats is what /metrics and /readyz read from the recorder.
-type RecorderStats struct {
-	// QueueDepth and QueueCapacity describe the bounded queue.
-	QueueDepth, QueueCapacity int
-	// Counters since start.
-	Enqueued, Written, Batches, Dropped, WriteErrors uint64
-	// Quarantined counts records the reachable store refused on their own.
-	Quarantined uint64
-	// Degraded is set by the recorder when it cannot keep up or cannot
-	// write; Reason says why.
-	Degraded bool
-	Reason   string
-}
-
-// Store is the read side the API needs (store.Store).
-type Store interface {
-	GetRecord(ctx context.Context, id string) (record.Record, error)
-	Ping(ctx context.Context) error
-}
-
-// Params builds a Handler. Config, Validator and Router are required.
+// Params builds a Handler. Config and Gateway are required.
 type Params struct {
-	Config    *config.Config
-	Validator *schema.Validator
-	Router    Router
-	// Recorder receives every record; nil disables recording (benchmarks).
-	Recorder Recorder
-	// RecorderStats reports the recorder's state for /metrics and /readyz
-	// (nil: not reported).
-	RecorderStats func() RecorderStats
-	// Store serves GET /v1/requests/{id} (an unknown id is an error
-	// wrapping store.ErrNotFound) and the store check of /readyz (nil: 503
-	// for the former, check skipped for the latter).
-	Store  Store
-	Logger *slog.Logger
-	// Registry receives the gateway's metrics and is served at /metrics
-	// (nil: a new registry).
+	// Config gives the compatibility routes and the server limits.
+	Config *config.Config
+	// Gateway routes and records every prediction request.
+	Gateway *gateway.Gateway
+	Logger  *slog.Logger
+	// Registry receives the HTTP metrics and is served at /metrics (nil: a
+	// new registry). Pass the gateway's registry so /metrics shows both.
 	Registry *prometheus.Registry
-	// Now is the clock for received_at (default time.Now).
-	Now func() time.Time
 	// Extra mounts more routes (feedback, analysis, OIP v2 …) with the
 	// same request ids, metrics, panic recovery and JSON 404/405.
 	Extra []Route
@@ -114,17 +60,12 @@ func RequestID(r *http.Request) string { return requestID(r) }
 
 // Handler is the gateway's http.Handler. It is safe for concurrent use.
 type Handler struct {
-	cfg      *config.Config
-	val      *schema.Validator
-	router   Router
-	rec      Recorder
-	recStats func() RecorderStats
-	store    Store
-	log      *slog.Logger
-	now      func() time.Time
-	mux      *http.ServeMux
-	metrics  *metrics
-	openapi  []byte
+	cfg     *config.Config
+	gw      *gateway.Gateway
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	openapi []byte
 	// exact maps the POST routes without wildcards to their instrumented
 	// handlers (ServeHTTP's fast path).
 	exact map[exactRoute]http.Handler
@@ -134,18 +75,13 @@ type Handler struct {
 
 // New builds the Handler and registers its metrics.
 func New(p Params) (*Handler, error) {
-	if p.Config == nil || p.Validator == nil || p.Router == nil {
-		return nil, errors.New("api: Config, Validator and Router are required")
+	if p.Config == nil || p.Gateway == nil {
+		return nil, errors.New("api: Config and Gateway are required")
 	}
 	h := &Handler{
 		cfg:        p.Config,
-		val:        p.Validator,
-		router:     p.Router,
-		rec:        p.Recorder,
-		recStats:   p.RecorderStats,
-		store:      p.Store,
+		gw:         p.Gateway,
 		log:        p.Logger,
-		now:        p.Now,
 		mux:        http.NewServeMux(),
 		exact:      map[exactRoute]http.Handler{},
 		retryAfter: "1",
@@ -153,14 +89,11 @@ func New(p Params) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	if h.now == nil {
-		h.now = time.Now
-	}
 	reg := p.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(reg, h)
+	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("api: register metrics: %w", err)
 	}

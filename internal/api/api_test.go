@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
@@ -60,13 +61,56 @@ func (m ruleModel) Predict(_ context.Context, in schema.Input) (model.Prediction
 type fixture struct {
 	h        *Handler
 	srv      *httptest.Server
-	router   *rendezvous.Router
+	gw       *gateway.Gateway
 	recorder *record.Recorder
 	store    *sqlite.Store
 	cfg      *config.Config
 	reg      *prometheus.Registry
 	// stats, when set, replaces the recorder's own view (readiness tests).
-	stats *RecorderStats
+	stats *record.RecorderStats
+}
+
+// statsRecorder is the fixture's recorder with its Stats replaceable.
+type statsRecorder struct {
+	*record.Recorder
+	f *fixture
+}
+
+func (r statsRecorder) Stats() record.RecorderStats {
+	if r.f.stats != nil {
+		return *r.f.stats
+	}
+	return r.Recorder.Stats()
+}
+
+// newHandler builds a Handler over a gateway serving members with policy;
+// gp supplies the gateway's recorder, store, clock and registry (its
+// Deployment is built here).
+func newHandler(t testing.TB, cfg *config.Config, members []rendezvous.Member, policy rendezvous.Policy, gp gateway.Params, extra ...Route) (*Handler, *gateway.Gateway) {
+	t.Helper()
+	val, err := cfg.Validator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp.Deployment, err = gateway.NewDeployment(gateway.DeploymentParams{Members: members, Policy: policy,
+		Validator: val, Words: cfg.Labels.Words, EntityField: cfg.Schema.EntityField})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := gp.Registry.(*prometheus.Registry)
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		gp.Registry = reg
+	}
+	gw, err := gateway.New(gp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Params{Config: cfg, Gateway: gw, Registry: reg, Extra: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, gw
 }
 
 // testConfig is the shipped Titanic configuration with placeholder bundles.
@@ -91,18 +135,10 @@ func testConfig(t *testing.T) *config.Config {
 func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
 	t.Helper()
 	cfg := testConfig(t)
-	val, err := cfg.Validator()
-	if err != nil {
-		t.Fatal(err)
-	}
 	members := []rendezvous.Member{
 		{Name: "prod-gbt", Role: model.RoleProduction, Model: prod, Deadline: time.Second},
 		{Name: "canary-rule", Role: model.RoleCanary, Model: canary, Deadline: time.Second},
 		{Name: "dev-logreg", Role: model.RoleChallenger, Model: dev, Deadline: time.Second},
-	}
-	router, err := rendezvous.New(members, rendezvous.Policy{Fallback: []string{"canary-rule"}, OverallDeadline: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
 	}
 	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "api.db"))
 	if err != nil {
@@ -111,24 +147,11 @@ func newFixture(t *testing.T, prod, canary, dev ruleModel) *fixture {
 	t.Cleanup(func() { st.Close() })
 	rec := record.NewRecorder(st, record.RecorderOptions{FlushInterval: time.Millisecond})
 	t.Cleanup(func() { rec.Close(context.Background()) })
-	f := &fixture{router: router, recorder: rec, store: st, cfg: cfg, reg: prometheus.NewRegistry()}
-	h, err := New(Params{
-		Config: cfg, Validator: val, Router: router, Recorder: rec, Store: st, Registry: f.reg,
-		RecorderStats: func() RecorderStats {
-			if f.stats != nil {
-				return *f.stats
-			}
-			s := rec.Stats()
-			return RecorderStats{QueueDepth: s.QueueDepth, QueueCapacity: s.QueueCap, Enqueued: s.Enqueued,
-				Written: s.Written, Batches: s.Batches, Dropped: s.Dropped, WriteErrors: s.WriteErrors, Degraded: s.Degraded}
-		},
-		Now: func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.h = h
-	f.srv = httptest.NewServer(h)
+	f := &fixture{recorder: rec, store: st, cfg: cfg, reg: prometheus.NewRegistry()}
+	f.h, f.gw = newHandler(t, cfg, members, rendezvous.Policy{Fallback: []string{"canary-rule"}, OverallDeadline: 2 * time.Second},
+		gateway.Params{Recorder: statsRecorder{rec, f}, Store: st, Registry: f.reg,
+			Now: func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }})
+	f.srv = httptest.NewServer(f.h)
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -142,7 +165,7 @@ func (f *fixture) settle(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := f.router.Wait(ctx); err != nil {
+	if err := f.gw.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -459,18 +482,18 @@ func TestReadyz_ReportsEveryReason(t *testing.T) {
 	if r := f.do(t, http.MethodGet, "/readyz", "", ""); r.code != 200 {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.stats = &RecorderStats{QueueDepth: 95, QueueCapacity: 100}
+	f.stats = &record.RecorderStats{QueueDepth: 95, QueueCap: 100}
 	r := f.do(t, http.MethodGet, "/readyz", "", "")
 	if r.code != 503 || !strings.Contains(string(r.body), "recorder: saturated: queue 95 of 100") {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.stats = &RecorderStats{Degraded: true, Reason: "store down"}
+	f.stats = &record.RecorderStats{Degraded: true, LastError: "store down"}
 	r = f.do(t, http.MethodGet, "/readyz", "", "")
 	var got readiness
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if r.code != 503 || got.Status != "not ready" || len(got.Reasons) != 1 || got.Reasons[0] != "recorder: degraded: store down" ||
+	if r.code != 503 || got.Status != "not ready" || len(got.Reasons) != 1 || got.Reasons[0] != "recorder: degraded: queue 0 of 0, last write error: store down" ||
 		got.Checks["store"] != "ok" || got.Checks["models"] != "ok" {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
@@ -550,30 +573,19 @@ func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
 
 func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
 	cfg := testConfig(t)
-	val, err := cfg.Validator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := rendezvous.New([]rendezvous.Member{{Name: "p", Role: model.RoleProduction, Model: ruleModel{name: "p", prob: 0.9}}}, rendezvous.Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	h, err := New(Params{Config: cfg, Validator: val, Router: router, Registry: reg, Extra: []Route{{
-		Pattern: "POST /v1/feedback",
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, map[string]string{"request_id": RequestID(r)})
-		}),
-		Operation: map[string]any{"operationId": "feedback", "responses": map[string]any{
-			"200": map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": ref("FeedbackResult")}}}}},
-		Schemas: map[string]any{"FeedbackResult": map[string]any{"type": "object"}},
-	}, {
-		Pattern: "GET /{$}",
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, "home") }),
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := newHandler(t, cfg, []rendezvous.Member{{Name: "p", Role: model.RoleProduction, Model: ruleModel{name: "p", prob: 0.9}}}, rendezvous.Policy{},
+		gateway.Params{}, Route{
+			Pattern: "POST /v1/feedback",
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]string{"request_id": RequestID(r)})
+			}),
+			Operation: map[string]any{"operationId": "feedback", "responses": map[string]any{
+				"200": map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": ref("FeedbackResult")}}}}},
+			Schemas: map[string]any{"FeedbackResult": map[string]any{"type": "object"}},
+		}, Route{
+			Pattern: "GET /{$}",
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, "home") }),
+		})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	f := &fixture{srv: srv}
@@ -605,54 +617,35 @@ func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
 // BenchmarkPredict measures the handler path of one /v1/predict request with
 // three in-process models and in-memory recording (no network).
 func BenchmarkPredict(b *testing.B) {
-	cfg, err := config.Default()
-	if err != nil {
-		b.Fatal(err)
-	}
-	val, _ := cfg.Validator()
-	members := []rendezvous.Member{
-		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.9}},
-		{Name: "canary-rule", Role: model.RoleCanary, Model: ruleModel{name: "canary", prob: 0.7}},
-		{Name: "dev-logreg", Role: model.RoleChallenger, Model: ruleModel{name: "dev", prob: 0.6}},
-	}
-	router, err := rendezvous.New(members, rendezvous.Policy{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := New(Params{Config: cfg, Validator: val, Router: router, Recorder: discard{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchmarkRoute(b, h, router, "/v1/predict", `{"entity_id":"892","input":`+passenger+`}`)
+	h, gw := benchHandler(b)
+	benchmarkRoute(b, h, gw, "/v1/predict", `{"entity_id":"892","input":`+passenger+`}`)
 }
 
 // BenchmarkPredictCompat measures the original route of bench/post.lua
 // (POST /singletitanicpred/), the request of the gateway benchmark, with
 // three in-process models and in-memory recording (no network).
 func BenchmarkPredictCompat(b *testing.B) {
+	h, gw := benchHandler(b)
+	benchmarkRoute(b, h, gw, "/singletitanicpred/",
+		`{"pclass":3,"sex":"male","sibsp":0,"parch":0,"fare":7.25,"embarked":"S","age":22,"passid":"1"}`)
+}
+
+// benchHandler serves the default configuration's schema and routes with
+// three rule models and a recorder that keeps nothing.
+func benchHandler(b *testing.B) (*Handler, *gateway.Gateway) {
 	cfg, err := config.Default()
 	if err != nil {
 		b.Fatal(err)
 	}
-	val, _ := cfg.Validator()
 	members := []rendezvous.Member{
 		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.9}},
 		{Name: "canary-rule", Role: model.RoleCanary, Model: ruleModel{name: "canary", prob: 0.7}},
 		{Name: "dev-logreg", Role: model.RoleChallenger, Model: ruleModel{name: "dev", prob: 0.6}},
 	}
-	router, err := rendezvous.New(members, rendezvous.Policy{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := New(Params{Config: cfg, Validator: val, Router: router, Recorder: discard{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchmarkRoute(b, h, router, "/singletitanicpred/",
-		`{"pclass":3,"sex":"male","sibsp":0,"parch":0,"fare":7.25,"embarked":"S","age":22,"passid":"1"}`)
+	return newHandler(b, cfg, members, rendezvous.Policy{}, gateway.Params{Recorder: discard{}})
 }
 
-func benchmarkRoute(b *testing.B, h *Handler, router *rendezvous.Router, path, body string) {
+func benchmarkRoute(b *testing.B, h *Handler, gw *gateway.Gateway, path, body string) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -665,33 +658,13 @@ func benchmarkRoute(b *testing.B, h *Handler, router *rendezvous.Router, path, b
 			}
 		}
 	})
-	_ = router.Wait(context.Background())
+	_ = gw.Wait(context.Background())
 }
 
 type discard struct{}
 
-func (discard) Enqueue(record.Record) bool { return true }
-
-func TestPredictAndReject_RecordRequestsFromOtherFrontEnds(t *testing.T) {
-	f := defaultFixture(t)
-	in, errs := f.h.val.ValidateJSON([]byte(passenger))
-	if errs != nil {
-		t.Fatal(errs)
-	}
-	dec, err := f.h.Predict(context.Background(), PredictParams{Endpoint: "/v2/models/prod-gbt/infer", RequestID: "oip-1", Input: in})
-	if err != nil || dec.ServedBy != "prod-gbt" || dec.Prediction.Class != 1 {
-		t.Fatalf("%+v %v", dec, err)
-	}
-	f.h.Reject(RejectParams{Endpoint: "/v2/models/prod-gbt/infer", RequestID: "oip-2", Raw: []byte("{bad"),
-		Problems: []schema.FieldError{{Field: "inputs", Problem: "required"}}})
-	recs := f.byID(t)
-	if r := recs["oip-1"]; r.Endpoint != "/v2/models/prod-gbt/infer" || r.Status != record.RequestOK || len(r.Models) != 3 {
-		t.Errorf("predict record %+v", r)
-	}
-	if r := recs["oip-2"]; r.Status != record.RequestRejected || r.Raw != "{bad" || len(r.Problems) != 1 {
-		t.Errorf("reject record %+v", r)
-	}
-}
+func (discard) Enqueue(record.Record) bool  { return true }
+func (discard) Stats() record.RecorderStats { return record.RecorderStats{} }
 
 func TestAppendString_EncodesLikeEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "Did Not Survive", `a"b`, `back\slash`, "tab\there", "nl\n", "<&>", "Zoë", "\xff\xfe", "\u2028"} {
@@ -734,17 +707,9 @@ func TestCompatRoutes_MapRequestKeysAndResponseValuesFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	val, _ := cfg.Validator()
-	router, err := rendezvous.New([]rendezvous.Member{
+	h, _ := newHandler(t, cfg, []rendezvous.Member{
 		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.75}, Deadline: time.Second},
-	}, rendezvous.Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Params{Config: cfg, Validator: val, Router: router})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, rendezvous.Policy{}, gateway.Params{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	f := &fixture{srv: srv}

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
@@ -17,14 +19,12 @@ const storeTimeout = 2 * time.Second
 // getRequest serves GET /v1/requests/{id}: the stored record.
 func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if h.store == nil {
-		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "no record store configured"})
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	rec, err := h.store.GetRecord(ctx, id)
+	rec, err := h.gw.Record(ctx, id)
 	switch {
+	case errors.Is(err, gateway.ErrNoStore):
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: err.Error()})
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("request %q not found (records reach the store within recorder.flush_interval of the last model's answer)", id)})
 	case err != nil:
@@ -49,7 +49,7 @@ type modelView struct {
 }
 
 func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
-	ms := h.router.Members()
+	ms := h.gw.Models()
 	out := make([]modelView, len(ms))
 	for i, m := range ms {
 		out[i] = modelView{
@@ -91,7 +91,7 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 		out.Reasons = append(out.Reasons, check+": "+reason)
 	}
 
-	ms := h.router.Members()
+	ms := h.gw.Models()
 	out.Checks["models"] = "ok"
 	prod := false
 	for _, m := range ms {
@@ -106,23 +106,22 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 		fail("models", fmt.Sprintf("no production model loaded (%d models)", len(ms)))
 	}
 
-	if h.store != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-		err := h.store.Ping(ctx)
-		cancel()
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	err := h.gw.Ping(ctx)
+	cancel()
+	if !errors.Is(err, gateway.ErrNoStore) {
 		if err != nil {
 			fail("store", "unreachable: "+err.Error())
 		} else {
 			out.Checks["store"] = "ok"
 		}
 	}
-	if h.recStats != nil {
-		s := h.recStats()
+	if s, ok := h.gw.RecorderStats(); ok {
 		switch {
 		case s.Degraded:
-			fail("recorder", "degraded: "+s.Reason)
-		case s.QueueCapacity > 0 && float64(s.QueueDepth) >= saturation*float64(s.QueueCapacity):
-			fail("recorder", fmt.Sprintf("saturated: queue %d of %d", s.QueueDepth, s.QueueCapacity))
+			fail("recorder", "degraded: "+degradedReason(s))
+		case s.QueueCap > 0 && float64(s.QueueDepth) >= saturation*float64(s.QueueCap):
+			fail("recorder", fmt.Sprintf("saturated: queue %d of %d", s.QueueDepth, s.QueueCap))
 		default:
 			out.Checks["recorder"] = "ok"
 		}
@@ -137,4 +136,13 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) getOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(h.openapi)
+}
+
+// degradedReason says why the recorder is degraded.
+func degradedReason(s record.RecorderStats) string {
+	reason := fmt.Sprintf("queue %d of %d", s.QueueDepth, s.QueueCap)
+	if s.LastError != "" {
+		reason += ", last write error: " + s.LastError
+	}
+	return reason
 }

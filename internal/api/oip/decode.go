@@ -103,7 +103,7 @@ func (s *Server) decodeRows(inputs []requestInput) ([]row, []schema.FieldError) 
 		if n > 1 {
 			prefix = fmt.Sprintf("row[%d].", j)
 		}
-		in, errs := s.p.Validator.Validate(raw, prefix)
+		in, errs := s.gw.Validator().Validate(raw, prefix)
 		problems = append(problems, errs...)
 		rows[j].in = in
 	}

@@ -35,59 +35,15 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/rendezvous-gw/rendezvous/internal/api"
-	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
-
-// Gateway runs one validated input through the full rendezvous and records
-// it. The API/serve code implements it (GatewayFunc adapts a function).
-type Gateway interface {
-	// Route sends p.Input to every model, records the request under
-	// p.Endpoint with id p.RequestID like a /v1/predict request, and
-	// returns the decision. A non-nil error means no model qualified
-	// (answered 503).
-	Route(ctx context.Context, p RouteParams) (rendezvous.Decision, error)
-}
-
-// RouteParams is one request for Gateway.Route.
-type RouteParams struct {
-	// Endpoint is the path the request came in on ("/v2/models/x/infer").
-	Endpoint  string
-	RequestID string
-	Received  time.Time
-	Input     schema.Input
-}
-
-// GatewayFunc adapts a function to Gateway.
-type GatewayFunc func(ctx context.Context, p RouteParams) (rendezvous.Decision, error)
-
-// Route calls f.
-func (f GatewayFunc) Route(ctx context.Context, p RouteParams) (rendezvous.Decision, error) {
-	return f(ctx, p)
-}
-
-// Rejecter is optionally implemented by a Gateway that archives requests
-// whose input failed validation (the decoy); Reject must not block.
-type Rejecter interface {
-	Reject(ctx context.Context, p RejectParams)
-}
-
-// RejectParams is one rejected request.
-type RejectParams struct {
-	Endpoint  string
-	RequestID string
-	Received  time.Time
-	// Raw is the body as received (at most Params.MaxBodyBytes).
-	Raw      []byte
-	Problems []schema.FieldError
-}
 
 // Defaults for a zero Params.
 const (
@@ -96,15 +52,12 @@ const (
 	DefaultReadyTimeout = 2 * time.Second
 )
 
-// Params builds a Server. Gateway, Validator and Members are required;
-// Members must contain exactly one production model.
+// Params builds a Server. Gateway is required.
 type Params struct {
-	Gateway   Gateway
-	Validator *schema.Validator
-	// Members are the live models (the same slice the router was built
-	// from); their Deadline bounds a single-model inference (0: the
-	// rendezvous default).
-	Members []rendezvous.Member
+	// Gateway routes production's inferences (recorded, like /v1/predict)
+	// and calls any other model alone; its current deployment names the
+	// models.
+	Gateway *gateway.Gateway
 	// Ready reports whether the gateway can serve (for /v2/health/ready),
 	// e.g. the store check of /readyz. Nil: ready when the production
 	// model is ready.
@@ -116,8 +69,6 @@ type Params struct {
 	MaxBatch int
 	// MaxBodyBytes caps a request body (default 1 MiB; 413 above it).
 	MaxBodyBytes int64
-	// Now is the clock for Received (default time.Now).
-	Now func() time.Time
 	// RequestID returns the request id of r (default api.RequestID, the
 	// id the API handler assigned; a new UUIDv7 when it assigned none).
 	RequestID func(r *http.Request) string
@@ -125,37 +76,17 @@ type Params struct {
 
 // Server serves the OIP v2 routes. It is safe for concurrent use.
 type Server struct {
-	p       Params
-	members map[string]rendezvous.Member
-	prod    string
-	fields  []schema.Field
-	mux     *http.ServeMux
+	p   Params
+	gw  *gateway.Gateway
+	mux *http.ServeMux
 }
 
 // New validates p and returns a Server.
 func New(p Params) (*Server, error) {
-	if p.Gateway == nil || p.Validator == nil || len(p.Members) == 0 {
-		return nil, errors.New("oip: Gateway, Validator and Members are required")
+	if p.Gateway == nil {
+		return nil, errors.New("oip: a Gateway is required")
 	}
-	s := &Server{p: p, members: make(map[string]rendezvous.Member, len(p.Members)), fields: p.Validator.Fields()}
-	for _, m := range p.Members {
-		if m.Model == nil {
-			return nil, fmt.Errorf("oip: member %q has no model", m.Name)
-		}
-		if _, dup := s.members[m.Name]; dup {
-			return nil, fmt.Errorf("oip: member %q listed twice", m.Name)
-		}
-		s.members[m.Name] = m
-		if m.Role == model.RoleProduction {
-			if s.prod != "" {
-				return nil, fmt.Errorf("oip: two production members (%q, %q)", s.prod, m.Name)
-			}
-			s.prod = m.Name
-		}
-	}
-	if s.prod == "" {
-		return nil, errors.New("oip: no production member")
-	}
+	s := &Server{p: p, gw: p.Gateway}
 	if s.p.ServerName == "" {
 		s.p.ServerName = "rendezvous"
 	}
@@ -167,9 +98,6 @@ func New(p Params) (*Server, error) {
 	}
 	if s.p.MaxBodyBytes <= 0 {
 		s.p.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if s.p.Now == nil {
-		s.p.Now = time.Now
 	}
 	if s.p.RequestID == nil {
 		s.p.RequestID = func(r *http.Request) string {
@@ -264,7 +192,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // lookup finds the model a path names, checking the version when given.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (rendezvous.Member, bool) {
 	name := r.PathValue("name")
-	m, ok := s.members[name]
+	m, ok := s.gw.Deployment().Member(name)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown model %q", name))
 		return m, false
@@ -289,7 +217,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if s.p.Ready != nil {
 		err = s.p.Ready(r.Context())
 	} else {
-		err = s.memberReady(r.Context(), s.members[s.prod])
+		err = s.memberReady(r.Context(), s.gw.Deployment().Production())
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "not ready: "+err.Error())
@@ -343,8 +271,9 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := m.Model.Info()
-	inputs := make([]tensorMeta, len(s.fields))
-	for i, f := range s.fields {
+	fields := s.gw.Validator().Fields()
+	inputs := make([]tensorMeta, len(fields))
+	for i, f := range fields {
 		inputs[i] = tensorMeta{Name: f.Name, Datatype: datatypeOf(f.Type), Shape: []int{-1}}
 	}
 	outputs := make([]tensorMeta, len(outputNames))
@@ -362,7 +291,7 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
 			"role":     string(m.Role),
 			"artifact": info.Artifact,
 			// production's name answers through the rendezvous
-			"rendezvous": m.Name == s.prod,
+			"rendezvous": m.Name == s.gw.Deployment().Production().Name,
 		},
 	})
 }
@@ -416,12 +345,10 @@ type inferResponse struct {
 	Outputs      []responseOutput `json:"outputs"`
 }
 
-// row is one decoded, validated input row and its outcome.
+// row is one decoded, validated input row.
 type row struct {
-	id  string
-	in  schema.Input
-	dec rendezvous.Decision
-	err error
+	id string
+	in schema.Input
 }
 
 func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
@@ -429,7 +356,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	received := s.p.Now()
+	received := s.gw.Now()
 	reqID := s.p.RequestID(r)
 	endpoint := r.URL.Path
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.p.MaxBodyBytes))
@@ -442,26 +369,54 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
 		return
 	}
-	reject := func(problems []schema.FieldError) {
-		if rj, ok := s.p.Gateway.(Rejecter); ok && m.Name == s.prod {
-			rj.Reject(r.Context(), RejectParams{Endpoint: endpoint, RequestID: reqID, Received: received, Raw: body, Problems: problems})
+	prod := m.Name == s.gw.Deployment().Production().Name
+	rows, want, req, problems := s.decodeInfer(body, reqID)
+	if len(problems) > 0 {
+		if prod { // the decoy archives what production was sent
+			s.gw.Reject(r.Context(), gateway.Rejected{ID: reqID, Endpoint: endpoint, Received: received, Raw: body, Problems: problems})
 		}
 		writeError(w, http.StatusBadRequest, problemText(problems))
+		return
 	}
+	var answers []gateway.Answer
+	if prod {
+		reqs := make([]gateway.Request, len(rows))
+		for i, rw := range rows {
+			reqs[i] = gateway.Request{ID: rw.id, Endpoint: endpoint, Received: received, Input: rw.in}
+		}
+		answers, err = s.gw.PredictBatch(r.Context(), reqs)
+	} else {
+		answers, err = s.predictAlone(r.Context(), m, rows)
+	}
+	if err != nil {
+		s.unavailable(w, m.Name, prod, len(rows) > 1, err)
+		return
+	}
+	info := m.Model.Info()
+	resp := inferResponse{ModelName: m.Name, ModelVersion: info.Version, ID: req.ID, Outputs: make([]responseOutput, 0, len(want))}
+	if resp.ID == "" {
+		resp.ID = reqID
+	}
+	for _, name := range want {
+		resp.Outputs = append(resp.Outputs, output(name, answers))
+	}
+	api.WriteJSON(w, http.StatusOK, resp)
+}
+
+// decodeInfer parses an inference request: its rows (ids reqID, or
+// reqID.i for a batch) and the outputs it asks for.
+func (s *Server) decodeInfer(body []byte, reqID string) ([]row, []string, inferRequest, []schema.FieldError) {
 	var req inferRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		reject([]schema.FieldError{{Field: "body", Problem: "not an inference request: " + err.Error()}})
-		return
+		return nil, nil, req, []schema.FieldError{{Field: "body", Problem: "not an inference request: " + err.Error()}}
 	}
 	rows, problems := s.decodeRows(req.Inputs)
 	if len(problems) > 0 {
-		reject(problems)
-		return
+		return nil, nil, req, problems
 	}
 	want, problems := s.selectOutputs(req.Outputs)
 	if len(problems) > 0 {
-		reject(problems)
-		return
+		return nil, nil, req, problems
 	}
 	for i := range rows {
 		rows[i].id = reqID
@@ -469,120 +424,81 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 			rows[i].id = reqID + "." + strconv.Itoa(i)
 		}
 	}
-
-	if m.Name == s.prod {
-		s.routeRows(r.Context(), endpoint, received, rows)
-	} else {
-		s.predictAlone(r.Context(), m, rows)
-	}
-	for i := range rows {
-		if rows[i].err != nil {
-			what := "no model answered in time"
-			if m.Name != s.prod {
-				what = fmt.Sprintf("model %q gave no answer", m.Name)
-			}
-			if len(rows) > 1 {
-				what = fmt.Sprintf("row %d: %s", i, what)
-			}
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, what+": "+rows[i].err.Error())
-			return
-		}
-	}
-	info := m.Model.Info()
-	resp := inferResponse{ModelName: m.Name, ModelVersion: info.Version, ID: req.ID, Outputs: make([]responseOutput, 0, len(want))}
-	if resp.ID == "" {
-		resp.ID = reqID
-	}
-	n := len(rows)
-	for _, name := range want {
-		o := responseOutput{Name: name, Shape: []int{n}, Datatype: outputTypes[name]}
-		switch name {
-		case "class":
-			d := make([]int64, n)
-			for i := range rows {
-				d[i] = int64(rows[i].dec.Prediction.Class)
-			}
-			o.Data = d
-		case "probability":
-			d := make([]float64, n)
-			for i := range rows {
-				d[i] = rows[i].dec.Prediction.Probability
-			}
-			o.Data = d
-		case "label":
-			d := make([]string, n)
-			for i := range rows {
-				d[i] = rows[i].dec.Prediction.Label
-			}
-			o.Data = d
-		case "served_by":
-			d := make([]string, n)
-			for i := range rows {
-				d[i] = rows[i].dec.ServedBy
-			}
-			o.Data = d
-		case "request_id":
-			d := make([]string, n)
-			for i := range rows {
-				d[i] = rows[i].id
-			}
-			o.Data = d
-		}
-		resp.Outputs = append(resp.Outputs, o)
-	}
-	api.WriteJSON(w, http.StatusOK, resp)
+	return rows, want, req, nil
 }
 
-// routeRows sends every row through the rendezvous, a few at a time.
-func (s *Server) routeRows(ctx context.Context, endpoint string, received time.Time, rows []row) {
-	one := func(i int) {
-		rows[i].dec, rows[i].err = s.p.Gateway.Route(ctx, RouteParams{Endpoint: endpoint, RequestID: rows[i].id, Received: received, Input: rows[i].in})
+// unavailable answers 503 for a row that got no answer.
+func (s *Server) unavailable(w http.ResponseWriter, model string, prod, batch bool, err error) {
+	what := "no model answered in time"
+	if !prod {
+		what = fmt.Sprintf("model %q gave no answer", model)
 	}
-	parallel(len(rows), one)
-}
-
-// predictAlone calls one model for every row with the model's deadline.
-func (s *Server) predictAlone(ctx context.Context, m rendezvous.Member, rows []row) {
-	deadline := m.Deadline
-	if deadline <= 0 {
-		deadline = rendezvous.DefaultDeadline
-	}
-	info := m.Model.Info()
-	one := func(i int) {
-		ctx, cancel := context.WithTimeout(ctx, deadline)
-		defer cancel()
-		p, err := m.Model.Predict(ctx, rows[i].in)
-		if err == nil && ctx.Err() != nil {
-			err = fmt.Errorf("answered after its %v deadline", deadline)
+	var be *gateway.BatchError
+	if errors.As(err, &be) {
+		if batch {
+			what = fmt.Sprintf("row %d: %s", be.Index, what)
 		}
-		rows[i].err = err
-		rows[i].dec = rendezvous.Decision{ServedBy: m.Name, Role: m.Role, Info: info, Reason: rendezvous.ReasonPreferred, Prediction: p}
+		err = be.Err
 	}
-	parallel(len(rows), one)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, what+": "+err.Error())
 }
 
-// parallel runs fn(0..n-1) on at most 8 goroutines.
-func parallel(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
+// output is one response tensor over every row's answer.
+func output(name string, answers []gateway.Answer) responseOutput {
+	n := len(answers)
+	o := responseOutput{Name: name, Shape: []int{n}, Datatype: outputTypes[name]}
+	switch name {
+	case "class":
+		d := make([]int64, n)
+		for i := range answers {
+			d[i] = int64(answers[i].Decision.Prediction.Class)
+		}
+		o.Data = d
+	case "probability":
+		d := make([]float64, n)
+		for i := range answers {
+			d[i] = answers[i].Decision.Prediction.Probability
+		}
+		o.Data = d
+	case "label":
+		d := make([]string, n)
+		for i := range answers {
+			d[i] = answers[i].Label
+		}
+		o.Data = d
+	case "served_by":
+		d := make([]string, n)
+		for i := range answers {
+			d[i] = answers[i].Decision.ServedBy
+		}
+		o.Data = d
+	case "request_id":
+		d := make([]string, n)
+		for i := range answers {
+			d[i] = answers[i].RequestID
+		}
+		o.Data = d
 	}
-	const workers = 8
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(workers, n) {
-		wg.Go(func() {
-			for i := range next {
-				fn(i)
-			}
-		})
+	return o
+}
+
+// predictAlone calls one model for every row, a few at a time, with the
+// model's own deadline (nothing recorded). The error names the first row
+// without an answer.
+func (s *Server) predictAlone(ctx context.Context, m rendezvous.Member, rows []row) ([]gateway.Answer, error) {
+	answers := make([]gateway.Answer, len(rows))
+	errs := make([]error, len(rows))
+	gateway.Parallel(len(rows), func(i int) {
+		answers[i], errs[i] = s.gw.PredictMember(ctx, m, rows[i].in)
+		answers[i].RequestID = rows[i].id
+	})
+	for i, err := range errs {
+		if err != nil {
+			return answers, &gateway.BatchError{Index: i, Err: err}
+		}
 	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	return answers, nil
 }
 
 // selectOutputs returns the requested outputs (all when none are named).

@@ -16,8 +16,10 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
@@ -62,58 +64,60 @@ func validator(t *testing.T) *schema.Validator {
 	return v
 }
 
-// recorded is what the test gateway saw, with the router's final results.
-type recorded struct {
-	params  RouteParams
-	results []rendezvous.Result
+// captured is a recorder that keeps every record in memory.
+type captured struct {
+	mu   sync.Mutex
+	recs []record.Record
 }
 
-// testGateway is a real rendezvous router whose completion callback stands
-// in for the recorder.
-type testGateway struct {
-	router *rendezvous.Router
-	mu     sync.Mutex
-	routed []recorded
-	reject []RejectParams
-	wg     sync.WaitGroup
+func (c *captured) Enqueue(rec record.Record) bool {
+	c.mu.Lock()
+	c.recs = append(c.recs, rec)
+	c.mu.Unlock()
+	return true
 }
 
-func (g *testGateway) Route(ctx context.Context, p RouteParams) (rendezvous.Decision, error) {
-	g.wg.Add(1)
-	return g.router.Route(ctx, p.Input, func(_ rendezvous.Decision, res []rendezvous.Result) {
-		g.mu.Lock()
-		g.routed = append(g.routed, recorded{p, res})
-		g.mu.Unlock()
-		g.wg.Done()
-	})
-}
+func (c *captured) Stats() record.RecorderStats { return record.RecorderStats{} }
 
-func (g *testGateway) Reject(_ context.Context, p RejectParams) {
-	g.mu.Lock()
-	g.reject = append(g.reject, p)
-	g.mu.Unlock()
-}
-
-func (g *testGateway) records() []recorded {
-	g.wg.Wait()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]recorded(nil), g.routed...)
+// byStatus returns the captured records whose status is (or is not, with
+// not) st.
+func (c *captured) byStatus(st string, not bool) []record.Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []record.Record
+	for _, r := range c.recs {
+		if (r.Status == st) != not {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 type fixture struct {
-	srv     *httptest.Server
-	gateway *testGateway
+	srv *httptest.Server
+	gw  *gateway.Gateway
+	rec *captured
+}
+
+// newGateway is a real gateway over members whose records go to rec.
+func newGateway(t *testing.T, members []rendezvous.Member, rec gateway.Recorder) *gateway.Gateway {
+	t.Helper()
+	dep, err := gateway.NewDeployment(gateway.DeploymentParams{Members: members, Validator: validator(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Params{Deployment: dep, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw
 }
 
 func newFixture(t *testing.T, members []rendezvous.Member, mutate ...func(*Params)) *fixture {
 	t.Helper()
-	r, err := rendezvous.New(members, rendezvous.Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &testGateway{router: r}
-	p := Params{Gateway: g, Validator: validator(t), Members: members, ServerVersion: "test"}
+	c := &captured{}
+	g := newGateway(t, members, c)
+	p := Params{Gateway: g, ServerVersion: "test"}
 	for _, f := range mutate {
 		f(&p)
 	}
@@ -123,7 +127,17 @@ func newFixture(t *testing.T, members []rendezvous.Member, mutate ...func(*Param
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, gateway: g}
+	return &fixture{srv: srv, gw: g, rec: c}
+}
+
+// records waits for every routed request's record and returns them (the
+// rejected ones left out).
+func (f *fixture) records(t *testing.T) []record.Record {
+	t.Helper()
+	if err := f.gw.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return f.rec.byStatus(record.RequestRejected, true)
 }
 
 func threeModels() []rendezvous.Member {
@@ -189,7 +203,7 @@ func (f *fixture) infer(t *testing.T, path, body string) specInferResponse {
 	return r
 }
 
-func output(t *testing.T, r specInferResponse, name string) (specTensor, string) {
+func outputOf(t *testing.T, r specInferResponse, name string) (specTensor, string) {
 	t.Helper()
 	for _, o := range r.Outputs {
 		if o.Name == name {
@@ -214,29 +228,29 @@ func TestServer_InferOnTheProductionNameGoesThroughTheRendezvousAndIsRecorded(t 
 		t.Errorf("model_name, model_version, id = %q, %q, %q", r.ModelName, r.ModelVersion, r.ID)
 	}
 	for name, want := range map[string]string{"class": "[1]", "probability": "[0.74]", "label": `["Survived"]`, "served_by": `["prod-rule"]`} {
-		o, data := output(t, r, name)
+		o, data := outputOf(t, r, name)
 		if data != want || !reflect.DeepEqual(o.Shape, []int64{1}) || o.Datatype != outputTypes[name] {
 			t.Errorf("output %s = %s %v %s, want %s [1] %s", name, data, o.Shape, o.Datatype, want, outputTypes[name])
 		}
 	}
-	recs := f.gateway.records()
+	recs := f.records(t)
 	if len(recs) != 1 {
 		t.Fatalf("gateway routed %d requests, want 1", len(recs))
 	}
 	rec := recs[0]
-	if rec.params.Endpoint != "/v2/models/prod-rule/infer" {
-		t.Errorf("endpoint = %q", rec.params.Endpoint)
+	if rec.Endpoint != "/v2/models/prod-rule/infer" {
+		t.Errorf("endpoint = %q", rec.Endpoint)
 	}
-	_, ids := output(t, r, "request_id")
-	if ids != `["`+rec.params.RequestID+`"]` || rec.params.RequestID == "" {
-		t.Errorf("request_id output %s, recorded id %q", ids, rec.params.RequestID)
+	_, ids := outputOf(t, r, "request_id")
+	if ids != `["`+rec.ID+`"]` || rec.ID == "" {
+		t.Errorf("request_id output %s, recorded id %q", ids, rec.ID)
 	}
 	wantIn := schema.Input{"pclass": 3.0, "sex": "female", "age": nil, "alone": true}
-	if !reflect.DeepEqual(rec.params.Input, wantIn) {
-		t.Errorf("routed input = %v, want %v (age -1 is the missing sentinel)", rec.params.Input, wantIn)
+	if !reflect.DeepEqual(rec.Input, wantIn) {
+		t.Errorf("routed input = %v, want %v (age -1 is the missing sentinel)", rec.Input, wantIn)
 	}
-	if len(rec.results) != 3 {
-		t.Errorf("recorded %d model results, want 3", len(rec.results))
+	if len(rec.Models) != 3 {
+		t.Errorf("recorded %d model results, want 3", len(rec.Models))
 	}
 }
 
@@ -245,7 +259,7 @@ func TestServer_InferFallsBackToTheCanaryWhenProductionFails(t *testing.T) {
 	members[0].Model = sexRule{name: "prod-rule", err: errors.New("broken")}
 	f := newFixture(t, members)
 	r := f.infer(t, "/v2/models/prod-rule/infer", onePassenger)
-	if _, got := output(t, r, "served_by"); got != `["canary-rule"]` {
+	if _, got := outputOf(t, r, "served_by"); got != `["canary-rule"]` {
 		t.Errorf("served_by = %s, want canary-rule", got)
 	}
 }
@@ -256,13 +270,13 @@ func TestServer_InferOnAChallengerNameCallsThatModelAlone(t *testing.T) {
 	if r.ModelName != "dev-flip" {
 		t.Errorf("model_name = %q", r.ModelName)
 	}
-	if _, got := output(t, r, "class"); got != "[0]" {
+	if _, got := outputOf(t, r, "class"); got != "[0]" {
 		t.Errorf("class = %s, want the flipped rule's 0", got)
 	}
-	if _, got := output(t, r, "served_by"); got != `["dev-flip"]` {
+	if _, got := outputOf(t, r, "served_by"); got != `["dev-flip"]` {
 		t.Errorf("served_by = %s", got)
 	}
-	if n := len(f.gateway.records()); n != 0 {
+	if n := len(f.records(t)); n != 0 {
 		t.Errorf("a single-model call went through the rendezvous (%d records)", n)
 	}
 }
@@ -285,17 +299,17 @@ func TestServer_InferOnABatchAnswersEveryRowInOrder(t *testing.T) {
 	if len(r.Outputs) != 2 {
 		t.Fatalf("outputs = %+v, want only class and request_id", r.Outputs)
 	}
-	o, classes := output(t, r, "class")
+	o, classes := outputOf(t, r, "class")
 	if classes != "[0,1,0]" || !reflect.DeepEqual(o.Shape, []int64{3}) {
 		t.Errorf("class = %s %v, want [0,1,0] [3]", classes, o.Shape)
 	}
 	var ids []string
-	_, raw := output(t, r, "request_id")
+	_, raw := outputOf(t, r, "request_id")
 	json.Unmarshal([]byte(raw), &ids)
 	if len(ids) != 3 || !strings.HasSuffix(ids[0], ".0") || !strings.HasSuffix(ids[2], ".2") {
 		t.Errorf("request ids = %v", ids)
 	}
-	if n := len(f.gateway.records()); n != 3 {
+	if n := len(f.records(t)); n != 3 {
 		t.Errorf("recorded %d requests, want 3 (one per row)", n)
 	}
 }
@@ -335,13 +349,11 @@ func TestServer_BadRequestsAre400WithTheProblemNamed(t *testing.T) {
 			}
 		})
 	}
-	f.gateway.mu.Lock()
-	n := len(f.gateway.reject)
-	f.gateway.mu.Unlock()
+	n := len(f.rec.byStatus(record.RequestRejected, false))
 	if n != 18 {
 		t.Errorf("gateway archived %d rejected requests, want 18", n)
 	}
-	if n := len(f.gateway.records()); n != 0 {
+	if n := len(f.records(t)); n != 0 {
 		t.Errorf("%d bad requests were routed", n)
 	}
 }
@@ -486,10 +498,12 @@ func TestServer_RemoteClientRoundTrip(t *testing.T) {
 	}
 }
 
-func TestNew_RequiresAProductionMember(t *testing.T) {
-	members := threeModels()[1:]
-	_, err := New(Params{Gateway: GatewayFunc(nil), Validator: validator(t), Members: members})
-	if err == nil || !strings.Contains(err.Error(), "no production member") {
+func TestNew_RequiresAGatewayWithAProductionMember(t *testing.T) {
+	if _, err := New(Params{}); err == nil || !strings.Contains(err.Error(), "Gateway is required") {
+		t.Errorf("err = %v", err)
+	}
+	_, err := gateway.NewDeployment(gateway.DeploymentParams{Members: threeModels()[1:], Validator: validator(t)})
+	if err == nil || !strings.Contains(err.Error(), "no production model") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -499,8 +513,7 @@ func TestServer_RoutesDocumentThemselvesInTheOpenAPIDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := rendezvous.New(threeModels(), rendezvous.Policy{})
-	s, err := New(Params{Gateway: &testGateway{router: r}, Validator: validator(t), Members: threeModels()})
+	s, err := New(Params{Gateway: newGateway(t, threeModels(), nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

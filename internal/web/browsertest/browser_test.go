@@ -22,6 +22,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/api/insight"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/feedback"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
@@ -38,18 +39,18 @@ const ageShift = 15
 // into the page unescaped.
 const hostileEntity = `<img src=x onerror="document.title='pwned'">`
 
-// gateway is a real gateway in-process: the embedded Titanic configuration,
+// testGateway is a real gateway in-process: the embedded Titanic configuration,
 // its three bundles, the rendezvous router, a recorder over a SQLite file,
 // the insight routes and the dashboard.
-type gateway struct {
-	url    string
-	cfg    *config.Config
-	store  *sqlite.Store
-	router *rendezvous.Router
-	rec    *record.Recorder
-	mon    *monitor.Monitor
-	dash   *web.Dashboard
-	ref    model.ReferenceSample
+type testGateway struct {
+	url   string
+	cfg   *config.Config
+	store *sqlite.Store
+	gw    *gateway.Gateway
+	rec   *record.Recorder
+	mon   *monitor.Monitor
+	dash  *web.Dashboard
+	ref   model.ReferenceSample
 	// hostileID is the request sent with hostileEntity.
 	hostileID string
 }
@@ -57,7 +58,7 @@ type gateway struct {
 // startGateway assembles the server the way `rendezvous serve` does, with a
 // clock that spreads received_at over the 50 minutes before now (one tick
 // per request), so the page has several time buckets.
-func startGateway(t *testing.T) *gateway {
+func startGateway(t *testing.T) *testGateway {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Default()
@@ -74,7 +75,7 @@ func startGateway(t *testing.T) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{cfg: cfg}
+	g := &testGateway{cfg: cfg}
 	var members []rendezvous.Member
 	var models []monitor.Model
 	for _, mc := range cfg.Models {
@@ -92,7 +93,9 @@ func startGateway(t *testing.T) *gateway {
 			g.ref = b.Profile.ReferenceSample
 		}
 	}
-	g.router, err = rendezvous.New(members, rendezvous.Policy{Fallback: cfg.Policy.Fallback, OverallDeadline: cfg.Policy.OverallDeadline})
+	dep, err := gateway.NewDeployment(gateway.DeploymentParams{Members: members, Validator: val, Words: cfg.Labels.Words,
+		EntityField: cfg.Schema.EntityField,
+		Policy:      rendezvous.Policy{Fallback: cfg.Policy.Fallback, OverallDeadline: cfg.Policy.OverallDeadline}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +121,12 @@ func startGateway(t *testing.T) *gateway {
 	step := 50 * time.Minute / time.Duration(len(g.ref.Rows)+2)
 	var tick atomic.Int64
 	extra := append(insight.Routes(insight.Params{Monitor: g.mon, Feedback: feedback.New(g.store, cfg.Labels.Words, nil), Export: g.store}), g.dash.Routes()...)
-	h, err := api.New(api.Params{
-		Config: cfg, Validator: val, Router: g.router, Recorder: g.rec, Store: g.store,
-		Now:   func() time.Time { return start.Add(time.Duration(tick.Add(1)) * step) },
-		Extra: extra,
-	})
+	g.gw, err = gateway.New(gateway.Params{Deployment: dep, Recorder: g.rec, Store: g.store,
+		Now: func() time.Time { return start.Add(time.Duration(tick.Add(1)) * step) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(api.Params{Config: cfg, Gateway: g.gw, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func startGateway(t *testing.T) *gateway {
 // POST /v1/predict in order, the second half with age + 15 years, plus one
 // request with a hostile entity id; then it waits for late results, flushes
 // the recorder and posts every request's true label to /v1/feedback.
-func (g *gateway) sendTraffic(t *testing.T) {
+func (g *testGateway) sendTraffic(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	type answer struct {
@@ -186,7 +190,7 @@ func (g *gateway) sendTraffic(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := g.router.Wait(wctx); err != nil {
+	if err := g.gw.Wait(wctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.rec.Close(wctx); err != nil {

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+)
+
+// Messages of the error bodies clients may match on.
+const (
+	msgInvalidInput = "invalid input"
+	msgNoAnswer     = "no model answered in time"
+)
+
+// errorBody is every error response: {"error", "fields"?, "request_id"?}.
+type errorBody struct {
+	Error     string              `json:"error"`
+	Fields    []schema.FieldError `json:"fields,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+}
+
+// rejection is a request refused before any model was called.
+type rejection struct {
+	status int
+	msg    string
+	fields []schema.FieldError // 422 only
+}
+
+// problems is what the rejected record keeps.
+func (rj *rejection) problems() []schema.FieldError {
+	if len(rj.fields) > 0 {
+		return rj.fields
+	}
+	return []schema.FieldError{{Field: "body", Problem: rj.msg}}
+}
+
+// WriteJSON writes v as a JSON response with status (HTML characters not
+// escaped). Routes mounted through Params.Extra use it so every route
+// answers alike.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away: nothing left to do
+}
+
+func writeError(w http.ResponseWriter, status int, body errorBody) {
+	writeJSON(w, status, body)
+}
+
+// readBody reads the body up to the configured limit and checks its content
+// type. On a rejection, body holds what was read (at most the limit).
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
+	limit := h.cfg.Server.MaxBodyBytes
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return body, &rejection{status: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("request body exceeds the limit of %d bytes (server.max_body_bytes)", limit)}
+		}
+		return body, &rejection{status: http.StatusBadRequest, msg: "read request body: " + err.Error()}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" && !isJSON(ct) {
+		return body, &rejection{status: http.StatusUnsupportedMediaType,
+			msg: fmt.Sprintf("unsupported content type %q: want application/json", ct)}
+	}
+	return body, nil
+}
+
+// isJSON accepts application/json and any +json media type.
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// decode parses the body as one JSON value; a syntax error is a 400 naming
+// the byte offset.
+func decode(body []byte) (any, *rejection) {
+	if m, ok := decodeFlat(body); ok {
+		return m, nil
+	}
+	v, err := schema.DecodeJSON(body)
+	if err != nil {
+		return nil, &rejection{status: http.StatusBadRequest, msg: err.Error()}
+	}
+	return v, nil
+}
+
+// reject archives a refused request through the gateway (status rejected,
+// raw body kept) and answers it.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, req gateway.Request, raw []byte, rj *rejection) {
+	h.gw.Reject(r.Context(), gateway.Rejected{
+		ID:       req.ID,
+		Endpoint: req.Endpoint,
+		Received: req.Received,
+		Raw:      raw,
+		Problems: rj.problems(),
+	})
+	msg := rj.msg
+	if rj.status == http.StatusUnprocessableEntity {
+		msg = msgInvalidInput
+	}
+	writeError(w, rj.status, errorBody{Error: msg, Fields: rj.fields, RequestID: req.ID})
+}
+
+// unavailable answers 503 with Retry-After.
+func (h *Handler) unavailable(w http.ResponseWriter, id string) {
+	w.Header().Set("Retry-After", h.retryAfter)
+	writeError(w, http.StatusServiceUnavailable, errorBody{Error: msgNoAnswer, RequestID: id})
+}
+
+// kind names a decoded JSON value's kind for messages.
+func kind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string " + strconv.Quote(x)
+	case json.Number:
+		return "the number " + string(x)
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
