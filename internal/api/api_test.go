@@ -732,3 +732,66 @@ func TestCompatRoutes_MapRequestKeysAndResponseValuesFromConfig(t *testing.T) {
 		t.Fatalf("got %d %+v", r.code, got.Fields)
 	}
 }
+
+// sleepy answers like inner after delay; with honour it gives up at its
+// context's deadline instead.
+type sleepy struct {
+	inner  ruleModel
+	delay  time.Duration
+	honour bool
+}
+
+func (m sleepy) Info() model.Info { return m.inner.Info() }
+
+func (m sleepy) Predict(ctx context.Context, in schema.Input) (model.Prediction, error) {
+	t := time.NewTimer(m.delay)
+	defer t.Stop()
+	if m.honour {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return model.Prediction{}, ctx.Err()
+		}
+	} else {
+		<-t.C
+	}
+	return m.inner.Predict(ctx, in)
+}
+
+// TestPredict_RecordsLateAndTimedOutMembersWithRealDeadlines is end to end
+// with real clocks and short deadlines: HTTP in, the record read back from
+// a SQLite file. A challenger that ignores its 20 ms deadline is recorded
+// late with its prediction; one that honours it is recorded timeout.
+func TestPredict_RecordsLateAndTimedOutMembersWithRealDeadlines(t *testing.T) {
+	cfg := testConfig(t)
+	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "deadlines.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rec := record.NewRecorder(st, record.RecorderOptions{FlushInterval: time.Millisecond})
+	members := []rendezvous.Member{
+		{Name: "prod-gbt", Role: model.RoleProduction, Model: ruleModel{name: "prod", prob: 0.9}, Deadline: 500 * time.Millisecond},
+		{Name: "dev-late", Role: model.RoleChallenger, Model: sleepy{inner: ruleModel{name: "late", prob: 0.6}, delay: 60 * time.Millisecond}, Deadline: 20 * time.Millisecond},
+		{Name: "dev-slow", Role: model.RoleChallenger, Model: sleepy{inner: ruleModel{name: "slow", prob: 0.6}, delay: time.Minute, honour: true}, Deadline: 20 * time.Millisecond},
+	}
+	h, gw := newHandler(t, cfg, members, rendezvous.Policy{Fallback: []string{}}, gateway.Params{Recorder: rec, Store: st})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f := &fixture{srv: srv, gw: gw, recorder: rec, store: st}
+	r := f.post(t, "/v1/predict", `{"entity_id":"892","input":`+passenger+`}`, "X-Request-ID", "real-1")
+	if r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	got := f.byID(t)["real-1"]
+	late, slow, prod := got.Models["dev-late"], got.Models["dev-slow"], got.Models["prod-gbt"]
+	if prod.Status != record.StatusOK || got.Decision == nil || got.Decision.ServedBy != "prod-gbt" || got.Decision.DeadlineMS != 500 {
+		t.Errorf("production %+v decision %+v", prod, got.Decision)
+	}
+	if late.Status != record.StatusLate || late.Prediction == nil || *late.Prediction != 1 || late.Label != "Survived" || late.LatencyUS < 60000 {
+		t.Errorf("late member recorded %+v", late)
+	}
+	if slow.Status != record.StatusTimeout || slow.Prediction != nil || slow.LatencyUS < 20000 || slow.Error == "" {
+		t.Errorf("timed-out member recorded %+v", slow)
+	}
+}

@@ -446,41 +446,29 @@ func (s *Server) unavailable(w http.ResponseWriter, model string, prod, batch bo
 
 // output is one response tensor over every row's answer.
 func output(name string, answers []gateway.Answer) responseOutput {
-	n := len(answers)
-	o := responseOutput{Name: name, Shape: []int{n}, Datatype: outputTypes[name]}
+	o := responseOutput{Name: name, Shape: []int{len(answers)}, Datatype: outputTypes[name]}
 	switch name {
 	case "class":
-		d := make([]int64, n)
-		for i := range answers {
-			d[i] = int64(answers[i].Decision.Prediction.Class)
-		}
-		o.Data = d
+		o.Data = column(answers, func(a *gateway.Answer) int64 { return int64(a.Decision.Prediction.Class) })
 	case "probability":
-		d := make([]float64, n)
-		for i := range answers {
-			d[i] = answers[i].Decision.Prediction.Probability
-		}
-		o.Data = d
+		o.Data = column(answers, func(a *gateway.Answer) float64 { return a.Decision.Prediction.Probability })
 	case "label":
-		d := make([]string, n)
-		for i := range answers {
-			d[i] = answers[i].Label
-		}
-		o.Data = d
+		o.Data = column(answers, func(a *gateway.Answer) string { return a.Label })
 	case "served_by":
-		d := make([]string, n)
-		for i := range answers {
-			d[i] = answers[i].Decision.ServedBy
-		}
-		o.Data = d
+		o.Data = column(answers, func(a *gateway.Answer) string { return a.Decision.ServedBy })
 	case "request_id":
-		d := make([]string, n)
-		for i := range answers {
-			d[i] = answers[i].RequestID
-		}
-		o.Data = d
+		o.Data = column(answers, func(a *gateway.Answer) string { return a.RequestID })
 	}
 	return o
+}
+
+// column is one value of every answer.
+func column[T any](answers []gateway.Answer, value func(*gateway.Answer) T) []T {
+	out := make([]T, len(answers))
+	for i := range answers {
+		out[i] = value(&answers[i])
+	}
+	return out
 }
 
 // predictAlone calls one model for every row, a few at a time, with the
