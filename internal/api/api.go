@@ -155,16 +155,24 @@ type exactRoute struct{ method, path string }
 // Get and Set).
 const headerRequestID = "X-Request-Id"
 
+// headerClientID marks a request whose id the client chose (an internal
+// header: ServeHTTP deletes whatever a client sent under that name).
+const headerClientID = "X-Rendezvous-Client-Id"
+
+// clientChoseID reports whether the request id is the client's.
+func clientChoseID(r *http.Request) bool { return r.Header.Get(headerClientID) != "" }
+
 // requestID returns the request id ServeHTTP assigned: it replaces the
 // request's X-Request-ID header with it (no context allocation per request).
 func requestID(r *http.Request) string {
 	return r.Header.Get(headerRequestID)
 }
 
-// ValidRequestID reports whether a client's X-Request-ID is used as is:
-// 1 to 128 characters of [A-Za-z0-9._:-].
+// ValidRequestID reports whether a client's X-Request-ID is acceptable:
+// 1 to 128 characters of [A-Za-z0-9._:-], not ending in ".<digits>" (the
+// ids of a batch's instances, <id>.0, <id>.1 …, so the two never collide).
 func ValidRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
+	if len(s) == 0 || len(s) > 128 || gateway.InstanceSuffix(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -190,9 +198,17 @@ func newID() string {
 // unknown paths and methods get JSON 404 and 405 bodies.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(headerRequestID)
-	if !ValidRequestID(id) {
+	r.Header.Del(headerClientID) // only ServeHTTP says whose id it is
+	switch {
+	case id == "":
 		id = newID()
 		r.Header.Set(headerRequestID, id)
+	case !ValidRequestID(id):
+		writeError(w, http.StatusBadRequest, errorBody{Error: "invalid X-Request-ID header: want 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not ending in .<digits>, which names batch instances)"})
+		h.metrics.observeHTTP("invalid request id", http.StatusBadRequest, 0)
+		return
+	default:
+		r.Header.Set(headerClientID, "1")
 	}
 	w.Header().Set(headerRequestID, id)
 

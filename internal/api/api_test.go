@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -424,24 +425,103 @@ func TestPredict_RejectsBadBodiesWithTheRightStatus(t *testing.T) {
 	}
 }
 
-func TestRequestID_ClientIDIsUsedWhenValidElseUUIDv7(t *testing.T) {
+func TestRequestID_ClientIDIsUsedWhenValidAnInvalidOneIs400NoneGetsUUIDv7(t *testing.T) {
 	f := defaultFixture(t)
 	for _, tt := range []struct {
 		sent string
-		kept bool
+		code int // 200: kept as sent; 400: refused
 	}{
-		{"abc-123_X.y:z", true},
-		{strings.Repeat("a", 128), true},
-		{strings.Repeat("a", 129), false},
-		{"has space", false},
-		{"semi;colon", false},
-		{"", false},
+		{"abc-123_X.y:z", 200},
+		{strings.Repeat("a", 128), 200},
+		{"v1.2a", 200},
+		{strings.Repeat("a", 129), 400},
+		{"has space", 400},
+		{"semi;colon", 400},
+		{"bx.0", 400}, // the id of a batch's first instance
+		{"bx.17", 400},
 	} {
 		r := f.do(t, http.MethodGet, "/healthz", "", "", "X-Request-ID", tt.sent)
 		got := r.header.Get("X-Request-ID")
-		if tt.kept && got != tt.sent || !tt.kept && !uuidV7.MatchString(got) {
+		switch {
+		case r.code != tt.code:
+			t.Errorf("sent %q: status %d, want %d (%s)", tt.sent, r.code, tt.code, r.body)
+		case tt.code == 200 && got != tt.sent:
 			t.Errorf("sent %q, got %q", tt.sent, got)
+		case tt.code == 400 && !strings.Contains(string(r.body), "invalid X-Request-ID header"):
+			t.Errorf("sent %q: %s", tt.sent, r.body)
 		}
+	}
+	if r := f.do(t, http.MethodGet, "/healthz", "", ""); !uuidV7.MatchString(r.header.Get("X-Request-ID")) {
+		t.Errorf("no id sent: got %q, want a UUIDv7", r.header.Get("X-Request-ID"))
+	}
+}
+
+// TestRequestID_IsAnIdempotencyKey: the same body under a used id is
+// answered again from the first record (replayed, no second record); a
+// different body is 409; a retried bad body is rejected again without a
+// second record.
+func TestRequestID_IsAnIdempotencyKey(t *testing.T) {
+	f := defaultFixture(t)
+	woman := `{"entity_id":"7","input":` + passenger + `}`
+	man := `{"entity_id":"7","input":{"pclass":3,"sex":"male","age":30,"sibsp":0,"parch":0,"fare":7.25,"embarked":"S"}}`
+	batch := `{"instances":[` + woman + `,` + man + `]}`
+	first := f.post(t, "/v1/predict", woman, "X-Request-ID", "k-1")
+	if first.code != 200 {
+		t.Fatalf("%d %s", first.code, first.body)
+	}
+	f.settle(t)
+	for _, tt := range []struct {
+		name, id, body string
+		code           int
+		replayed       bool
+	}{
+		{"same body again", "k-1", woman, 200, true},
+		{"different body", "k-1", man, 409, false},
+		{"a batch under a single's id", "k-1", batch, 409, false},
+		{"bad body under a used id", "k-1", `{`, 409, false},
+		{"new batch", "kb", batch, 200, false},
+		{"same batch again", "kb", batch, 200, true},
+		{"single under a batch's id", "kb", woman, 409, false},
+		{"new bad body", "kr", `{"input":{}}`, 422, false},
+		{"same bad body again", "kr", `{"input":{}}`, 422, true},
+		{"good body under a rejected id", "kr", woman, 409, false},
+		{"another compat body under a used id", "k-1", `{"pclass":1,"sex":"female","sibsp":1,"parch":0}`, 409, false},
+	} {
+		path := "/v1/predict"
+		if strings.HasPrefix(tt.name, "another compat") {
+			path = "/singletitanicpred/"
+		}
+		r := f.post(t, path, tt.body, "X-Request-ID", tt.id)
+		if r.code != tt.code || (r.header.Get("X-Rendezvous-Replayed") == "true") != tt.replayed {
+			t.Errorf("%s: %d replayed=%q %s", tt.name, r.code, r.header.Get("X-Rendezvous-Replayed"), r.body)
+			continue
+		}
+		if tt.code == 409 && !strings.Contains(string(r.body), `request id \"`+tt.id) {
+			t.Errorf("%s: 409 does not name the id: %s", tt.name, r.body)
+		}
+		if tt.name == "same body again" {
+			var a, b map[string]any
+			_ = json.Unmarshal(first.body, &a)
+			_ = json.Unmarshal(r.body, &b)
+			if b["replayed"] != true {
+				t.Errorf("replayed answer not marked: %s", r.body)
+			}
+			delete(b, "replayed")
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("replayed answer differs:\n first %s\n again %s", first.body, r.body)
+			}
+		}
+		f.settle(t)
+	}
+	recs := f.byID(t)
+	want := []string{"k-1", "kb.0", "kb.1", "kr"}
+	var got []string
+	for id := range recs {
+		got = append(got, id)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("records %v, want exactly %v (one per request id)", got, want)
 	}
 }
 
@@ -531,7 +611,9 @@ func TestMetrics_ExposeRequestsModelLatencyFallbacksAndRecorder(t *testing.T) {
 // TestCompatRoutes_MatchGoldenResponses checks the original service's
 // routes field for field (including the misspelled key its clients use).
 func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
-	f := defaultFixture(t)
+	// One gateway per case: every case uses the request id "golden", and a
+	// request id is an idempotency key.
+	fixtures := map[string]*fixture{}
 	tests := []struct{ name, path, body string }{
 		{"singletitanicpred", "/singletitanicpred/",
 			`{"pclass":3,"sex":"male","sibsp":0,"parch":0,"fare":7.25,"embarked":"S","age":22,"passid":"1"}`},
@@ -543,6 +625,8 @@ func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
 		{"multititanicpred2_invalid", "/multititanicpred2/", `[{"pclass":3,"sex":"male","sibsp":0,"parch":0},{"pclass":3}]`},
 	}
 	for _, tt := range tests {
+		f := defaultFixture(t)
+		fixtures[tt.name] = f
 		t.Run(tt.name, func(t *testing.T) {
 			r := f.post(t, tt.path, tt.body, "X-Request-ID", "golden")
 			got := fmt.Sprintf("%d\n%s", r.code, r.body)
@@ -562,10 +646,10 @@ func TestCompatRoutes_MatchGoldenResponses(t *testing.T) {
 		})
 	}
 	// Without the trailing slash too.
-	if r := f.post(t, "/singletitanicpred", tests[0].body); r.code != 200 {
+	if r := fixtures["singletitanicpred"].post(t, "/singletitanicpred", tests[0].body); r.code != 200 {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	rec := f.byID(t)["golden.1"]
+	rec := fixtures["multititanicpred2"].byID(t)["golden.1"]
 	if rec.Endpoint != "/multititanicpred2/" || rec.EntityID != "2" || rec.Input["fare"] != nil || rec.Input["embarked"] != "Q" {
 		t.Fatalf("record %+v", rec)
 	}

@@ -19,13 +19,16 @@ import (
 
 func (h *Handler) predictCompat(w http.ResponseWriter, r *http.Request, rt *config.Route) {
 	req := h.newRequest(r, rt.Path)
+	if !h.claim(w, r, &req) {
+		return
+	}
 	body, rj := h.readBody(w, r)
 	if rj == nil {
 		var v any
 		if v, rj = decode(body); rj == nil {
 			var reqs []gateway.Request
 			if reqs, rj = h.parseCompatBody(rt, v, req); rj == nil {
-				h.answerCompat(w, r, rt, req.ID, reqs)
+				h.answerCompat(w, r, rt, reqs)
 				return
 			}
 		}
@@ -83,10 +86,9 @@ func (h *Handler) parseCompatBody(rt *config.Route, v any, req gateway.Request) 
 }
 
 // answerCompat routes the requests and writes the route's response shape.
-func (h *Handler) answerCompat(w http.ResponseWriter, r *http.Request, rt *config.Route, id string, reqs []gateway.Request) {
-	answers, err := h.gw.PredictBatch(r.Context(), reqs)
-	if err != nil {
-		h.unavailable(w, id)
+func (h *Handler) answerCompat(w http.ResponseWriter, r *http.Request, rt *config.Route, reqs []gateway.Request) {
+	answers, ok := h.predictOrReplay(w, r, reqs)
+	if !ok {
 		return
 	}
 	var b bytes.Buffer

@@ -20,6 +20,9 @@ type prediction struct {
 	Probability float64  `json:"probability"`
 	ServedBy    servedBy `json:"served_by"`
 	Fallback    bool     `json:"fallback"`
+	// Replayed marks the answer of a retried request id, given again from
+	// the first request's record (no second record).
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 type servedBy struct {
@@ -31,6 +34,7 @@ type servedBy struct {
 type batchResponse struct {
 	RequestID string       `json:"request_id"`
 	Results   []prediction `json:"results"`
+	Replayed  bool         `json:"replayed,omitempty"`
 }
 
 // newRequest is the gateway request of one HTTP request before its body is
@@ -44,6 +48,9 @@ func instanceID(id string, i int) string { return id + "." + strconv.Itoa(i) }
 
 func (h *Handler) predictV1(w http.ResponseWriter, r *http.Request) {
 	req := h.newRequest(r, "/v1/predict")
+	if !h.claim(w, r, &req) {
+		return
+	}
 	body, rj := h.readBody(w, r)
 	if rj != nil {
 		h.reject(w, r, req, body, rj)
@@ -68,6 +75,14 @@ func (h *Handler) predictV1(w http.ResponseWriter, r *http.Request) {
 			h.reject(w, r, req, body, &rejection{status: http.StatusUnprocessableEntity, fields: errs})
 			return
 		}
+		if req.Claim != nil && req.Claim.Previous != nil {
+			if answers, ok := h.replay(w, r, []gateway.Request{req}); ok {
+				p := h.prediction(answers[0])
+				p.Replayed = true
+				writeJSON(w, http.StatusOK, p)
+			}
+			return
+		}
 		ans, err := h.gw.Predict(r.Context(), req)
 		if err != nil {
 			h.unavailable(w, req.ID)
@@ -81,16 +96,17 @@ func (h *Handler) predictV1(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, req, body, &rejection{status: http.StatusUnprocessableEntity, fields: errs})
 		return
 	}
-	answers, err := h.gw.PredictBatch(r.Context(), reqs)
-	if err != nil {
-		h.unavailable(w, req.ID)
+	replayed := req.Claim != nil && req.Claim.Previous != nil
+	answers, ok := h.predictOrReplay(w, r, reqs)
+	if !ok {
 		return
 	}
 	results := make([]prediction, len(answers))
 	for i, a := range answers {
 		results[i] = h.prediction(a)
+		results[i].Replayed = replayed
 	}
-	writeJSON(w, http.StatusOK, batchResponse{RequestID: req.ID, Results: results})
+	writeJSON(w, http.StatusOK, batchResponse{RequestID: req.ID, Results: results, Replayed: replayed})
 }
 
 // parseBatchV1 reads {"instances": [...]}: one gateway request per
@@ -167,4 +183,19 @@ func (h *Handler) prediction(a gateway.Answer) prediction {
 		ServedBy:    servedBy{Model: dec.ServedBy, Version: dec.Info.Version, Role: string(dec.Role)},
 		Fallback:    dec.Fallback,
 	}
+}
+
+// predictOrReplay routes reqs, or answers them again from the records of an
+// earlier request under the same client id. False means the request was
+// answered (409 or 503).
+func (h *Handler) predictOrReplay(w http.ResponseWriter, r *http.Request, reqs []gateway.Request) ([]gateway.Answer, bool) {
+	if c := reqs[0].Claim; c != nil && c.Previous != nil {
+		return h.replay(w, r, reqs)
+	}
+	answers, err := h.gw.PredictBatch(r.Context(), reqs)
+	if err != nil {
+		h.unavailable(w, reqs[0].ID)
+		return nil, false
+	}
+	return answers, true
 }

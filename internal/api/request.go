@@ -103,20 +103,98 @@ func decode(body []byte) (any, *rejection) {
 }
 
 // reject archives a refused request through the gateway (status rejected,
-// raw body kept) and answers it.
+// raw body kept) and answers it. A retry of a body already rejected under
+// the same client id is answered again without a second record; another
+// body under a used id is a conflict.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, req gateway.Request, raw []byte, rj *rejection) {
-	h.gw.Reject(r.Context(), gateway.Rejected{
-		ID:       req.ID,
-		Endpoint: req.Endpoint,
-		Received: req.Received,
-		Raw:      raw,
-		Problems: rj.problems(),
-	})
+	if c := req.Claim; c != nil && c.Previous != nil {
+		defer c.Done()
+		if !c.SameRejection(req.Endpoint, raw) {
+			h.conflict(w, req.ID)
+			return
+		}
+		w.Header().Set(headerReplayed, "true")
+	} else {
+		h.gw.Reject(r.Context(), gateway.Rejected{
+			ID:       req.ID,
+			Endpoint: req.Endpoint,
+			Received: req.Received,
+			Raw:      raw,
+			Problems: rj.problems(),
+			Claim:    req.Claim,
+		})
+	}
 	msg := rj.msg
 	if rj.status == http.StatusUnprocessableEntity {
 		msg = msgInvalidInput
 	}
 	writeError(w, rj.status, errorBody{Error: msg, Fields: rj.fields, RequestID: req.ID})
+}
+
+// headerReplayed marks an answer given again for a retried request id.
+const headerReplayed = "X-Rendezvous-Replayed"
+
+// claim reserves the request id when the client chose it (gateway.Claim)
+// and sets req.Claim. False means the request was answered: 409 while
+// another request under the id is being served, 503 when the store cannot
+// say whether the id was used.
+func (h *Handler) claim(w http.ResponseWriter, r *http.Request, req *gateway.Request) bool {
+	if !clientChoseID(r) {
+		return true
+	}
+	c, err := h.gw.Claim(r.Context(), req.ID)
+	switch {
+	case errors.Is(err, gateway.ErrIDInUse):
+		writeError(w, http.StatusConflict, errorBody{Error: fmt.Sprintf("request id %q is in use by a request still being served", req.ID), RequestID: req.ID})
+		return false
+	case err != nil:
+		h.log.Warn("request id not checked", "request_id", req.ID, "err", err)
+		w.Header().Set("Retry-After", h.retryAfter)
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "cannot check whether the request id was used before (store unreachable)", RequestID: req.ID})
+		return false
+	}
+	req.Claim = c
+	return true
+}
+
+// conflict answers 409 for a request id used before by another request.
+func (h *Handler) conflict(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusConflict, errorBody{
+		Error:     fmt.Sprintf("request id %q was already used for a different request (X-Request-ID is an idempotency key: a retry must send the same body)", id),
+		RequestID: id,
+	})
+}
+
+// replay answers a retried request from the records the first one left:
+// ok with the answers (marked replayed), 409 for a different request, 503
+// when the first one got no answer either. It releases the claim.
+func (h *Handler) replay(w http.ResponseWriter, r *http.Request, reqs []gateway.Request) ([]gateway.Answer, bool) {
+	c := reqs[0].Claim
+	defer c.Done()
+	if !c.SameRequest(reqs) {
+		h.conflict(w, reqs[0].Claim.Previous.ID)
+		return nil, false
+	}
+	answers := make([]gateway.Answer, len(reqs))
+	for i := range reqs {
+		rec := c.Previous
+		if len(reqs) > 1 && i > 0 {
+			var err error
+			if rec, err = c.Instance(r.Context(), i); err != nil || rec == nil {
+				h.conflict(w, reqs[i].ID)
+				return nil, false
+			}
+		}
+		a, ok := gateway.Replay(rec)
+		if !ok {
+			w.Header().Set(headerReplayed, "true")
+			h.unavailable(w, reqs[0].ID)
+			return nil, false
+		}
+		answers[i] = a
+	}
+	w.Header().Set(headerReplayed, "true")
+	return answers, true
 }
 
 // unavailable answers 503 with Retry-After.

@@ -26,6 +26,12 @@ type Recorder interface {
 	Stats() record.RecorderStats
 }
 
+// durableRecorder is a Recorder that can say when a record is durable
+// (*record.Recorder).
+type durableRecorder interface {
+	EnqueueDurable(ctx context.Context, rec record.Record) error
+}
+
 // Reader is the store as the gateway reads it (store.Store).
 type Reader interface {
 	// GetRecord returns the stored record with that id, or an error
@@ -39,6 +45,9 @@ type Reader interface {
 var (
 	// ErrNoStore is returned by Record and Ping when no store is configured.
 	ErrNoStore = errors.New("no record store configured")
+	// ErrNotDurable is wrapped by Predict's error in sync durability when
+	// the record could not be made durable in time (the answer is a 503).
+	ErrNotDurable = errors.New("the record could not be made durable in time")
 	// ErrSchemaChange is returned by Swap for a deployment whose schema is
 	// not the running one's: front ends validate with Validator, which
 	// never changes.
@@ -56,6 +65,13 @@ type Params struct {
 	Recorder Recorder
 	// Store answers Record and Ping (nil: ErrNoStore).
 	Store Reader
+	// Durable makes Predict return only once the request's record is
+	// durable (recorder.durability: sync): committed to the store or
+	// fsynced to the spool. It needs a Recorder with EnqueueDurable.
+	Durable bool
+	// DurableTimeout bounds the wait for durability after every model has
+	// answered (default 5 s); past it Predict fails with ErrNotDurable.
+	DurableTimeout time.Duration
 	// MaxRecordedBody caps the raw body a rejected record keeps (default
 	// DefaultMaxRecordedBody).
 	MaxRecordedBody int64
@@ -75,6 +91,9 @@ type Gateway struct {
 	rec     Recorder
 	store   Reader
 	maxBody int64
+	durable durableRecorder // nil in async mode
+	timeout time.Duration
+	claims  sync.Map // client-chosen request id → struct{} while served
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -97,6 +116,16 @@ func New(p Params) (*Gateway, error) {
 		now:     p.Now,
 	}
 	g.dep.Store(p.Deployment)
+	if p.Durable {
+		d, ok := p.Recorder.(durableRecorder)
+		if !ok {
+			return nil, errors.New("gateway: sync durability needs a recorder with EnqueueDurable")
+		}
+		g.durable, g.timeout = d, p.DurableTimeout
+		if g.timeout <= 0 {
+			g.timeout = 5 * time.Second
+		}
+	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxRecordedBody
 	}
@@ -146,6 +175,9 @@ type Request struct {
 	Received time.Time
 	// Input is the validated input.
 	Input schema.Input
+	// Claim, when the id is the client's, holds it until the record is
+	// handed over (Gateway.Claim); a batch's instances share one.
+	Claim *Claim
 }
 
 // Answer is what the caller gets for one routed input.
@@ -164,6 +196,9 @@ type Answer struct {
 func (g *Gateway) Predict(ctx context.Context, req Request) (Answer, error) {
 	if req.Received.IsZero() {
 		req.Received = g.now().UTC()
+	}
+	if req.Claim != nil {
+		req.Claim.expect(1)
 	}
 	return g.route(ctx, g.dep.Load(), req)
 }
@@ -189,6 +224,9 @@ func (g *Gateway) PredictBatch(ctx context.Context, reqs []Request) ([]Answer, e
 	now := g.now().UTC()
 	out := make([]Answer, len(reqs))
 	errs := make([]error, len(reqs))
+	if len(reqs) > 0 && reqs[0].Claim != nil {
+		reqs[0].Claim.expect(len(reqs))
+	}
 	one := func(i int) {
 		if reqs[i].Received.IsZero() {
 			reqs[i].Received = now
@@ -228,28 +266,42 @@ func Parallel(n int, fn func(i int)) {
 }
 
 // route sends one request through dep; the completion callback builds the
-// record with dep and hands it over.
+// record with dep and hands it over. In sync durability it waits until the
+// record is durable before answering.
 func (g *Gateway) route(ctx context.Context, dep *Deployment, req Request) (Answer, error) {
 	if req.EntityID == "" {
 		req.EntityID = dep.entityOf(req.Input)
 	}
+	var durable chan error
+	if g.durable != nil {
+		durable = make(chan error, 1)
+	}
 	dec, err := dep.Router.Route(ctx, req.Input, func(dec rendezvous.Decision, results []rendezvous.Result) {
 		rec := dep.BuildRecord(req, dec, results)
 		g.metrics.observe(dec, results)
-		g.hand(rec)
+		if durable != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+			durable <- g.durable.EnqueueDurable(dctx, rec)
+			cancel()
+		} else {
+			g.hand(rec)
+		}
+		if req.Claim != nil {
+			req.Claim.handed()
+		}
 	})
 	ans := Answer{RequestID: req.ID, EntityID: req.EntityID, Decision: dec}
-	if err == nil {
-		ans.Label = dep.Label(dec.Prediction.Class, dec.Prediction.Label)
+	if err != nil {
+		return ans, err
 	}
-	return ans, err
-}
-
-// hand gives rec to the recorder (recording off: discards it).
-func (g *Gateway) hand(rec record.Record) {
-	if g.rec != nil {
-		g.rec.Enqueue(rec) // a drop is counted by the recorder
+	ans.Label = dep.Label(dec.Prediction.Class, dec.Prediction.Label)
+	if durable != nil {
+		if derr := <-durable; derr != nil {
+			g.log.Warn("answer withheld: record not durable", "request_id", req.ID, "err", derr)
+			return ans, fmt.Errorf("%w: %w", ErrNotDurable, derr)
+		}
 	}
+	return ans, nil
 }
 
 // PredictMember calls one member alone, outside the rendezvous, with its
@@ -281,6 +333,9 @@ type Rejected struct {
 	Raw []byte
 	// Problems says why it was refused (at least one).
 	Problems []schema.FieldError
+	// Claim, when the id is the client's, is released once the record is
+	// handed over.
+	Claim *Claim
 }
 
 // Reject archives a refused request as a record with status rejected (the
@@ -301,6 +356,7 @@ func (g *Gateway) Reject(_ context.Context, r Rejected) {
 		Status:     record.RequestRejected,
 		Problems:   r.Problems,
 	})
+	r.Claim.Done()
 }
 
 // Record returns the stored record of request id: an error wrapping
@@ -352,3 +408,10 @@ func (g *Gateway) Wait(ctx context.Context) error {
 
 // Now is the gateway's clock in UTC (Params.Now).
 func (g *Gateway) Now() time.Time { return g.now().UTC() }
+
+// hand gives rec to the recorder (recording off: discards it).
+func (g *Gateway) hand(rec record.Record) {
+	if g.rec != nil {
+		g.rec.Enqueue(rec) // a drop is counted by the recorder
+	}
+}
