@@ -130,7 +130,7 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gp := gateway.Params{Deployment: dep, MaxRecordedBody: s.cfg.Server.MaxBodyBytes, Logger: s.log, Registry: reg}
+	gp := gateway.Params{Deployment: dep, MaxRecordedBody: s.cfg.Server.MaxRecordedBodyBytes, Logger: s.log, Registry: reg}
 	if s.recorder != nil {
 		gp.Recorder, gp.Store = s.recorder, s.store
 	}

@@ -419,8 +419,9 @@ func TestPredict_RejectsBadBodiesWithTheRightStatus(t *testing.T) {
 		if tt.code != 200 && (int64(len(rec.Raw)) > f.cfg.Server.MaxBodyBytes || (tt.code != 413 && rec.Raw != tt.body)) {
 			t.Errorf("%s: raw body kept wrongly (%d bytes)", tt.name, len(rec.Raw))
 		}
-		if tt.code == 413 && int64(len(rec.Raw)) != f.cfg.Server.MaxBodyBytes {
-			t.Errorf("%s: raw body of %d bytes, want the first %d", tt.name, len(rec.Raw), f.cfg.Server.MaxBodyBytes)
+		if tt.code == 413 && (len(rec.Raw) != gateway.DefaultMaxRecordedBody || rec.RawBytes != f.cfg.Server.MaxBodyBytes || len(rec.RawSHA256) != 64) {
+			t.Errorf("%s: raw body of %d bytes (of %d, sha256 %q), want the first %d of the %d read", tt.name, len(rec.Raw), rec.RawBytes, rec.RawSHA256,
+				gateway.DefaultMaxRecordedBody, f.cfg.Server.MaxBodyBytes)
 		}
 	}
 }

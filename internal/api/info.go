@@ -21,18 +21,27 @@ func (h *Handler) getRequest(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	rec, err := h.gw.Record(ctx, id)
+	rec, stored, err := h.gw.Record(ctx, id)
 	switch {
 	case errors.Is(err, gateway.ErrNoStore):
 		writeError(w, http.StatusServiceUnavailable, errorBody{Error: err.Error()})
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("request %q not found (records reach the store within recorder.flush_interval of the last model's answer)", id)})
+		writeError(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("request %q not found (neither in the store nor in the recorder)", id)})
 	case err != nil:
 		h.log.Warn("get record", "request_id", id, "err", err)
 		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "store: " + err.Error()})
+	case !stored:
+		writeJSON(w, http.StatusOK, pendingRecord{Record: rec, Durable: false})
 	default:
 		writeJSON(w, http.StatusOK, rec)
 	}
+}
+
+// pendingRecord is a record the recorder still holds (not in the store yet):
+// "durable": false says so.
+type pendingRecord struct {
+	record.Record
+	Durable bool `json:"durable"`
 }
 
 // modelView is one entry of GET /v1/models.

@@ -42,6 +42,9 @@ type Server struct {
 	Addr string `yaml:"addr"`
 	// MaxBodyBytes caps a request body (413 above it).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxRecordedBodyBytes caps the raw body a rejected request's record
+	// keeps (its full length and SHA-256 are kept beside it; default 64 KiB).
+	MaxRecordedBodyBytes int64 `yaml:"max_recorded_body_bytes"`
 	// RejectUnknownFields rejects input fields the schema does not declare.
 	// (default true).
 	RejectUnknownFields *bool `yaml:"reject_unknown_fields"`

@@ -15,6 +15,7 @@ import (
 const (
 	DefaultAddr             = "127.0.0.1:8080"
 	DefaultMaxBodyBytes     = 1 << 20
+	DefaultMaxRecordedBody  = 64 << 10
 	DefaultShutdownTimeout  = 10 * time.Second
 	DefaultMaxBatch         = 1000
 	DefaultStoreURL         = "sqlite://./rendezvous.db"
@@ -52,6 +53,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxRecordedBodyBytes == 0 {
+		s.MaxRecordedBodyBytes = DefaultMaxRecordedBody
 	}
 	if s.RejectUnknownFields == nil {
 		t := true
@@ -151,6 +155,9 @@ func (c *Config) validateServer(ps *problems) {
 	}
 	if s.MaxBodyBytes <= 0 {
 		ps.add("server.max_body_bytes", "must be > 0")
+	}
+	if s.MaxRecordedBodyBytes < 0 {
+		ps.add("server.max_recorded_body_bytes", "must be >= 0 (0 selects %d)", DefaultMaxRecordedBody)
 	}
 	if s.ShutdownTimeout < 0 {
 		ps.add("server.shutdown_timeout", "must be > 0")

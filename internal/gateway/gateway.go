@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,7 +57,7 @@ var (
 )
 
 // DefaultMaxRecordedBody is Params.MaxRecordedBody when zero.
-const DefaultMaxRecordedBody = 1 << 20
+const DefaultMaxRecordedBody = 64 << 10
 
 // Params builds a Gateway. Deployment is required.
 type Params struct {
@@ -329,7 +331,8 @@ type Rejected struct {
 	// Received is when it arrived (zero: now).
 	Received time.Time
 	// Raw is the body as received; the record keeps at most
-	// Params.MaxRecordedBody bytes of it.
+	// Params.MaxRecordedBody bytes of it, with the whole body's length and
+	// SHA-256 when it is cut.
 	Raw []byte
 	// Problems says why it was refused (at least one).
 	Problems []schema.FieldError
@@ -344,32 +347,50 @@ func (g *Gateway) Reject(_ context.Context, r Rejected) {
 	if r.Received.IsZero() {
 		r.Received = g.now().UTC()
 	}
-	raw := r.Raw
-	if int64(len(raw)) > g.maxBody {
-		raw = raw[:g.maxBody]
-	}
-	g.hand(record.Record{
+	rec := record.Record{
 		ID:         r.ID,
 		ReceivedAt: r.Received,
 		Endpoint:   r.Endpoint,
-		Raw:        string(raw),
+		Raw:        string(r.Raw),
 		Status:     record.RequestRejected,
 		Problems:   r.Problems,
-	})
+	}
+	if int64(len(r.Raw)) > g.maxBody {
+		sum := sha256.Sum256(r.Raw)
+		rec.Raw = string(r.Raw[:g.maxBody])
+		rec.RawBytes, rec.RawSHA256 = int64(len(r.Raw)), hex.EncodeToString(sum[:])
+	}
+	g.hand(rec)
 	r.Claim.Done()
 }
 
-// Record returns the stored record of request id: an error wrapping
-// store.ErrNotFound when there is none (yet), ErrNoStore without a store.
-func (g *Gateway) Record(ctx context.Context, id string) (record.Record, error) {
+// Record returns the record of request id: from the store, or, when it
+// has not reached the store yet, from the recorder's queue or spool (read
+// your writes: a client never gets "not found" for a request it was just
+// answered). stored is false for a record found in the recorder. An id
+// found nowhere is an error wrapping store.ErrNotFound; ErrNoStore without
+// a store.
+func (g *Gateway) Record(ctx context.Context, id string) (rec record.Record, stored bool, err error) {
 	if g.store == nil {
-		return record.Record{}, ErrNoStore
+		return rec, false, ErrNoStore
 	}
-	rec, err := g.store.GetRecord(ctx, id)
+	rec, err = g.store.GetRecord(ctx, id)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		if err != nil {
+			err = fmt.Errorf("read record %q: %w", id, err)
+		}
+		return rec, err == nil, err
+	}
+	if l, ok := g.rec.(lookuper); ok {
+		if rec, found := l.Lookup(id); found {
+			return rec, false, nil
+		}
+	}
+	rec, err = g.store.GetRecord(ctx, id) // it may have moved meanwhile
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return rec, fmt.Errorf("read record %q: %w", id, err)
+		err = fmt.Errorf("read record %q: %w", id, err)
 	}
-	return rec, err
+	return rec, err == nil, err
 }
 
 // Ping checks the store (ErrNoStore without one).

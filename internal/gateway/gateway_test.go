@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -266,8 +268,10 @@ func TestGateway_PredictAndRejectRecordRequestsFromAnyFrontEnd(t *testing.T) {
 		t.Errorf("predict record %+v", r)
 	}
 	r := mem.get("oip-2")
-	if r.Status != record.RequestRejected || r.Raw != "{bad" || len(r.Problems) != 1 || r.ReceivedAt.IsZero() || r.Endpoint != "/v2/models/prod/infer" {
-		t.Errorf("reject record %+v (raw kept up to MaxRecordedBody = 4 bytes)", r)
+	if r.Status != record.RequestRejected || r.Raw != "{bad" || r.RawBytes != 9 ||
+		r.RawSHA256 != sha256hex("{bad json") ||
+		len(r.Problems) != 1 || r.ReceivedAt.IsZero() || r.Endpoint != "/v2/models/prod/infer" {
+		t.Errorf("reject record %+v (raw kept up to MaxRecordedBody = 4 bytes, with the whole body's length and SHA-256)", r)
 	}
 }
 
@@ -435,10 +439,15 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 func TestGateway_RecordWithoutStoreSaysSo(t *testing.T) {
 	val := validator(t)
 	g := newGateway(t, val, []rendezvous.Member{{Name: "p", Role: model.RoleProduction, Model: &scripted{name: "p"}}}, rendezvous.Policy{}, gateway.Params{})
-	if _, err := g.Record(context.Background(), "x"); !errors.Is(err, gateway.ErrNoStore) {
+	if _, _, err := g.Record(context.Background(), "x"); !errors.Is(err, gateway.ErrNoStore) {
 		t.Errorf("Record: %v", err)
 	}
 	if err := g.Ping(context.Background()); !errors.Is(err, gateway.ErrNoStore) {
 		t.Errorf("Ping: %v", err)
 	}
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -44,9 +44,14 @@ type Record struct {
 	EntityID   string    `json:"entity_id,omitempty"`
 	// Input is the validated input (sentinels already turned into null).
 	Input schema.Input `json:"input,omitempty"`
-	// Raw is the body as received, kept for rejected requests (truncated to
-	// the body limit) so the decoy archives everything that arrives.
-	Raw      string                 `json:"raw,omitempty"`
+	// Raw is the body as received, kept for rejected requests so the decoy
+	// archives everything that arrives; the gateway keeps at most
+	// server.max_recorded_body_bytes of it.
+	Raw string `json:"raw,omitempty"`
+	// RawBytes and RawSHA256 are the length and SHA-256 (hex) of the whole
+	// body Raw was cut from, when Raw is not the whole body.
+	RawBytes  int64                  `json:"raw_bytes,omitempty"`
+	RawSHA256 string                 `json:"raw_sha256,omitempty"`
 	Status   string                 `json:"status"`
 	Problems []schema.FieldError    `json:"problems,omitempty"`
 	Models   map[string]ModelResult `json:"models,omitempty"`

@@ -344,6 +344,12 @@ func (d *decoder) record(rec *record.Record) bool {
 			})
 		case "raw":
 			return keys.first(5) && d.strInto(&rec.Raw)
+		case "raw_bytes":
+			n, ok := d.int()
+			rec.RawBytes = n
+			return keys.first(10) && ok
+		case "raw_sha256":
+			return keys.first(11) && d.strInto(&rec.RawSHA256)
 		case "status":
 			return keys.first(6) && d.strInto(&rec.Status)
 		case "problems":

@@ -56,6 +56,14 @@ func AppendRecord(dst []byte, rec *record.Record) ([]byte, error) {
 		b = append(b, `,"raw":`...)
 		b = appendString(b, rec.Raw, false)
 	}
+	if rec.RawBytes != 0 {
+		b = append(b, `,"raw_bytes":`...)
+		b = strconv.AppendInt(b, rec.RawBytes, 10)
+	}
+	if rec.RawSHA256 != "" {
+		b = append(b, `,"raw_sha256":`...)
+		b = appendString(b, rec.RawSHA256, false)
+	}
 	b = append(b, `,"status":`...)
 	b = appendString(b, rec.Status, false)
 	if len(rec.Problems) > 0 {

@@ -49,7 +49,7 @@ func TestAppendRecord_MatchesEncodingJSON(t *testing.T) {
 		"minimal": {ID: "x", ReceivedAt: at, Status: "ok"},
 		"zero":    {},
 		"offset":  {ID: "x", ReceivedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 5*3600+1800))},
-		"tricky strings": {ID: tricky, ReceivedAt: at, Endpoint: tricky, EntityID: tricky, Raw: tricky, Status: tricky,
+		"tricky strings": {ID: tricky, ReceivedAt: at, Endpoint: tricky, EntityID: tricky, Raw: tricky, RawBytes: 1 << 40, RawSHA256: tricky, Status: tricky,
 			Input:    schema.Input{tricky: tricky, "n": nil, "b": true, "f": false},
 			Problems: []schema.FieldError{{Field: tricky, Problem: tricky}},
 			Models: map[string]record.ModelResult{tricky: {Role: model.Role(tricky), Version: tricky, Artifact: tricky, Label: tricky, Error: tricky,
@@ -123,7 +123,7 @@ func FuzzAppendRecord_MatchesEncodingJSON(f *testing.F) {
 // AppendRecord and this list together.
 func TestRecordShape_IsTheOneThisEncoderKnows(t *testing.T) {
 	want := map[reflect.Type]string{
-		reflect.TypeFor[record.Record]():      `ID:"_id" ReceivedAt:"received_at" Endpoint:"endpoint" EntityID:"entity_id,omitempty" Input:"input,omitempty" Raw:"raw,omitempty" Status:"status" Problems:"problems,omitempty" Models:"models,omitempty" Decision:"decision,omitempty"`,
+		reflect.TypeFor[record.Record]():      `ID:"_id" ReceivedAt:"received_at" Endpoint:"endpoint" EntityID:"entity_id,omitempty" Input:"input,omitempty" Raw:"raw,omitempty" RawBytes:"raw_bytes,omitempty" RawSHA256:"raw_sha256,omitempty" Status:"status" Problems:"problems,omitempty" Models:"models,omitempty" Decision:"decision,omitempty"`,
 		reflect.TypeFor[record.ModelResult](): `Role:"role" Version:"version,omitempty" Artifact:"artifact,omitempty" Features:"features,omitzero" Prediction:"prediction,omitempty" Label:"label,omitempty" Probability:"probability,omitempty" LatencyUS:"latency_us" Status:"status" Error:"error,omitempty"`,
 		reflect.TypeFor[record.Decision]():    `ServedBy:"served_by,omitempty" Reason:"reason" DeadlineMS:"deadline_ms" LatencyUS:"latency_us"`,
 		reflect.TypeFor[schema.FieldError]():  `Field:"field" Problem:"problem"`,

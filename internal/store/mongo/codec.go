@@ -27,6 +27,8 @@ const (
 	fEntityID   = "entity_id"
 	fInput      = "input"
 	fRaw        = "raw"
+	fRawBytes   = "raw_bytes"
+	fRawSHA256  = "raw_sha256"
 	fStatus     = "status"
 	fProblems   = "problems"
 	fModels     = "models"
@@ -67,6 +69,12 @@ func encodeRecord(dst []byte, rec *record.Record) ([]byte, error) {
 	}
 	if rec.Raw != "" {
 		dst = bsoncore.AppendStringElement(dst, fRaw, validUTF8(rec.Raw))
+	}
+	if rec.RawBytes != 0 {
+		dst = bsoncore.AppendInt64Element(dst, fRawBytes, rec.RawBytes)
+	}
+	if rec.RawSHA256 != "" {
+		dst = bsoncore.AppendStringElement(dst, fRawSHA256, rec.RawSHA256)
 	}
 	dst = bsoncore.AppendStringElement(dst, fStatus, validUTF8(rec.Status))
 	if len(rec.Problems) > 0 {
@@ -362,6 +370,10 @@ func decodeRecord(doc bsoncore.Document, rec *record.Record) error {
 			rec.Input, err = decodeInput(v)
 		case fRaw:
 			rec.Raw, err = str(v)
+		case fRawBytes:
+			rec.RawBytes, err = integer(v)
+		case fRawSHA256:
+			rec.RawSHA256, err = str(v)
 		case fStatus:
 			rec.Status, err = str(v)
 		case fProblems:

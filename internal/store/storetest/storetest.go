@@ -347,7 +347,8 @@ func testRoundTripRejected(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
 	rec := record.Record{
 		ID: "req-rejected", ReceivedAt: t0, Endpoint: "/singletitanicpred/",
-		Raw:    `{"pclass": "first", "age": -7, "sex": "m\"ale"` + "\n\t}",
+		Raw:      `{"pclass": "first", "age": -7, "sex": "m\"ale"` + "\n\t}",
+		RawBytes: 1 << 20, RawSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		Status: record.RequestRejected,
 		Problems: []schema.FieldError{
 			{Field: "pclass", Problem: `must be an integer, got "first"`},
