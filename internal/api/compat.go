@@ -18,6 +18,11 @@ import (
 // and response shapes, mapped onto the schema by configuration.
 
 func (h *Handler) predictCompat(w http.ResponseWriter, r *http.Request, rt *config.Route) {
+	release, ok := h.admit(w, r, 1)
+	if !ok {
+		return
+	}
+	defer release()
 	req := h.newRequest(r, rt.Path)
 	if !h.claim(w, r, &req) {
 		return
@@ -87,6 +92,12 @@ func (h *Handler) parseCompatBody(rt *config.Route, v any, req gateway.Request) 
 
 // answerCompat routes the requests and writes the route's response shape.
 func (h *Handler) answerCompat(w http.ResponseWriter, r *http.Request, rt *config.Route, reqs []gateway.Request) {
+	more, ok := h.admit(w, r, len(reqs)-1) // a batch counts its instances
+	if !ok {
+		reqs[0].Claim.Done()
+		return
+	}
+	defer more()
 	answers, ok := h.predictOrReplay(w, r, reqs)
 	if !ok {
 		return

@@ -131,6 +131,18 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, req gateway.Req
 	writeError(w, rj.status, errorBody{Error: msg, Fields: rj.fields, RequestID: req.ID})
 }
 
+// admit reserves room for n predictions (gateway.Admit); false means the
+// request was shed and answered 503 with Retry-After before any work.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, n int) (release func(), ok bool) {
+	release, err := h.gw.Admit(r.Context(), n)
+	if err != nil {
+		w.Header().Set("Retry-After", h.retryAfter)
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), RequestID: requestID(r)})
+		return nil, false
+	}
+	return release, true
+}
+
 // headerReplayed marks an answer given again for a retried request id.
 const headerReplayed = "X-Rendezvous-Replayed"
 

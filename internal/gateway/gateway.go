@@ -74,6 +74,13 @@ type Params struct {
 	// DurableTimeout bounds the wait for durability after every model has
 	// answered (default 5 s); past it Predict fails with ErrNotDurable.
 	DurableTimeout time.Duration
+	// MaxInFlight is the admission limit: predictions in flight at once
+	// (a batch counts its instances); 0 selects DefaultMaxInFlightPerCPU ×
+	// GOMAXPROCS, negative turns admission control off.
+	MaxInFlight int
+	// MaxQueueWait bounds how long a request waits for admission (0:
+	// DefaultMaxQueueWait).
+	MaxQueueWait time.Duration
 	// MaxRecordedBody caps the raw body a rejected record keeps (default
 	// DefaultMaxRecordedBody).
 	MaxRecordedBody int64
@@ -99,6 +106,7 @@ type Gateway struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	admit   *admission
 
 	mu      sync.Mutex
 	retired []*rendezvous.Router // routers of swapped-out deployments, for Wait
@@ -142,6 +150,7 @@ func New(p Params) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: register metrics: %w", err)
 	}
 	g.metrics = m
+	g.admit = newAdmission(p.MaxInFlight, p.MaxQueueWait, func(reason string) { m.shed.WithLabelValues(reason).Inc() })
 	return g, nil
 }
 

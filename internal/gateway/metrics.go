@@ -22,6 +22,7 @@ type metrics struct {
 	modelLatency *prometheus.HistogramVec // model, role, outcome
 	fallbacks    *prometheus.CounterVec   // served_by
 	modelErrors  *prometheus.CounterVec   // model, kind
+	shed         *prometheus.CounterVec   // reason
 	models       sync.Map                 // modelKey → prometheus.Observer
 }
 
@@ -40,11 +41,15 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 			Name: "rendezvous_model_errors_total",
 			Help: "Failed model calls by model and kind: a remote model's classified kind (timeout, refused, connection, http_4xx, http_5xx, bad_payload, circuit_open, …) or the result status (error, timeout, skipped) for in-process models.",
 		}, []string{"model", "kind"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rendezvous_admission_shed_total",
+			Help: "Prediction requests refused before any work (503 with Retry-After) by reason: queue_wait (no room within server.max_queue_wait), too_large (a batch over the whole limit), client_gone.",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.modelLatency, m.fallbacks, m.modelErrors, &stateCollector{g: g}} {
+	for _, c := range []prometheus.Collector{m.modelLatency, m.fallbacks, m.modelErrors, m.shed, &stateCollector{g: g}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -116,11 +121,15 @@ var (
 		"Calls in flight per model.", []string{"model", "role"}, nil)
 	descMaxInFlight = prometheus.NewDesc("rendezvous_model_max_in_flight",
 		"In-flight cap per model (over it the model is skipped).", []string{"model", "role"}, nil)
+	descAdmitted = prometheus.NewDesc("rendezvous_admission_in_flight",
+		"Predictions admitted and not yet answered (a batch counts its instances).", nil, nil)
+	descAdmitLimit = prometheus.NewDesc("rendezvous_admission_limit",
+		"The admission limit (server.max_in_flight; 0 when admission control is off).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueCap, descEnqueued, descWritten, descBatches,
-		descDropped, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight} {
+		descDropped, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
 		ch <- d
 	}
 }
@@ -145,6 +154,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descDegraded, deg)
 	}
+	inFlight, limit := c.g.AdmissionState()
+	ch <- prometheus.MustNewConstMetric(descAdmitted, prometheus.GaugeValue, float64(inFlight))
+	ch <- prometheus.MustNewConstMetric(descAdmitLimit, prometheus.GaugeValue, float64(limit))
 	for _, m := range c.g.Models() {
 		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(m.InFlight), m.Name, string(m.Role))
 		ch <- prometheus.MustNewConstMetric(descMaxInFlight, prometheus.GaugeValue, float64(m.MaxInFlight), m.Name, string(m.Role))
