@@ -27,7 +27,7 @@
 //     as an earlier batch wins over a later one.
 //   - Feedback is append-only and ScanFeedback returns every row, in
 //     ReceivedAt order and insertion order for ties: a reader that keeps the
-//     last label it sees per request gets "latest wins" (LatestLabels).
+//     last label it sees per request gets "latest wins" (monitor.LatestLabels).
 //   - Match ignores empty ids, returns non-nil maps, and lists an entity's
 //     requests in ReceivedAt order (ID for ties).
 //   - A cancelled context fails the call with an error wrapping the
@@ -50,6 +50,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -104,12 +105,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
-// LatestLabels applies the latest-wins rule to feedback read in ScanFeedback
-// order: the label of each request id is the last one seen.
-func LatestLabels(fbs []record.Feedback) map[string]int {
-	m := make(map[string]int, len(fbs))
-	for _, fb := range fbs {
-		m[fb.RequestID] = fb.Label
+// latestLabels is the latest label of every request as the monitor's
+// label index reads it from s (monitor.LatestLabels: ScanFeedback, latest
+// ReceivedAt wins, ties go to the row scanned last).
+func latestLabels(t *testing.T, s store.Store) map[string]int {
+	t.Helper()
+	labels, err := monitor.LatestLabels(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]int, len(labels))
+	for id, l := range labels {
+		m[id] = l.Class
 	}
 	return m
 }
@@ -683,7 +690,7 @@ func testFeedback(t *testing.T, open func(t *testing.T) store.Store) {
 	if !reflect.DeepEqual(fbs, wantFb) {
 		t.Errorf("ScanFeedback = %+v, want %+v", fbs, wantFb)
 	}
-	if got := LatestLabels(fbs); got["req-1"] != 1 {
+	if got := latestLabels(t, s); got["req-1"] != 1 {
 		t.Errorf("latest label of req-1 = %d, want 1 (the later one)", got["req-1"])
 	}
 	// Feedback never rewrites the record.
@@ -716,7 +723,7 @@ func testFeedbackOrder(t *testing.T, open func(t *testing.T) store.Store) {
 	if !slices.Equal(got, wantOrder) {
 		t.Errorf("ScanFeedback order = %v, want %v", got, wantOrder)
 	}
-	if l := LatestLabels(fbs)["r"]; l != 0 {
+	if l := latestLabels(t, s)["r"]; l != 0 {
 		t.Errorf("latest label of r = %d, want 0 (written last at the same time)", l)
 	}
 }
