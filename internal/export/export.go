@@ -74,7 +74,6 @@ type Plan struct {
 	Models []ModelColumns
 }
 
-
 // Planner discovers the columns of an export from the records themselves, so
 // a challenger that has since been removed still gets its columns. The zero
 // value is not usable; use NewPlanner.
