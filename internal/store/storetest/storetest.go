@@ -273,7 +273,7 @@ func FullRecord(id string, at time.Time) record.Record {
 
 // want returns rec as a store must return it.
 func want(rec record.Record) record.Record {
-	rec.ReceivedAt = store.Timestamp(rec.ReceivedAt)
+	rec.ReceivedAt = record.Timestamp(rec.ReceivedAt)
 	return rec
 }
 
@@ -562,7 +562,7 @@ func scanFixture(t *testing.T, s store.Store) []record.Record {
 func testScan(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
 	recs := scanFixture(t, s)
-	at := func(sec int) time.Time { return store.Timestamp(t0.Add(time.Duration(sec) * time.Second)) }
+	at := func(sec int) time.Time { return record.Timestamp(t0.Add(time.Duration(sec) * time.Second)) }
 	all := []string{"r00", "r01", "r02", "r03", "r04a", "r04b", "r05", "r06", "r07", "r08"}
 	tests := []struct {
 		name string
@@ -683,9 +683,9 @@ func testFeedback(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatalf("ScanFeedback returned %d rows, want all 3 (append-only): %+v", len(fbs), fbs)
 	}
 	wantFb := []record.Feedback{
-		{RequestID: "req-1", EntityID: "892", Label: 0, ReceivedAt: store.Timestamp(t0.Add(time.Hour))},
-		{RequestID: "req-1", EntityID: "892", Label: 1, ReceivedAt: store.Timestamp(t0.Add(2 * time.Hour))},
-		{RequestID: "req-unknown", Label: 1, ReceivedAt: store.Timestamp(t0.Add(3 * time.Hour))},
+		{RequestID: "req-1", EntityID: "892", Label: 0, ReceivedAt: record.Timestamp(t0.Add(time.Hour))},
+		{RequestID: "req-1", EntityID: "892", Label: 1, ReceivedAt: record.Timestamp(t0.Add(2 * time.Hour))},
+		{RequestID: "req-unknown", Label: 1, ReceivedAt: record.Timestamp(t0.Add(3 * time.Hour))},
 	}
 	if !reflect.DeepEqual(fbs, wantFb) {
 		t.Errorf("ScanFeedback = %+v, want %+v", fbs, wantFb)
@@ -696,7 +696,7 @@ func testFeedback(t *testing.T, open func(t *testing.T) store.Store) {
 	// Feedback never rewrites the record.
 	equalRecord(t, get(t, s, "req-1"), want(rec))
 	// Range filter: Since inclusive, Until exclusive.
-	got := scanFeedback(t, s, store.FeedbackScanParams{Since: store.Timestamp(t0.Add(2 * time.Hour)), Until: store.Timestamp(t0.Add(3 * time.Hour))})
+	got := scanFeedback(t, s, store.FeedbackScanParams{Since: record.Timestamp(t0.Add(2 * time.Hour)), Until: record.Timestamp(t0.Add(3 * time.Hour))})
 	if len(got) != 1 || got[0].Label != 1 || got[0].RequestID != "req-1" {
 		t.Errorf("ScanFeedback [2h, 3h) = %+v, want the second label of req-1", got)
 	}
