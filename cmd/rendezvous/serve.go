@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/oip"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
@@ -118,7 +119,7 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	switch {
 	case cfg != nil:
 	case opts.ConfigPath == "":
-		cfg, err = config.Default()
+		cfg, err = titanic.Config()
 	default:
 		cfg, err = config.Load(opts.ConfigPath)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
@@ -91,7 +92,7 @@ func trainingRequests(t *testing.T, cfg *config.Config) (ids []string, bodies []
 // scheduling stall can exceed 50ms and turn an answer into a timeout, which
 // is the router's business (tested there), not this test's.
 func TestServe_RecordsEveryTrainingRowWithThreeModelResultsAfterCleanShutdown(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestConfigPrint_WritesTheEmbeddedDefaultWhichLoads(t *testing.T) {
 	if code := run(context.Background(), []string{"config", "print"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	want, err := config.DefaultYAML()
+	want, err := titanic.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +414,7 @@ func resolveRef(doc map[string]any, ref string) any {
 }
 
 func TestServe_RejectsABundleReadingAnUndeclaredInput(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +454,7 @@ func TestServe_ShutdownWaitsForShadowResultsBeforeFlushing(t *testing.T) {
 	}))
 	defer slow.Close()
 
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}

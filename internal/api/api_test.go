@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
@@ -605,7 +606,7 @@ func TestExtraRoutes_AreMountedInstrumentedAndDocumented(t *testing.T) {
 // BenchmarkPredict measures the handler path of one /v1/predict request with
 // three in-process models and in-memory recording (no network).
 func BenchmarkPredict(b *testing.B) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -630,7 +631,7 @@ func BenchmarkPredict(b *testing.B) {
 // (POST /singletitanicpred/), the request of the gateway benchmark, with
 // three in-process models and in-memory recording (no network).
 func BenchmarkPredictCompat(b *testing.B) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		b.Fatal(err)
 	}

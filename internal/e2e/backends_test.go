@@ -177,7 +177,7 @@ func analytics(t *testing.T, st store.Store, cfg *config.Config, models []monito
 // comparison, drift and export are identical: analytics are computed in
 // Go, never by the database.
 func TestBackends_GiveIdenticalAnalytics(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func firstDiff(a, b string) string {
 func TestServe_RecordsEveryRequestOnEveryBackend(t *testing.T) {
 	bin := buildBinary(t)
 	cfgFile := testConfig(t)
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}

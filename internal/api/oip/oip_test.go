@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
-	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
@@ -495,7 +495,7 @@ func TestNew_RequiresAProductionMember(t *testing.T) {
 }
 
 func TestServer_RoutesDocumentThemselvesInTheOpenAPIDocument(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
