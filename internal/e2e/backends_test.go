@@ -88,7 +88,7 @@ func exampleModels(t testing.TB, cfg *config.Config) []monitor.Model {
 // trivially zero, and returns every other row's label as feedback.
 func trainingRecords(t testing.TB, cfg *config.Config, models []monitor.Model) ([]record.Record, []record.Feedback) {
 	t.Helper()
-	m, err := dataset.FromConfig(cfg)
+	m, err := cfg.TrainingMapping()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestServe_RecordsEveryRequestOnEveryBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dataset.FromConfig(cfg)
+	m, err := cfg.TrainingMapping()
 	if err != nil {
 		t.Fatal(err)
 	}
