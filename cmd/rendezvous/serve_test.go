@@ -23,21 +23,17 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
-
-const trainCSV = "/work/shared/data/titanic_train.csv"
 
 // trainingRequests turns the training CSV into /v1/predict bodies using the
 // configuration's training mapping and schema types (empty cells are
 // absent fields).
 func trainingRequests(t *testing.T, cfg *config.Config) (ids []string, bodies [][]byte) {
 	t.Helper()
-	f, err := os.Open(trainCSV)
+	f, err := os.Open(testenv.TrainingCSV(t))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("training data missing: %v", err)
-		}
-		t.Skipf("training data missing (%v); put the Kaggle Titanic train.csv at %s", err, trainCSV)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
