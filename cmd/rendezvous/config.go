@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 )
 
@@ -23,7 +24,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if fs.NArg() > 1 {
 			return fmt.Errorf("%w: config print takes no argument", errUsage)
 		}
-		data, err := config.DefaultYAML()
+		data, err := titanic.YAML()
 		if err != nil {
 			return fmt.Errorf("read embedded configuration: %w", err)
 		}
@@ -36,7 +37,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		)
 		switch fs.NArg() {
 		case 1:
-			c, err = config.Default()
+			c, err = titanic.Config()
 		case 2:
 			c, err = config.Load(fs.Arg(1))
 		default:

@@ -4,32 +4,14 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// titanicCSV returns the shared training CSV path; missing is a failure
-// under CI=true and a skip otherwise.
-func titanicCSV(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("RENDEZVOUS_SHARED")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared")
-	}
-	p := filepath.Join(dir, "data", "titanic_train.csv")
-	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing (set RENDEZVOUS_SHARED)", p)
-		}
-		t.Skipf("%s missing; set RENDEZVOUS_SHARED to the shared folder", p)
-	}
-	return p
-}
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
+)
 
 // rewriteCSV writes a copy of src into dir, keeping rows for which keep(i)
 // holds and passing each kept row through edit.
@@ -108,7 +90,7 @@ func runDriftJSON(t *testing.T, args ...string) driftJSON {
 }
 
 func TestDrift_AgePlus15YearsDriftsAndNothingElseDoes(t *testing.T) {
-	ref := titanicCSV(t)
+	ref := testenv.TrainingCSV(t)
 	cur := rewriteCSV(t, ref, "shifted.csv", nil, addToColumn("Age", 15))
 	rep := runDriftJSON(t, "--reference", ref, "--current", cur)
 	if rep.ReferenceRows != 891 || rep.CurrentRows != 891 {
@@ -135,7 +117,7 @@ func TestDrift_AgePlus15YearsDriftsAndNothingElseDoes(t *testing.T) {
 }
 
 func TestDrift_UnshiftedSampleDoesNotDrift(t *testing.T) {
-	ref := titanicCSV(t)
+	ref := testenv.TrainingCSV(t)
 	// Every other passenger: a sample of the same population.
 	cur := rewriteCSV(t, ref, "half.csv", func(i int) bool { return i%2 == 0 }, nil)
 	rep := runDriftJSON(t, "--reference", ref, "--current", cur, "--columns", "Pclass,Sex,Age,SibSp,Parch,Fare,Embarked")
@@ -153,7 +135,7 @@ func TestDrift_UnshiftedSampleDoesNotDrift(t *testing.T) {
 }
 
 func TestDrift_MethodOverrideAndTypes(t *testing.T) {
-	ref := titanicCSV(t)
+	ref := testenv.TrainingCSV(t)
 	cur := rewriteCSV(t, ref, "shifted.csv", nil, addToColumn("Fare", 40))
 	rep := runDriftJSON(t, "--reference", ref, "--current", cur, "--columns", "Fare,Sex,Pclass", "--method", "Fare=psi")
 	want := map[string][2]string{"Fare": {"numeric", "psi"}, "Sex": {"binary", "z"}, "Pclass": {"categorical", "chisquare"}}
@@ -174,7 +156,7 @@ func TestDrift_MethodOverrideAndTypes(t *testing.T) {
 }
 
 func TestDrift_TextTableListsEveryColumn(t *testing.T) {
-	ref := titanicCSV(t)
+	ref := testenv.TrainingCSV(t)
 	cur := rewriteCSV(t, ref, "shifted.csv", nil, addToColumn("Age", 15))
 	var out, errb bytes.Buffer
 	if code := run(t.Context(), []string{"drift", "--reference", ref, "--current", cur, "--columns", "Age,Sex"}, &out, &errb); code != 0 {
@@ -190,7 +172,7 @@ func TestDrift_TextTableListsEveryColumn(t *testing.T) {
 }
 
 func TestDrift_BadInputIsOneLineNamingFileOrColumn(t *testing.T) {
-	ref := titanicCSV(t)
+	ref := testenv.TrainingCSV(t)
 	dir := t.TempDir()
 	ragged := filepath.Join(dir, "ragged.csv")
 	if err := os.WriteFile(ragged, []byte("a,b\n1,2\n3\n"), 0o644); err != nil {

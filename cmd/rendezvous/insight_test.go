@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
@@ -34,7 +35,7 @@ type testServer struct {
 // SQLite store and generous deadlines.
 func startServer(t *testing.T) testServer {
 	t.Helper()
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	mapping, err := dataset.FromConfig(cfg)
+	mapping, err := cfg.TrainingMapping()
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/oip"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
@@ -167,7 +168,7 @@ func serveConfig(opts serveOptions) (*config.Config, error) {
 	switch {
 	case cfg != nil:
 	case opts.ConfigPath == "":
-		cfg, err = config.Default()
+		cfg, err = titanic.Config()
 	default:
 		cfg, err = config.Load(opts.ConfigPath)
 	}

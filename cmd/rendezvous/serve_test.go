@@ -17,26 +17,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
-
-const trainCSV = "/work/shared/data/titanic_train.csv"
 
 // trainingRequests turns the training CSV into /v1/predict bodies using the
 // configuration's training mapping and schema types (empty cells are
 // absent fields).
 func trainingRequests(t *testing.T, cfg *config.Config) (ids []string, bodies [][]byte) {
 	t.Helper()
-	f, err := os.Open(trainCSV)
+	f, err := os.Open(testenv.TrainingCSV(t))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("training data missing: %v", err)
-		}
-		t.Skipf("training data missing (%v); put the Kaggle Titanic train.csv at %s", err, trainCSV)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
@@ -91,7 +88,7 @@ func trainingRequests(t *testing.T, cfg *config.Config) (ids []string, bodies []
 // scheduling stall can exceed 50ms and turn an answer into a timeout, which
 // is the router's business (tested there), not this test's.
 func TestServe_RecordsEveryTrainingRowWithThreeModelResultsAfterCleanShutdown(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +258,7 @@ func TestConfigPrint_WritesTheEmbeddedDefaultWhichLoads(t *testing.T) {
 	if code := run(context.Background(), []string{"config", "print"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	want, err := config.DefaultYAML()
+	want, err := titanic.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +410,7 @@ func resolveRef(doc map[string]any, ref string) any {
 }
 
 func TestServe_RejectsABundleReadingAnUndeclaredInput(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +450,7 @@ func TestServe_ShutdownWaitsForShadowResultsBeforeFlushing(t *testing.T) {
 	}))
 	defer slow.Close()
 
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}

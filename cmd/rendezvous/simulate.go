@@ -164,7 +164,7 @@ func simulationSource(source, bundlePath, cfgPath string, cfg *config.Config) (s
 		if file == "" {
 			return nil, "", fmt.Errorf("%w: --source csv: needs a file name (csv:FILE)", errUsage)
 		}
-		mapping, err := dataset.FromConfig(cfg)
+		mapping, err := cfg.TrainingMapping()
 		if err != nil {
 			return nil, "", err
 		}

@@ -91,7 +91,7 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	mapping, err := dataset.FromConfig(cfg)
+	mapping, err := cfg.TrainingMapping()
 	if err != nil {
 		return err
 	}
@@ -134,13 +134,13 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 // does not validate bundle paths, so training works before bundles exist.
 func loadTrainingConfig(path string) (*config.Config, error) {
 	if path != "" {
-		return dataset.LoadConfig(path)
+		return config.LoadUnvalidated(path)
 	}
 	data, err := titanic.FS.ReadFile(titanic.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("read embedded config: %w", err)
 	}
-	return dataset.ParseConfig("embedded "+titanic.ConfigFile, data)
+	return config.ParseUnvalidated("embedded "+titanic.ConfigFile, data)
 }
 
 func unixRFC3339(secs int64) string { return time.Unix(secs, 0).UTC().Format(time.RFC3339) }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
@@ -33,7 +34,7 @@ func openWorkspace(ctx context.Context, cfgPath, storeURL string) (*workspace, e
 		err error
 	)
 	if cfgPath == "" {
-		cfg, err = config.Default()
+		cfg, err = titanic.Config()
 	} else {
 		cfg, err = config.Load(cfgPath)
 	}

@@ -2,12 +2,11 @@ package analysis
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
 // The shared reference vectors were computed with scipy 1.10.1 and
@@ -27,26 +26,11 @@ type vector struct {
 	Expected map[string]float64         `json:"expected"`
 }
 
-// sharedPath returns the path of a file under the shared folder: from
-// RENDEZVOUS_SHARED when set, else ../../../shared relative to this package.
-func sharedPath(rel string) string {
-	if dir := os.Getenv("RENDEZVOUS_SHARED"); dir != "" {
-		return filepath.Join(dir, rel)
-	}
-	return filepath.Join("..", "..", "..", "shared", rel)
-}
-
-// readShared reads a shared file; missing is a failure under CI=true and a
-// skip otherwise.
+// readShared reads a file of the shared folder (testenv.SharedFile: a
+// missing file fails under CI=true and skips otherwise).
 func readShared(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(sharedPath(rel))
-	if errors.Is(err, fs.ErrNotExist) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared file %s missing (set RENDEZVOUS_SHARED to the shared folder)", sharedPath(rel))
-		}
-		t.Skipf("shared file %s missing; set RENDEZVOUS_SHARED to the shared folder", sharedPath(rel))
-	}
+	b, err := os.ReadFile(testenv.SharedFile(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}

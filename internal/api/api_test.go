@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
@@ -718,7 +719,7 @@ func BenchmarkPredictCompat(b *testing.B) {
 // benchHandler serves the default configuration's schema and routes with
 // three rule models and a recorder that keeps nothing.
 func benchHandler(b *testing.B) (*Handler, *gateway.Gateway) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		b.Fatal(err)
 	}

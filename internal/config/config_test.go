@@ -55,26 +55,6 @@ func TestLoad_ExampleConfigIsValidAndResolvesBundlesNextToIt(t *testing.T) {
 	}
 }
 
-func TestDefault_EmbeddedExampleIsValidAndReadsEmbeddedBundles(t *testing.T) {
-	c, err := Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range c.Models {
-		b, err := c.ReadBundle(m.Bundle)
-		if err != nil || len(b) == 0 {
-			t.Errorf("model %s: bundle %q: %v", m.Name, m.Bundle, err)
-		}
-	}
-	y, err := DefaultYAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadBytes(y, "../../examples/titanic"); err != nil {
-		t.Errorf("printed default does not load next to its bundles: %v", err)
-	}
-}
-
 func TestLoadFS_ReadsBundlesFromTheFS(t *testing.T) {
 	data, err := os.ReadFile("../../examples/titanic/rendezvous.yaml")
 	if err != nil {

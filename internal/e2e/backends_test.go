@@ -88,7 +88,7 @@ func exampleModels(t testing.TB, cfg *config.Config) []monitor.Model {
 // trivially zero, and returns every other row's label as feedback.
 func trainingRecords(t testing.TB, cfg *config.Config, models []monitor.Model) ([]record.Record, []record.Feedback) {
 	t.Helper()
-	m, err := dataset.FromConfig(cfg)
+	m, err := cfg.TrainingMapping()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func analytics(t *testing.T, st store.Store, cfg *config.Config, models []monito
 // comparison, drift and export are identical: analytics are computed in
 // Go, never by the database.
 func TestBackends_GiveIdenticalAnalytics(t *testing.T) {
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,11 +234,11 @@ func firstDiff(a, b string) string {
 func TestServe_RecordsEveryRequestOnEveryBackend(t *testing.T) {
 	bin := buildBinary(t)
 	cfgFile := testConfig(t)
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dataset.FromConfig(cfg)
+	m, err := cfg.TrainingMapping()
 	if err != nil {
 		t.Fatal(err)
 	}

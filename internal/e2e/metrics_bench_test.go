@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
@@ -28,7 +28,7 @@ func BenchmarkMetrics100k(b *testing.B) {
 			b.Fatalf("RENDEZVOUS_BENCH_RECORDS=%q: want a positive integer", v)
 		}
 	}
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
@@ -71,12 +72,6 @@ type ModelColumns struct {
 type Plan struct {
 	Inputs []Field
 	Models []ModelColumns
-}
-
-// Label is the ground truth joined to a request.
-type Label struct {
-	Class int
-	At    time.Time
 }
 
 // Planner discovers the columns of an export from the records themselves, so
@@ -210,7 +205,7 @@ func (pl Plan) columns() []column {
 }
 
 // fill writes rec's values into row (len(row) == len(columns())).
-func (pl Plan) fill(row []cell, rec *record.Record, lb *Label) {
+func (pl Plan) fill(row []cell, rec *record.Record, lb *monitor.Label) {
 	clear(row)
 	str := func(s string) cell { return cell{valid: s != "", s: s} }
 	row[0] = cell{valid: true, s: rec.ID}
@@ -269,7 +264,7 @@ func (pl Plan) fill(row []cell, rec *record.Record, lb *Label) {
 // Writer writes rows. It is not safe for concurrent use.
 type Writer interface {
 	// Write appends one row for rec, with its label when lb is not nil.
-	Write(rec *record.Record, lb *Label) error
+	Write(rec *record.Record, lb *monitor.Label) error
 	// Close flushes buffered rows and writes any trailer (Parquet footer).
 	// It does not close the underlying io.Writer.
 	Close() error

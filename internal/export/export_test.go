@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
@@ -57,7 +58,7 @@ func write(t *testing.T, f Format) []byte {
 		t.Fatal(err)
 	}
 	recs := sampleRecords()
-	if err := w.Write(&recs[0], &Label{Class: 1, At: t0.Add(time.Hour)}); err != nil {
+	if err := w.Write(&recs[0], &monitor.Label{Class: 1, At: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Write(&recs[1], nil); err != nil {

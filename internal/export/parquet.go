@@ -7,6 +7,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 )
 
@@ -59,7 +60,7 @@ func newParquetWriter(w io.Writer, base rowWriter) (*parquetWriter, error) {
 	return pw, nil
 }
 
-func (pw *parquetWriter) Write(rec *record.Record, lb *Label) error {
+func (pw *parquetWriter) Write(rec *record.Record, lb *monitor.Label) error {
 	pw.plan.fill(pw.row, rec, lb)
 	for i, c := range pw.row {
 		col := pw.index[i]

@@ -4,18 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
-
-// Source is what Run reads: a store's record and feedback scans.
-type Source interface {
-	ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec *record.Record) error) error
-	ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn func(fb record.Feedback) error) error
-}
 
 // Options configures Run.
 type Options struct {
@@ -30,23 +23,11 @@ type Options struct {
 	Progress func(done, total int)
 }
 
-// LatestLabels reads every feedback row and keeps the latest label per
-// request, by analysis.Labels' rule (the last label received wins).
-func LatestLabels(ctx context.Context, src Source) (map[string]Label, error) {
-	l, err := analysis.LoadLabels(ctx, src)
-	if err != nil {
-		return nil, fmt.Errorf("read feedback: %w", err)
-	}
-	labels := make(map[string]Label, l.Len())
-	l.Range(func(id string, class int, at time.Time) { labels[id] = Label{Class: class, At: at} })
-	return labels, nil
-}
-
 // Run streams the records matching opts.Scan to w, one row per request, and
 // returns the number of rows written. It scans twice: once to plan the
 // columns, once to write, so memory holds one row and the labels, not the
 // records.
-func Run(ctx context.Context, src Source, w io.Writer, opts Options) (int, error) {
+func Run(ctx context.Context, src store.Reader, w io.Writer, opts Options) (int, error) {
 	planner := opts.Planner
 	if planner == nil {
 		planner = NewPlanner(nil, nil)
@@ -59,7 +40,7 @@ func Run(ctx context.Context, src Source, w io.Writer, opts Options) (int, error
 	}); err != nil {
 		return 0, fmt.Errorf("plan export columns: %w", err)
 	}
-	labels, err := LatestLabels(ctx, src)
+	labels, err := monitor.LatestLabels(ctx, src)
 	if err != nil {
 		return 0, err
 	}
@@ -69,7 +50,7 @@ func Run(ctx context.Context, src Source, w io.Writer, opts Options) (int, error
 	}
 	n := 0
 	err = src.ScanRecords(ctx, opts.Scan, func(rec *record.Record) error {
-		var lb *Label
+		var lb *monitor.Label
 		if l, ok := labels[rec.ID]; ok {
 			lb = &l
 		}

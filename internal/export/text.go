@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 )
 
@@ -47,7 +48,7 @@ func newCSVWriter(w io.Writer, base rowWriter) (*csvWriter, error) {
 	return cw, nil
 }
 
-func (cw *csvWriter) Write(rec *record.Record, lb *Label) error {
+func (cw *csvWriter) Write(rec *record.Record, lb *monitor.Label) error {
 	cw.plan.fill(cw.row, rec, lb)
 	for i, c := range cw.row {
 		cw.out[i] = formatCell(c, cw.cols[i].kind)
@@ -79,7 +80,7 @@ func newJSONLWriter(w io.Writer, base rowWriter) *jsonlWriter {
 	return jw
 }
 
-func (jw *jsonlWriter) Write(rec *record.Record, lb *Label) error {
+func (jw *jsonlWriter) Write(rec *record.Record, lb *monitor.Label) error {
 	jw.plan.fill(jw.row, rec, lb)
 	b := append(jw.buf[:0], '{')
 	for i, c := range jw.row {

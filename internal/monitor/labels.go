@@ -2,14 +2,52 @@ package monitor
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
-// labelSet is the latest label of each request, with analysis.Labels'
-// rule (the latest ReceivedAt wins; among equal times the row added last),
+// Label is the latest ground truth of a request: its class and when that
+// label was received.
+type Label struct {
+	Class int
+	At    time.Time
+}
+
+// LatestLabels reads every feedback row of src and returns the latest label
+// of each labelled request, by the rule of the monitor's label index (see
+// labelSet). The feedback scan is not limited to a record window: labels
+// arrive days after their requests.
+func LatestLabels(ctx context.Context, src store.Reader) (map[string]Label, error) {
+	l, err := readLabels(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("read feedback: %w", err)
+	}
+	return l.all(), nil
+}
+
+// readLabels builds a label set from every feedback row of src.
+func readLabels(ctx context.Context, src store.Reader) (*labelSet, error) {
+	l := newLabelSet()
+	err := src.ScanFeedback(ctx, store.FeedbackScanParams{}, func(fb record.Feedback) error {
+		l.add(fb)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan feedback: %w", err)
+	}
+	l.sort()
+	return l, nil
+}
+
+// labelSet is the latest label of each request — the one home of the rule:
+// the latest ReceivedAt wins; among equal times the row added last. It is
 // laid out for the scan's one lookup per record: an id in the gateway's
 // canonical UUID form (36 lower-case hex characters and dashes) is keyed by
 // its 16 bytes, so a lookup touches one map slot and no key string; other
@@ -18,6 +56,10 @@ import (
 type labelSet struct {
 	uuids map[[16]byte]labelAt
 	other map[string]labelAt
+	// wide holds the exact class of the requests whose latest label does
+	// not fit labelAt.label (which then holds 2: neither class of the
+	// metrics), for all.
+	wide map[string]int
 	// sorted holds uuids sorted by key, rebuilt by sort after changes: a
 	// scan in received_at order looks up time-ordered UUIDv7 ids, so a
 	// cursor moving forward through it reads memory in order instead of
@@ -49,19 +91,51 @@ func (l *labelSet) add(fb record.Feedback) {
 		return
 	}
 	v := labelAt{sec: fb.ReceivedAt.Unix(), nsec: int32(fb.ReceivedAt.Nanosecond()), label: int32(fb.Label)}
-	if int(v.label) != fb.Label {
+	wide := int(v.label) != fb.Label
+	if wide {
 		v.label = 2 // out of int32: not 0 or 1, so unlabelled for the metrics
 	}
 	if k, ok := uuidKey(fb.RequestID); ok {
-		if cur, ok := l.uuids[k]; !ok || !v.before(cur) {
-			l.uuids[k] = v
-			l.stale = true
+		if cur, ok := l.uuids[k]; ok && v.before(cur) {
+			return
 		}
-		return
-	}
-	if cur, ok := l.other[fb.RequestID]; !ok || !v.before(cur) {
+		l.uuids[k] = v
+		l.stale = true
+	} else {
+		if cur, ok := l.other[fb.RequestID]; ok && v.before(cur) {
+			return
+		}
 		l.other[fb.RequestID] = v
 	}
+	switch {
+	case wide && l.wide == nil:
+		l.wide = map[string]int{fb.RequestID: fb.Label}
+	case wide:
+		l.wide[fb.RequestID] = fb.Label
+	default:
+		delete(l.wide, fb.RequestID)
+	}
+}
+
+// all returns every labelled request's latest label, keyed by request id.
+func (l *labelSet) all() map[string]Label {
+	out := make(map[string]Label, l.len())
+	for k, v := range l.uuids {
+		out[uuidString(k)] = v.public()
+	}
+	for id, v := range l.other {
+		out[id] = v.public()
+	}
+	for id, class := range l.wide {
+		lb := out[id]
+		lb.Class = class
+		out[id] = lb
+	}
+	return out
+}
+
+func (v labelAt) public() Label {
+	return Label{Class: int(v.label), At: time.Unix(v.sec, int64(v.nsec)).UTC()}
 }
 
 func (v labelAt) before(w labelAt) bool {
@@ -164,6 +238,18 @@ func uuidKey(s string) (k [16]byte, ok bool) {
 		i += 2
 	}
 	return k, true
+}
+
+// uuidString is the canonical lower-case form of k, the inverse of uuidKey.
+func uuidString(k [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], k[0:4])
+	hex.Encode(b[9:13], k[4:6])
+	hex.Encode(b[14:18], k[6:8])
+	hex.Encode(b[19:23], k[8:10])
+	hex.Encode(b[24:36], k[10:16])
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	return string(b[:])
 }
 
 func hexVal(c byte) (byte, bool) {

@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
-	"github.com/rendezvous-gw/rendezvous/internal/export"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -43,12 +42,6 @@ var (
 	ErrNoReference = errors.New("model has no reference sample")
 )
 
-// Store is what the monitor reads.
-type Store interface {
-	ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec *record.Record) error) error
-	ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn func(fb record.Feedback) error) error
-}
-
 // Model is a configured model as the monitor sees it.
 type Model struct {
 	Name string
@@ -61,7 +54,7 @@ type Model struct {
 // Monitor computes live figures from a store. It is safe for concurrent
 // use; each call scans the store afresh.
 type Monitor struct {
-	store    Store
+	store    store.Reader
 	models   []Model
 	fields   []string
 	minPairs int
@@ -74,7 +67,7 @@ type Monitor struct {
 
 // Params configures New.
 type Params struct {
-	Store  Store
+	Store  store.Reader
 	Models []Model
 	// Fields are the input fields compared for drift, in order.
 	Fields []string
@@ -142,9 +135,15 @@ func (m *Monitor) WarmLabels(ctx context.Context) error {
 	return nil
 }
 
-// Labels returns the latest label of every labelled request.
-func (m *Monitor) Labels(ctx context.Context) (map[string]export.Label, error) {
-	return export.LatestLabels(ctx, m.store)
+// Labels returns the latest label of every labelled request, from the
+// label index.
+func (m *Monitor) Labels(ctx context.Context) (map[string]Label, error) {
+	l, release, err := m.acquireLabels(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read feedback: %w", err)
+	}
+	defer release()
+	return l.all(), nil
 }
 
 // accumulate scans the window into a fresh accumulator: the summaries of

@@ -26,15 +26,10 @@ type labelIndex struct {
 func (m *Monitor) acquireLabels(ctx context.Context) (_ *labelSet, release func(), _ error) {
 	fl, ok := m.store.(store.FeedbackLogScanner)
 	if !ok {
-		l := newLabelSet()
-		err := m.store.ScanFeedback(ctx, store.FeedbackScanParams{}, func(fb record.Feedback) error {
-			l.add(fb)
-			return nil
-		})
+		l, err := readLabels(ctx, m.store)
 		if err != nil {
-			return nil, nil, fmt.Errorf("scan feedback: %w", err)
+			return nil, nil, err
 		}
-		l.sort()
 		return l, func() {}, nil
 	}
 	x := &m.labels

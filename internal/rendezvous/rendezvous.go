@@ -163,9 +163,17 @@ type member struct {
 	inFlight atomic.Int64
 }
 
-// New validates the members and policy, applies defaults and returns a
+// New checks the members and policy, applies defaults and returns a
 // Router. Every problem is reported at once; each names the member or
 // policy field, and the error wraps ErrInvalidConfig.
+//
+// These are the router's own invariants — what it needs to route without
+// panicking and to mean what its decision says — checked on typed input.
+// Validating what a user wrote, with the YAML path and line of each
+// problem, is config.Config.Validate's job: a validated configuration
+// always satisfies these rules, so the gateway never reports them to a
+// user; they stop a program that builds a Router by hand from building a
+// broken one.
 //
 // Rules: at least one member; exactly one production and at most one
 // canary; names non-empty and unique; models non-nil; roles known;
@@ -182,109 +190,20 @@ func New(members []Member, policy Policy, opts ...Option) (*Router, error) {
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
-
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf(format, args...))
-	}
+	b := builder{r: &Router{prod: -1, grace: o.grace, log: o.logger}, canary: -1}
 	if len(members) == 0 {
-		bad("members: need at least one (a production model)")
+		b.bad("members: need at least one (a production model)")
 	}
 	if o.grace < 0 {
-		bad("grace: must be >= 0, got %v", o.grace)
+		b.bad("grace: must be >= 0, got %v", o.grace)
 	}
-	r := &Router{prod: -1, grace: o.grace, log: o.logger}
-	index := make(map[string]int, len(members))
-	canary := -1
-	for i, m := range members {
-		who := fmt.Sprintf("members[%d] %q", i, m.Name)
-		switch {
-		case m.Name == "":
-			bad("members[%d]: name is empty", i)
-		case index[m.Name] != 0:
-			bad("%s: duplicate name (also members[%d])", who, index[m.Name]-1)
-		default:
-			index[m.Name] = i + 1
-		}
-		if m.Model == nil {
-			bad("%s: model is nil", who)
-		}
-		switch m.Role {
-		case model.RoleProduction:
-			if r.prod >= 0 {
-				bad("%s: second production model (members[%d] %q is production); exactly one is allowed", who, r.prod, members[r.prod].Name)
-			} else {
-				r.prod = i
-			}
-		case model.RoleCanary:
-			if canary >= 0 {
-				bad("%s: second canary (members[%d] %q is the canary); at most one is allowed", who, canary, members[canary].Name)
-			} else {
-				canary = i
-			}
-		case model.RoleChallenger:
-		default:
-			bad("%s: role %q: must be production, canary or challenger", who, m.Role)
-		}
-		if m.Deadline < 0 {
-			bad("%s: deadline %v: must be >= 0", who, m.Deadline)
-		} else if m.Deadline == 0 {
-			m.Deadline = DefaultDeadline
-		}
-		if m.MaxInFlight < 0 {
-			bad("%s: max in-flight %d: must be >= 0", who, m.MaxInFlight)
-		} else if m.MaxInFlight == 0 {
-			m.MaxInFlight = DefaultMaxInFlight
-		}
-		r.members = append(r.members, &member{Member: m})
+	b.addMembers(members)
+	b.order(members, policy.Fallback)
+	b.overall(policy.OverallDeadline)
+	if len(b.errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(b.errs...))
 	}
-	if len(members) > 0 && r.prod < 0 {
-		bad("members: no production model; exactly one is required")
-	}
-
-	if r.prod >= 0 {
-		r.order = append(r.order, r.prod)
-	}
-	if len(policy.Fallback) == 0 {
-		if canary >= 0 {
-			r.order = append(r.order, canary)
-		}
-		for i, m := range members {
-			if m.Role == model.RoleChallenger {
-				r.order = append(r.order, i)
-			}
-		}
-	}
-	seen := make(map[string]bool, len(policy.Fallback))
-	for k, name := range policy.Fallback {
-		i, ok := index[name]
-		switch {
-		case !ok:
-			bad("policy.fallback[%d]: %q is not a member", k, name)
-		case seen[name]:
-			bad("policy.fallback[%d]: %q is listed twice", k, name)
-		case i-1 == r.prod:
-			bad("policy.fallback[%d]: %q is the production model; fallbacks back it up", k, name)
-		default:
-			r.order = append(r.order, i-1)
-		}
-		seen[name] = true
-	}
-
-	switch {
-	case policy.OverallDeadline < 0:
-		bad("policy.overall_deadline %v: must be >= 0", policy.OverallDeadline)
-	case policy.OverallDeadline > 0:
-		r.overall = policy.OverallDeadline
-	default:
-		for _, i := range r.order {
-			r.overall = max(r.overall, r.members[i].Deadline)
-		}
-	}
-
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
-	}
+	r := b.r
 	for _, m := range r.members {
 		m.group = slices.Index(r.deadlines, m.Deadline)
 		if m.group < 0 {
@@ -293,6 +212,116 @@ func New(members []Member, policy Policy, opts ...Option) (*Router, error) {
 		}
 	}
 	return r, nil
+}
+
+// builder is the state of New: the Router being built and every problem
+// found so far.
+type builder struct {
+	r      *Router
+	index  map[string]int // member name → index + 1
+	canary int
+	errs   []error
+}
+
+func (b *builder) bad(format string, args ...any) {
+	b.errs = append(b.errs, fmt.Errorf(format, args...))
+}
+
+// addMembers checks each member, applies its defaults and finds
+// production and the canary.
+func (b *builder) addMembers(members []Member) {
+	r := b.r
+	b.index = make(map[string]int, len(members))
+	for i, m := range members {
+		who := fmt.Sprintf("members[%d] %q", i, m.Name)
+		switch {
+		case m.Name == "":
+			b.bad("members[%d]: name is empty", i)
+		case b.index[m.Name] != 0:
+			b.bad("%s: duplicate name (also members[%d])", who, b.index[m.Name]-1)
+		default:
+			b.index[m.Name] = i + 1
+		}
+		if m.Model == nil {
+			b.bad("%s: model is nil", who)
+		}
+		switch {
+		case m.Role == model.RoleProduction && r.prod >= 0:
+			b.bad("%s: second production model (members[%d] %q is production); exactly one is allowed", who, r.prod, members[r.prod].Name)
+		case m.Role == model.RoleProduction:
+			r.prod = i
+		case m.Role == model.RoleCanary && b.canary >= 0:
+			b.bad("%s: second canary (members[%d] %q is the canary); at most one is allowed", who, b.canary, members[b.canary].Name)
+		case m.Role == model.RoleCanary:
+			b.canary = i
+		case !m.Role.Valid():
+			b.bad("%s: role %q: must be production, canary or challenger", who, m.Role)
+		}
+		if m.Deadline < 0 {
+			b.bad("%s: deadline %v: must be >= 0", who, m.Deadline)
+		} else if m.Deadline == 0 {
+			m.Deadline = DefaultDeadline
+		}
+		if m.MaxInFlight < 0 {
+			b.bad("%s: max in-flight %d: must be >= 0", who, m.MaxInFlight)
+		} else if m.MaxInFlight == 0 {
+			m.MaxInFlight = DefaultMaxInFlight
+		}
+		r.members = append(r.members, &member{Member: m})
+	}
+	if len(members) > 0 && r.prod < 0 {
+		b.bad("members: no production model; exactly one is required")
+	}
+}
+
+// order sets Router.order: production, then the fallbacks (the canary and
+// the challengers in member order when fallback is empty).
+func (b *builder) order(members []Member, fallback []string) {
+	r := b.r
+	if r.prod >= 0 {
+		r.order = append(r.order, r.prod)
+	}
+	if len(fallback) == 0 {
+		if b.canary >= 0 {
+			r.order = append(r.order, b.canary)
+		}
+		for i, m := range members {
+			if m.Role == model.RoleChallenger {
+				r.order = append(r.order, i)
+			}
+		}
+	}
+	seen := make(map[string]bool, len(fallback))
+	for k, name := range fallback {
+		i, ok := b.index[name]
+		switch {
+		case !ok:
+			b.bad("policy.fallback[%d]: %q is not a member", k, name)
+		case seen[name]:
+			b.bad("policy.fallback[%d]: %q is listed twice", k, name)
+		case i-1 == r.prod:
+			b.bad("policy.fallback[%d]: %q is the production model; fallbacks back it up", k, name)
+		default:
+			r.order = append(r.order, i-1)
+		}
+		seen[name] = true
+	}
+}
+
+// overall sets Router.overall: d, or the largest deadline among production
+// and the fallbacks when d is 0.
+func (b *builder) overall(d time.Duration) {
+	r := b.r
+	switch {
+	case d < 0:
+		b.bad("policy.overall_deadline %v: must be >= 0", d)
+	case d > 0:
+		r.overall = d
+	default:
+		for _, i := range r.order {
+			r.overall = max(r.overall, r.members[i].Deadline)
+		}
+	}
 }
 
 // outcome is what a member goroutine reports.

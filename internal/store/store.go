@@ -57,23 +57,14 @@ type MatchResult struct {
 
 // Store is a record store. Implementations are safe for concurrent use.
 type Store interface {
+	Reader
 	// WriteRecords writes a batch in one transaction (or the backend's
 	// nearest equivalent). It is idempotent by record ID: a record whose ID
 	// is already stored is left as it is and is not an error, so a retried
 	// batch never duplicates.
 	WriteRecords(ctx context.Context, recs []record.Record) error
-	// GetRecord returns the record with that id, or an error wrapping
-	// ErrNotFound.
-	GetRecord(ctx context.Context, id string) (record.Record, error)
-	// ScanRecords calls fn for each matching record in ReceivedAt order.
-	// fn must not retain rec after it returns. An error from fn stops the
-	// scan and is returned.
-	ScanRecords(ctx context.Context, p ScanParams, fn func(rec *record.Record) error) error
 	// WriteFeedback appends labels; it never modifies records.
 	WriteFeedback(ctx context.Context, fb []record.Feedback) error
-	// ScanFeedback calls fn for every stored feedback row in ReceivedAt
-	// order (insertion order for ties).
-	ScanFeedback(ctx context.Context, p FeedbackScanParams, fn func(fb record.Feedback) error) error
 	// Match resolves request ids and entity ids to stored requests.
 	Match(ctx context.Context, p MatchParams) (MatchResult, error)
 	// Ping checks the store is reachable.
@@ -81,4 +72,16 @@ type Store interface {
 	// Close releases the store. It does not flush anything: callers flush
 	// their own buffers first.
 	Close() error
+}
+
+// Reader is the read side of a Store: the one interface the readers of
+// records and labels (monitor, export, web) take. Every Store is a Reader.
+type Reader interface {
+	RecordScanner
+	// GetRecord returns the record with that id, or an error wrapping
+	// ErrNotFound.
+	GetRecord(ctx context.Context, id string) (record.Record, error)
+	// ScanFeedback calls fn for every stored feedback row in ReceivedAt
+	// order (insertion order for ties).
+	ScanFeedback(ctx context.Context, p FeedbackScanParams, fn func(fb record.Feedback) error) error
 }

@@ -31,6 +31,9 @@ type SummaryScanner interface {
 
 // RecordScanner is the part of Store that ScanSummaries falls back on.
 type RecordScanner interface {
+	// ScanRecords calls fn for each matching record in ReceivedAt order.
+	// fn must not retain rec after it returns. An error from fn stops the
+	// scan and is returned.
 	ScanRecords(ctx context.Context, p ScanParams, fn func(rec *record.Record) error) error
 }
 

@@ -32,9 +32,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
-	"github.com/rendezvous-gw/rendezvous/internal/export"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
-	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
@@ -50,20 +48,13 @@ type Monitor interface {
 	Metrics(ctx context.Context, w monitor.Window, bucket time.Duration) (analysis.MetricsReport, error)
 	Compare(ctx context.Context, challenger string, w monitor.Window) (analysis.Comparison, error)
 	Drift(ctx context.Context, modelName string, w monitor.Window) (monitor.DriftResult, monitor.Samples, error)
-	Labels(ctx context.Context) (map[string]export.Label, error)
-}
-
-// Store is the read side of the record store the dashboard needs
-// (store.Store).
-type Store interface {
-	ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec *record.Record) error) error
-	GetRecord(ctx context.Context, id string) (record.Record, error)
+	Labels(ctx context.Context) (map[string]monitor.Label, error)
 }
 
 // Params configures New. Monitor and Store are required.
 type Params struct {
 	Monitor Monitor
-	Store   Store
+	Store   store.Reader
 	// Title heads the page (default "Rendezvous").
 	Title string
 	// Fields orders a record's input fields (the schema's order); fields
@@ -89,7 +80,7 @@ type Params struct {
 // concurrent use; every page view reads the store afresh.
 type Dashboard struct {
 	mon      Monitor
-	store    Store
+	store    store.Reader
 	title    string
 	fields   []string
 	labels   map[int]string

@@ -36,7 +36,7 @@ type Params struct {
 	Monitor  *monitor.Monitor
 	Feedback *feedback.Service
 	// Export reads records and feedback for /v1/export.
-	Export export.Source
+	Export store.Reader
 	// Planner returns a fresh export column planner (configured fields and
 	// models) for each export.
 	Planner func() *export.Planner

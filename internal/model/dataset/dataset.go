@@ -1,5 +1,6 @@
 // Package dataset reads labelled or unlabelled CSV files (Kaggle format) into
-// validated schema.Inputs through a configuration's training mapping, so
+// validated schema.Inputs through a Mapping (which the caller builds, e.g.
+// config.Config.TrainingMapping from a configuration's training section), so
 // training, offline scoring, drift analysis and the simulator all see rows
 // exactly as the gateway would after validating a request.
 package dataset
@@ -18,9 +19,6 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
 
@@ -42,56 +40,6 @@ type Mapping struct {
 	LabelColumn string
 	// Classes are the allowed label values (empty: any integer).
 	Classes []int
-}
-
-// FromConfig builds the mapping from a configuration's schema, training
-// section and label words.
-func FromConfig(c *config.Config) (Mapping, error) {
-	v, err := schema.New(schema.Options{Fields: c.Schema.Fields, AllowUnknown: true})
-	if err != nil {
-		return Mapping{}, fmt.Errorf("build input validator: %w", err)
-	}
-	m := Mapping{
-		Fields:      slices.Clone(c.Schema.Fields),
-		Validator:   v,
-		Columns:     c.Training.Columns,
-		IDColumn:    c.Training.IDColumn,
-		LabelColumn: c.Training.LabelColumn,
-	}
-	for k := range c.Labels.Words {
-		m.Classes = append(m.Classes, k)
-	}
-	slices.Sort(m.Classes)
-	if len(m.Columns) == 0 {
-		return Mapping{}, errors.New("config: training.columns is empty (no CSV column maps to an input field)")
-	}
-	for col, f := range m.Columns {
-		if _, ok := v.Field(f); !ok {
-			return Mapping{}, fmt.Errorf("config: training.columns.%s: %q is not a schema field", col, f)
-		}
-	}
-	return m, nil
-}
-
-// ParseConfig decodes a configuration without validating it (a training
-// run needs only the schema, labels and training sections, and must work
-// before the bundles the configuration names exist). source names it in errors.
-func ParseConfig(source string, data []byte) (*config.Config, error) {
-	var c config.Config
-	if err := yaml.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("read config %s: %w", source, err)
-	}
-	c.Source = source
-	return &c, nil
-}
-
-// LoadConfig reads and decodes the configuration file at path (see ParseConfig).
-func LoadConfig(path string) (*config.Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	return ParseConfig(path, data)
 }
 
 // Dataset is a parsed CSV file.

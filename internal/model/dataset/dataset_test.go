@@ -1,4 +1,4 @@
-package dataset
+package dataset_test
 
 import (
 	"errors"
@@ -6,19 +6,21 @@ import (
 	"testing"
 
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/model/dataset"
 )
 
-func titanicMapping(t *testing.T) Mapping {
+func titanicMapping(t *testing.T) dataset.Mapping {
 	t.Helper()
 	data, err := titanic.FS.ReadFile(titanic.ConfigFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ParseConfig("rendezvous.yaml", data)
+	c, err := config.ParseUnvalidated("rendezvous.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := FromConfig(c)
+	m, err := c.TrainingMapping()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func TestRead_MapsColumnsAndMissingValues(t *testing.T) {
 		`6,0,3,"Moran, Mr. James",male,,0,0,330877,8.4583,,Q` + "\n" +
 		`62,1,1,"Icard, Miss. Amelie",female,38,0,0,113572,80,B28,` + "\n" +
 		`900,1,2,"Sentinel, Mr. X",male,-1,0,0,1,-1,,C` + "\n"
-	d, err := Read("train.csv", []byte(csv), titanicMapping(t), true)
+	d, err := dataset.Read("train.csv", []byte(csv), titanicMapping(t), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestRead_MapsColumnsAndMissingValues(t *testing.T) {
 
 func TestRead_UnlabelledFileIsAllowedForScoring(t *testing.T) {
 	csv := "PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked\n892,3,\"Kelly, Mr. James\",male,34.5,0,0,330911,7.8292,,Q\n"
-	d, err := Read("test.csv", []byte(csv), titanicMapping(t), false)
+	d, err := dataset.Read("test.csv", []byte(csv), titanicMapping(t), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +90,11 @@ func TestRead_BadFilesGiveOneLineNamingFileLineAndColumn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Read("train.csv", []byte(tt.csv), titanicMapping(t), true)
+			_, err := dataset.Read("train.csv", []byte(tt.csv), titanicMapping(t), true)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, ErrBadCSV) {
+			if !errors.Is(err, dataset.ErrBadCSV) {
 				t.Errorf("error does not wrap ErrBadCSV: %v", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, tt.want) || strings.Contains(msg, "\n") {

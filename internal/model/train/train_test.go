@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/dataset"
 	"github.com/rendezvous-gw/rendezvous/internal/testenv"
@@ -20,11 +21,11 @@ func titanicMapping(t testing.TB) (dataset.Mapping, map[int]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := dataset.ParseConfig("rendezvous.yaml", data)
+	c, err := config.ParseUnvalidated("rendezvous.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dataset.FromConfig(c)
+	m, err := c.TrainingMapping()
 	if err != nil {
 		t.Fatal(err)
 	}

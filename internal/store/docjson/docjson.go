@@ -1,12 +1,20 @@
 // Package docjson encodes a record.Record as the JSON document the SQL stores
-// keep, several times faster than encoding/json (which spends most of its
-// time on reflection and on re-validating the output of Features.MarshalJSON).
+// keep, and decodes it back, several times faster than encoding/json (which
+// spends most of its time on reflection and on re-validating the output of
+// Features.MarshalJSON).
 //
-// The output is byte for byte what a json.Encoder with SetEscapeHTML(false)
-// writes for the record (without the trailing newline); the tests hold it to
-// that on every field and on fuzzed strings, and fail when record.Record,
-// ModelResult, Decision or schema.FieldError gain a field this encoder does
-// not know. Decoding stays with encoding/json.
+// Encoding (AppendRecord): the output is byte for byte what a json.Encoder
+// with SetEscapeHTML(false) writes for the record (without the trailing
+// newline); the tests hold it to that on every field and on fuzzed strings,
+// and fail when record.Record, ModelResult, Decision or schema.FieldError
+// gain a field this encoder does not know.
+//
+// Decoding (DecodeRecord, Decoder): a hand-written parser reads documents of
+// the shape the encoder writes, in any key order and spacing (as jsonb
+// returns them), and gives exactly what json.Unmarshal into a zero
+// record.Record gives; anything else (unknown or repeated keys, nulls where
+// a value is expected, malformed JSON) falls back to encoding/json, so the
+// result and the error are encoding/json's in every case.
 package docjson
 
 import (

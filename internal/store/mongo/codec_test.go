@@ -18,7 +18,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
-	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
 )
 
@@ -46,7 +45,7 @@ func TestCodec_RoundTripsFullRecordWithMicrosecondTime(t *testing.T) {
 	rec := storetest.FullRecord("req-1", t0)
 	got := roundTrip(t, rec)
 	want := rec
-	want.ReceivedAt = store.Timestamp(rec.ReceivedAt)
+	want.ReceivedAt = record.Timestamp(rec.ReceivedAt)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %#v\nwant %#v", got, want)
 	}
@@ -88,7 +87,7 @@ func TestCodec_EscapesKeysFerretDBRefusesAndRestoresThem(t *testing.T) {
 	}
 	got := roundTrip(t, rec)
 	want := rec
-	want.ReceivedAt = store.Timestamp(t0)
+	want.ReceivedAt = record.Timestamp(t0)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %#v\nwant %#v", got, want)
 	}
@@ -206,7 +205,7 @@ func TestCodec_FeedbackRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fb
-	want.ReceivedAt = store.Timestamp(fb.ReceivedAt)
+	want.ReceivedAt = record.Timestamp(fb.ReceivedAt)
 	if got != want || got.ReceivedAt.Location() != time.UTC {
 		t.Errorf("feedback round trip = %+v, want %+v", got, want)
 	}

@@ -376,7 +376,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	recs = store.UniqueByID(recs)
+	recs = record.UniqueByID(recs)
 	docs := make([]any, len(recs))
 	// One buffer for the whole batch: documents are sub-slices of it.
 	buf := make([]byte, 0, 1500*len(recs))

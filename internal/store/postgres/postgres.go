@@ -258,7 +258,7 @@ type encoded struct {
 
 func encode(rec *record.Record) (encoded, error) {
 	r := *rec
-	r.ReceivedAt = store.Timestamp(r.ReceivedAt)
+	r.ReceivedAt = record.Timestamp(r.ReceivedAt)
 	doc, err := docjson.AppendRecord(make([]byte, 0, 1536), &r)
 	if err != nil {
 		return encoded{}, fmt.Errorf("encode record %q: %w", rec.ID, err)
@@ -370,7 +370,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	recs = store.UniqueByID(recs)
+	recs = record.UniqueByID(recs)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -385,7 +385,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 			return err
 		}
 		ids[i], entities[i], statuses[i] = pgText(recs[i].ID), pgNullable(recs[i].EntityID), pgText(recs[i].Status)
-		ats[i] = store.Timestamp(recs[i].ReceivedAt)
+		ats[i] = record.Timestamp(recs[i].ReceivedAt)
 		docs[i], orders[i], exacts[i] = e.doc, e.order, e.exact
 		return nil
 	}
@@ -532,7 +532,7 @@ func (s *Store) WriteFeedback(ctx context.Context, fb []record.Feedback) error {
 		if int64(f.Label) != int64(int32(f.Label)) {
 			return fmt.Errorf("write feedback: label %d of request %q does not fit a 32-bit integer", f.Label, f.RequestID)
 		}
-		reqs[i], ents[i], labels[i], ats[i] = pgText(f.RequestID), pgNullable(f.EntityID), int32(f.Label), store.Timestamp(f.ReceivedAt)
+		reqs[i], ents[i], labels[i], ats[i] = pgText(f.RequestID), pgNullable(f.EntityID), int32(f.Label), record.Timestamp(f.ReceivedAt)
 	}
 	if _, err := s.pool.Exec(ctx, insertFeedback, reqs, ents, labels, ats); err != nil {
 		return fmt.Errorf("write %d feedback rows: %w", len(fb), ctxErr(ctx, err))

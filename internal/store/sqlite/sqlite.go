@@ -319,7 +319,7 @@ func encodeRecord(rec *record.Record) (string, error) {
 // appendRecord appends the document encodeRecord returns to dst.
 func appendRecord(dst []byte, rec *record.Record) ([]byte, error) {
 	r := *rec
-	r.ReceivedAt = store.Timestamp(r.ReceivedAt)
+	r.ReceivedAt = record.Timestamp(r.ReceivedAt)
 	b, err := docjson.AppendRecord(dst, &r)
 	if err != nil {
 		return dst, fmt.Errorf("encode record %q: %w", rec.ID, err)
@@ -396,7 +396,7 @@ func decodeRecordWith(dec *docjson.Decoder, doc []byte, rec *record.Record) erro
 }
 
 // micros is t in stored form: microseconds since the epoch, UTC.
-func micros(t time.Time) int64 { return store.Timestamp(t).UnixMicro() }
+func micros(t time.Time) int64 { return record.Timestamp(t).UnixMicro() }
 
 // bound is a filter time as stored microseconds: the first stored value at
 // or after t, so "received_at >= bound(t)" is exactly "at or after t".
@@ -432,7 +432,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []record.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	recs = store.UniqueByID(recs)
+	recs = record.UniqueByID(recs)
 	if len(recs) == 0 {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
-	"github.com/rendezvous-gw/rendezvous/internal/store/sumblock"
+	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite/sumblock"
 )
 
 // Summary blocks: beside each write batch's records, WriteRecords stores the
@@ -128,7 +128,7 @@ func appendSummaryBlock(data, inputs, counts []byte, recs []record.Record) (_, _
 	ss := make([]record.Summary, len(recs))
 	for i := range recs {
 		record.Summarize(&recs[i], &ss[i], true)
-		ss[i].ReceivedAt = store.Timestamp(ss[i].ReceivedAt)
+		ss[i].ReceivedAt = record.Timestamp(ss[i].ReceivedAt)
 	}
 	sumblock.Sort(ss)
 	data, inputs, err = sumblock.Append(data, inputs, ss)

@@ -27,7 +27,7 @@
 //     as an earlier batch wins over a later one.
 //   - Feedback is append-only and ScanFeedback returns every row, in
 //     ReceivedAt order and insertion order for ties: a reader that keeps the
-//     last label it sees per request gets "latest wins" (LatestLabels).
+//     last label it sees per request gets "latest wins" (monitor.LatestLabels).
 //   - Match ignores empty ids, returns non-nil maps, and lists an entity's
 //     requests in ReceivedAt order (ID for ties).
 //   - A cancelled context fails the call with an error wrapping the
@@ -50,6 +50,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -104,12 +105,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
-// LatestLabels applies the latest-wins rule to feedback read in ScanFeedback
-// order: the label of each request id is the last one seen.
-func LatestLabels(fbs []record.Feedback) map[string]int {
-	m := make(map[string]int, len(fbs))
-	for _, fb := range fbs {
-		m[fb.RequestID] = fb.Label
+// latestLabels is the latest label of every request as the monitor's
+// label index reads it from s (monitor.LatestLabels: ScanFeedback, latest
+// ReceivedAt wins, ties go to the row scanned last).
+func latestLabels(t *testing.T, s store.Store) map[string]int {
+	t.Helper()
+	labels, err := monitor.LatestLabels(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]int, len(labels))
+	for id, l := range labels {
+		m[id] = l.Class
 	}
 	return m
 }
@@ -266,7 +273,7 @@ func FullRecord(id string, at time.Time) record.Record {
 
 // want returns rec as a store must return it.
 func want(rec record.Record) record.Record {
-	rec.ReceivedAt = store.Timestamp(rec.ReceivedAt)
+	rec.ReceivedAt = record.Timestamp(rec.ReceivedAt)
 	return rec
 }
 
@@ -556,7 +563,7 @@ func scanFixture(t *testing.T, s store.Store) []record.Record {
 func testScan(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
 	recs := scanFixture(t, s)
-	at := func(sec int) time.Time { return store.Timestamp(t0.Add(time.Duration(sec) * time.Second)) }
+	at := func(sec int) time.Time { return record.Timestamp(t0.Add(time.Duration(sec) * time.Second)) }
 	all := []string{"r00", "r01", "r02", "r03", "r04a", "r04b", "r05", "r06", "r07", "r08"}
 	tests := []struct {
 		name string
@@ -677,20 +684,20 @@ func testFeedback(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatalf("ScanFeedback returned %d rows, want all 3 (append-only): %+v", len(fbs), fbs)
 	}
 	wantFb := []record.Feedback{
-		{RequestID: "req-1", EntityID: "892", Label: 0, ReceivedAt: store.Timestamp(t0.Add(time.Hour))},
-		{RequestID: "req-1", EntityID: "892", Label: 1, ReceivedAt: store.Timestamp(t0.Add(2 * time.Hour))},
-		{RequestID: "req-unknown", Label: 1, ReceivedAt: store.Timestamp(t0.Add(3 * time.Hour))},
+		{RequestID: "req-1", EntityID: "892", Label: 0, ReceivedAt: record.Timestamp(t0.Add(time.Hour))},
+		{RequestID: "req-1", EntityID: "892", Label: 1, ReceivedAt: record.Timestamp(t0.Add(2 * time.Hour))},
+		{RequestID: "req-unknown", Label: 1, ReceivedAt: record.Timestamp(t0.Add(3 * time.Hour))},
 	}
 	if !reflect.DeepEqual(fbs, wantFb) {
 		t.Errorf("ScanFeedback = %+v, want %+v", fbs, wantFb)
 	}
-	if got := LatestLabels(fbs); got["req-1"] != 1 {
+	if got := latestLabels(t, s); got["req-1"] != 1 {
 		t.Errorf("latest label of req-1 = %d, want 1 (the later one)", got["req-1"])
 	}
 	// Feedback never rewrites the record.
 	equalRecord(t, get(t, s, "req-1"), want(rec))
 	// Range filter: Since inclusive, Until exclusive.
-	got := scanFeedback(t, s, store.FeedbackScanParams{Since: store.Timestamp(t0.Add(2 * time.Hour)), Until: store.Timestamp(t0.Add(3 * time.Hour))})
+	got := scanFeedback(t, s, store.FeedbackScanParams{Since: record.Timestamp(t0.Add(2 * time.Hour)), Until: record.Timestamp(t0.Add(3 * time.Hour))})
 	if len(got) != 1 || got[0].Label != 1 || got[0].RequestID != "req-1" {
 		t.Errorf("ScanFeedback [2h, 3h) = %+v, want the second label of req-1", got)
 	}
@@ -717,7 +724,7 @@ func testFeedbackOrder(t *testing.T, open func(t *testing.T) store.Store) {
 	if !slices.Equal(got, wantOrder) {
 		t.Errorf("ScanFeedback order = %v, want %v", got, wantOrder)
 	}
-	if l := LatestLabels(fbs)["r"]; l != 0 {
+	if l := latestLabels(t, s)["r"]; l != 0 {
 		t.Errorf("latest label of r = %d, want 0 (written last at the same time)", l)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/insight"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
@@ -61,7 +62,7 @@ type testGateway struct {
 func startGateway(t *testing.T) *testGateway {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := config.Default()
+	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
 	}

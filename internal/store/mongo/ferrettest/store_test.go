@@ -82,7 +82,7 @@ func TestStore_WritesScansAndMatchesOnFerretDBWithPostgreSQL(t *testing.T) {
 		t.Fatalf("GetRecord: %v", err)
 	}
 	want := recs[7]
-	want.ReceivedAt = store.Timestamp(want.ReceivedAt)
+	want.ReceivedAt = record.Timestamp(want.ReceivedAt)
 	if !got.ReceivedAt.Equal(want.ReceivedAt) || got.Models["prod-gbt"].Features.Names[0] != "pclass" || *got.Models["prod-gbt"].Probability != *want.Models["prod-gbt"].Probability {
 		t.Errorf("GetRecord = %+v, want %+v", got, want)
 	}

@@ -1,11 +1,9 @@
-package store
+package record
 
 import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/rendezvous-gw/rendezvous/internal/record"
 )
 
 func TestTimestamp_TruncatesToMicrosecondsInUTC(t *testing.T) {
@@ -17,7 +15,7 @@ func TestTimestamp_TruncatesToMicrosecondsInUTC(t *testing.T) {
 }
 
 func TestUniqueByID_KeepsTheFirstOfEachID(t *testing.T) {
-	recs := []record.Record{{ID: "a", Status: "1"}, {ID: "b"}, {ID: "a", Status: "2"}, {ID: "c"}, {ID: "b", Status: "x"}}
+	recs := []Record{{ID: "a", Status: "1"}, {ID: "b"}, {ID: "a", Status: "2"}, {ID: "c"}, {ID: "b", Status: "x"}}
 	got := UniqueByID(recs)
 	var ids []string
 	for _, r := range got {

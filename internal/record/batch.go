@@ -1,10 +1,6 @@
-package store
+package record
 
-import (
-	"time"
-
-	"github.com/rendezvous-gw/rendezvous/internal/record"
-)
+import "time"
 
 // Timestamp is the form in which every backend stores a time: UTC, truncated
 // to whole microseconds (the precision of PostgreSQL's timestamptz and of the
@@ -17,7 +13,7 @@ func Timestamp(t time.Time) time.Time {
 // UniqueByID returns recs without the records whose ID already appeared
 // earlier in recs: within one batch the first occurrence wins, as it does
 // between batches. It returns recs itself when there is no duplicate.
-func UniqueByID(recs []record.Record) []record.Record {
+func UniqueByID(recs []Record) []Record {
 	if len(recs) < 2 {
 		return recs
 	}
@@ -34,7 +30,7 @@ func UniqueByID(recs []record.Record) []record.Record {
 		return recs
 	}
 	clear(seen)
-	out := make([]record.Record, 0, len(recs))
+	out := make([]Record, 0, len(recs))
 	for _, r := range recs {
 		if _, ok := seen[r.ID]; ok {
 			continue
