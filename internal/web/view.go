@@ -64,9 +64,14 @@ type view struct {
 	Rejected      int64
 	Fallbacks     int64
 	Unavailable   int64
-	DriftedInputs int
-	InputCount    int
-	DatasetDrift  bool
+	// DriftedColumns of TestedColumns of production's drift report (its
+	// inputs and its predicted probability, as the dataset-drift rule
+	// counts them); Insufficient more say insufficient_data.
+	DriftedColumns int
+	TestedColumns  int
+	Insufficient   int
+	MinSample      int
+	DatasetDrift   bool
 
 	Models      []modelRow
 	DriftModel  string
@@ -128,7 +133,9 @@ type driftCard struct {
 	Rule      string
 	PSI       string
 	Drifted   bool
-	Chart     chart
+	// Insufficient: fewer current values than the minimum, no verdict.
+	Insufficient bool
+	Chart        chart
 }
 
 // recentRow is one line of the Recent requests table.
@@ -572,6 +579,9 @@ func (b *builder) drift(fetches []driftFetch) {
 		if prod {
 			b.v.DriftModel, b.v.DriftRows, b.v.RefRows = m.Name, f.res.CurrentRows, f.res.ReferenceRows
 			b.v.DatasetDrift = f.res.DatasetDrift
+			b.v.DriftedColumns, b.v.TestedColumns = f.res.Counts()
+			b.v.Insufficient = len(f.res.Columns) - b.v.TestedColumns
+			b.v.MinSample = f.res.MinSample
 		}
 		for _, cd := range f.res.Columns {
 			isProb := cd.Column == monitor.ProbabilityColumn
@@ -583,10 +593,6 @@ func (b *builder) drift(fetches []driftFetch) {
 				b.v.Predictions = append(b.v.Predictions, card)
 				continue
 			}
-			b.v.InputCount++
-			if cd.Drifted {
-				b.v.DriftedInputs++
-			}
 			b.v.Inputs = append(b.v.Inputs, card)
 		}
 	}
@@ -597,6 +603,7 @@ func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Sa
 	c := driftCard{
 		Column: cd.Column, Model: modelName, Type: string(cd.Type), Method: string(cd.Method), MethodDoc: methodDocs[cd.Method],
 		Statistic: fmtStat(float64(cd.Statistic)), Threshold: fmtNum(cd.Threshold), PSI: fmtStat(float64(cd.PSI)), Drifted: cd.Drifted,
+		Insufficient: cd.Verdict == analysis.DriftVerdictInsufficient,
 	}
 	if cd.PValue != nil {
 		c.PValue = fmtNum(*cd.PValue)
