@@ -27,9 +27,9 @@ const (
 	DefaultBatchKey         = "results"
 	DefaultMinLabelledPairs = 200
 	// DefaultDriftMinSample is analysis.drift_min_sample's default.
-	DefaultDriftMinSample = 30
-	DefaultBreakerFailures  = 5
-	DefaultBreakerCooldown  = 10 * time.Second
+	DefaultDriftMinSample  = 30
+	DefaultBreakerFailures = 5
+	DefaultBreakerCooldown = 10 * time.Second
 
 	KindBundle = "bundle"
 	KindRemote = "remote"

@@ -59,11 +59,11 @@ type view struct {
 	Ranges    []rangeOption
 	Refreshes []refreshOption
 
-	Requests      int64
-	Labelled      int64
-	Rejected      int64
-	Fallbacks     int64
-	Unavailable   int64
+	Requests    int64
+	Labelled    int64
+	Rejected    int64
+	Fallbacks   int64
+	Unavailable int64
 	// DriftedColumns of TestedColumns of production's drift report (its
 	// inputs and its predicted probability, as the dataset-drift rule
 	// counts them); Insufficient more say insufficient_data.
