@@ -169,10 +169,18 @@ func New(p Params) (*Dashboard, error) {
 
 // shortID shows the distinctive tail of a UUIDv7 (its head is the time).
 func shortID(id string) string {
-	if len(id) == 36 && id[8] == '-' {
+	// One rule for every id: keep the end, where ids differ. A gateway id
+	// (a UUID, plus ".N" for the N-th instance of a batch) keeps the UUID's
+	// last 12 hex digits and the batch suffix; any other id its last 23
+	// characters.
+	if len(id) >= 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' {
 		return "…" + id[24:]
 	}
-	return shorten(id, 24)
+	r := []rune(id)
+	if len(r) <= 24 {
+		return id
+	}
+	return "…" + string(r[len(r)-23:])
 }
 
 // Routes are the dashboard's routes, to mount with api.Params.Extra:
