@@ -4,10 +4,12 @@
 # order, into a fresh clone of this commit, with ../shared beside it.
 #
 #   scripts/check-docs.sh [FILE.md ...]        (default: README.md docs/WALKTHROUGH.md)
+#   CHECK_DOCS_VERBOSE=1 scripts/check-docs.sh  (also show the output of sessions that pass)
 #
-# Each block runs in its own `bash -euo pipefail` in the clone (so files a
-# block leaves, like ./rendezvous or rendezvous.db, are there for the next);
-# processes a block started in the background are stopped when it ends. The
+# The blocks of one file run in order in one `bash -euo pipefail` session in
+# the clone, as if pasted one after the other into one terminal (variables,
+# background jobs and files carry over); what a file's session started in the
+# background is stopped when it ends. The
 # blocks run in a private network namespace when `unshare -n` works (root),
 # so the documented 127.0.0.1:8080 never collides with another gateway on the
 # machine. A failing block fails the script and prints its output.
@@ -24,58 +26,56 @@ git clone -q --no-checkout "$repo" "$work/clone"
 git -C "$work/clone" checkout -q "$(git rev-parse HEAD)"
 ln -s "$shared" "$work/shared" # the docs say ../shared
 
-# extract FILE: one file per runnable block, numbered on from the blocks
-# already extracted, its first line naming where it comes from.
-extract() {
-	awk -v out="$work/blocks" -v src="$1" -v n="$(ls "$work/blocks" | wc -l)" '
-		/^```sh runnable[[:space:]]*$/ { n++; f = sprintf("%s/%03d.sh", out, n); printf "# %s, block at line %d\n", src, NR > f; inb = 1; next }
-		/^```/ && inb { inb = 0; close(f); next }
-		inb { print >> f }
-	' "$1"
-}
-mkdir -p "$work/blocks"
-for f in "${files[@]}"; do extract "$f"; done
-blocks=("$work"/blocks/*.sh)
-if [ ! -e "${blocks[0]}" ]; then
-	echo "check-docs: no runnable blocks in ${files[*]}" >&2
-	exit 1
-fi
+# One session script per file: each runnable block, preceded by a line
+# naming it (on stderr, so a failure's output shows which block it was in).
+n=0
+for f in "${files[@]}"; do
+	out="$work/$(printf '%02d' "$n").sh"
+	n=$((n + 1))
+	awk -v src="$f" '
+		/^```sh runnable[[:space:]]*$/ { inb = 1; k++; printf "echo \"### %s block %d (line %d)\" >&2\n", src, k, NR + 1; next }
+		/^```/ && inb { inb = 0; next }
+		inb { print }
+		END { if (k == 0) exit 1 }
+	' "$f" > "$out" || { echo "check-docs: no runnable block in $f" >&2; exit 1; }
+done
 
-# run_blocks runs every block in order; it is what runs in the namespace.
 cat > "$work/run.sh" <<'RUN'
 set -uo pipefail
 ip link set lo up 2>/dev/null || true
 cd "$1/clone"
 shift
 passed=0 failed=0
-for b in "$@"; do
-	head -1 "$b"
+for s in "$@"; do
 	start=$(date +%s)
-	# setsid: the block and everything it starts form one process group.
-	setsid bash -euo pipefail "$b" > "$b.out" 2>&1 &
+	# setsid: the session and everything it starts form one process group.
+	setsid bash -euo pipefail "$s" > "$s.out" 2>&1 &
 	pid=$!
 	wait "$pid"
 	rc=$?
-	kill -- "-$pid" 2>/dev/null || true # stop what the block left in the background
-	sleep 0.5
+	kill -- "-$pid" 2>/dev/null || true # stop what it left in the background
+	blocks=$(grep -c '^### ' "$s.out" || true)
+	name=$(sed -n 's/^### \([^ ]*\) .*/\1/p' "$s.out" | head -1)
 	if [ "$rc" -eq 0 ]; then
-		passed=$((passed + 1))
-		echo "  ok ($(($(date +%s) - start)) s)"
+		passed=$((passed + blocks))
+		echo "ok   $name: $blocks runnable blocks ($(($(date +%s) - start)) s)"
+		if [ -n "${CHECK_DOCS_VERBOSE:-}" ]; then sed 's/^/    > /' "$s.out"; fi
 	else
 		failed=$((failed + 1))
-		echo "  FAILED with status $rc; the block was:"
-		sed 's/^/    | /' "$b"
-		echo "  its output:"
-		sed 's/^/    > /' "$b.out"
+		passed=$((passed + blocks - 1))
+		echo "FAIL $name: status $rc in $(grep '^### ' "$s.out" | tail -1 | cut -c5-); its output:"
+		sed 's/^/    > /' "$s.out"
 	fi
+	sleep 0.5
 done
 echo "check-docs: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
 RUN
 
+sessions=("$work"/[0-9]*.sh)
 if unshare -n true 2>/dev/null; then
-	GOPROXY=off unshare -n bash "$work/run.sh" "$work" "${blocks[@]}"
+	GOPROXY=off CHECK_DOCS_VERBOSE="${CHECK_DOCS_VERBOSE:-}" unshare -n bash "$work/run.sh" "$work" "${sessions[@]}"
 else
 	echo "check-docs: no private network namespace (not root?): using the machine's 127.0.0.1:8080" >&2
-	bash "$work/run.sh" "$work" "${blocks[@]}"
+	bash "$work/run.sh" "$work" "${sessions[@]}"
 fi
