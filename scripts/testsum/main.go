@@ -136,8 +136,12 @@ func packageLine(w io.Writer, e event, out []string) {
 	case "skip":
 		fmt.Fprintf(w, "?   \t%s\t[no test files]\n", e.Package)
 	case "fail":
-		// Package-level output (a panic, TestMain's messages) then the verdict.
+		// Package-level output (a panic, TestMain's messages) then the
+		// verdict, once.
 		for _, o := range out {
+			if o == "FAIL\n" || strings.HasPrefix(o, "FAIL\t"+e.Package) {
+				continue
+			}
 			fmt.Fprint(w, o)
 		}
 		fmt.Fprintf(w, "FAIL\t%s\t%v\n", e.Package, d)
