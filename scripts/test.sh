@@ -12,9 +12,18 @@
 # under -race in its own package. Also left out: internal/model/train, which
 # has no concurrent code and is pure CPU (62 s under -race on the shared
 # 2-core machine against 3 s without).
+#
+# Each go test run's -json output goes through scripts/testsum, which prints
+# one line per package (and failed tests' output); the totals of both runs
+# (passed, failed, skipped and why each skip) come last, also when a run
+# failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go test -count=1 -timeout 30m ./...
+tmp=$(mktemp -d)
+go build -o "$tmp/testsum" ./scripts/testsum
+sum() { "$tmp/testsum" -add "$tmp/state"; }
+trap 'status=$?; "$tmp/testsum" -report "$tmp/state" || status=1; rm -rf "$tmp"; exit $status' EXIT
+go test -count=1 -timeout 30m -json ./... | sum
 race_skip='/internal/e2e$|/internal/store/mongo/ferrettest$|/internal/model/train$'
 # shellcheck disable=SC2046 # one argument per package
-go test -count=1 -race -timeout 30m $(go list ./... | grep -Ev "$race_skip")
+go test -count=1 -race -timeout 30m -json $(go list ./... | grep -Ev "$race_skip") | sum

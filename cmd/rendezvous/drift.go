@@ -19,7 +19,9 @@ func runDrift(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			"Evidently's defaults: reference column with <= 1000 values: ks / chisquare /\n"+
 			"z, drifted when p < 0.05; larger: wasserstein (normed) / jensenshannon,\n"+
 			"drifted when >= 0.1. PSI is reported for every column. The dataset drifts\n"+
-			"when at least half of the columns drift. Exit status 0 either way.", stderr)
+			"when at least half of the tested columns drift. A column with fewer than\n"+
+			"--min-sample current values says insufficient_data instead of a verdict.\n"+
+			"Exit status 0 either way.", stderr)
 	refPath := fs.String("reference", "", "reference CSV with a header row (required)")
 	curPath := fs.String("current", "", "current CSV with a header row (required)")
 	columns := fs.String("columns", "", "comma-separated columns to compare (default: every reference column)")
@@ -29,6 +31,7 @@ func runDrift(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	})
 	asJSON := fs.Bool("json", false, "print the JSON report instead of the table")
+	minSample := fs.Int("min-sample", analysis.DefaultMinSample, "fewest non-missing current values for a verdict (-1: no minimum)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,7 +41,7 @@ func runDrift(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if *refPath == "" || *curPath == "" {
 		return fmt.Errorf("%w: --reference and --current are required", errUsage)
 	}
-	opts := analysis.DriftOptions{}
+	opts := analysis.DriftOptions{MinSample: *minSample}
 	if *columns != "" {
 		for _, c := range strings.Split(*columns, ",") {
 			if c = strings.TrimSpace(c); c != "" {

@@ -68,10 +68,14 @@ type driftJSON struct {
 		PValue    *float64 `json:"p_value"`
 		Threshold float64  `json:"threshold"`
 		Drifted   bool     `json:"drifted"`
+		Verdict   string   `json:"verdict"`
 		PSI       *float64 `json:"psi"`
 	} `json:"columns"`
-	DriftShare   float64 `json:"drift_share"`
-	DatasetDrift bool    `json:"dataset_drift"`
+	DriftedColumns int     `json:"drifted_columns"`
+	TestedColumns  int     `json:"tested_columns"`
+	MinSample      int     `json:"min_sample"`
+	DriftShare     float64 `json:"drift_share"`
+	DatasetDrift   bool    `json:"dataset_drift"`
 }
 
 func runDriftJSON(t *testing.T, args ...string) driftJSON {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/insight"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
@@ -29,7 +30,8 @@ func buildMonitor(cfg *config.Config, st store.Store, members []rendezvous.Membe
 	for i, f := range cfg.Schema.Fields {
 		fields[i] = f.Name
 	}
-	return monitor.New(monitor.Params{Store: st, Models: models, Fields: fields, MinLabelledPairs: cfg.Analysis.MinLabelledPairs})
+	return monitor.New(monitor.Params{Store: st, Models: models, Fields: fields, MinLabelledPairs: cfg.Analysis.MinLabelledPairs,
+		Drift: analysis.DriftOptions{MinSample: cfg.Analysis.DriftMinSample}})
 }
 
 // exportPlanner starts every export with the configured input fields and

@@ -14,8 +14,9 @@ import (
 
 // runModel dispatches "rendezvous model <subcommand>".
 func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, "Usage: rendezvous model inspect FILE [--json]")
+	if len(args) == 0 || isHelp(args[0]) {
+		groupHelp(stdout, "model", "Look into a model bundle (the JSON file 'rendezvous train' writes and 'serve' loads).",
+			[]subcommand{{"inspect", "a bundle's name, version, artifact id, pipeline, metrics and profile"}})
 		if len(args) == 0 {
 			return fmt.Errorf("%w: missing subcommand (want inspect)", errUsage)
 		}

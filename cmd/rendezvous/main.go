@@ -32,6 +32,7 @@ var errUsage = errors.New("usage")
 var commands = []command{
 	// commands: keep one per line, sorted by workflow.
 	{"serve", "serve the gateway (embedded Titanic example by default)", runServe},
+	{"init", "write a configuration and the model bundles it names into a directory (init DIR)", runInit},
 	{"config", "print the default configuration or validate one (config print | config validate [FILE])", runConfig},
 	{"train", "train a model bundle from a labelled CSV", runTrain},
 	{"predict", "score a CSV offline with a model bundle", runPredict},
@@ -40,6 +41,7 @@ var commands = []command{
 	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},
 	{"report", "summarise recorded traffic: models, challengers vs production, drift (text, JSON or HTML)", runReport},
 	{"export", "export recorded requests as CSV, JSON Lines or Parquet", runExport},
+	{"version", "print the version, commit, Go version and build date", runVersion},
 }
 
 func main() {
@@ -50,7 +52,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && args[0] == "--version" {
+		args = []string{"version"}
+	}
+	if len(args) > 1 && args[0] == "help" { // rendezvous help serve
+		args = append(args[1:], "--help")
+	}
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(stdout)
 		if len(args) == 0 {
 			return 2
@@ -98,10 +106,7 @@ Commands:`)
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: rendezvous %s\n\n%s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printUsage(stderr, fs, name, synopsis) }
 	return fs
 }
 

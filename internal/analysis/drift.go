@@ -59,6 +59,10 @@ const (
 	// DefaultDriftShare: the dataset drifts when at least this share of its
 	// columns drift.
 	DefaultDriftShare = 0.5
+	// DefaultMinSample: a column with fewer non-missing current values
+	// gets the verdict insufficient_data instead of drift or no_drift (a
+	// handful of rows gives extreme PSI and meaningless tests).
+	DefaultMinSample = 30
 	// MaxCategoricalDistinct: a numeric column with at most this many
 	// distinct values is categorical.
 	MaxCategoricalDistinct = 5
@@ -80,7 +84,16 @@ type DriftOptions struct {
 	LargeReference int
 	// DriftShare overrides DefaultDriftShare when > 0.
 	DriftShare float64
+	// MinSample overrides DefaultMinSample when > 0; negative: no minimum.
+	MinSample int
 }
+
+// Drift verdicts of one column (insufficient_data as in comparisons).
+const (
+	DriftVerdictDrift        = "drift"
+	DriftVerdictNoDrift      = "no_drift"
+	DriftVerdictInsufficient = string(VerdictInsufficientData)
+)
 
 // Number is a float64 that encodes NaN and ±Inf as JSON null.
 type Number float64
@@ -100,7 +113,14 @@ type DriftReport struct {
 	ReferenceRows int           `json:"reference_rows"`
 	CurrentRows   int           `json:"current_rows"`
 	Columns       []ColumnDrift `json:"columns"`
-	// DriftShare is drifted columns / columns (0 without columns).
+	// DriftedColumns of TestedColumns drifted; TestedColumns counts the
+	// columns with a verdict (not insufficient_data). Every view (text,
+	// dashboard, HTML report) shows these two numbers.
+	DriftedColumns int `json:"drifted_columns"`
+	TestedColumns  int `json:"tested_columns"`
+	// MinSample is the minimum of non-missing current values for a verdict.
+	MinSample int `json:"min_sample"`
+	// DriftShare is DriftedColumns / TestedColumns (0 without any).
 	DriftShare   float64 `json:"drift_share"`
 	DatasetDrift bool    `json:"dataset_drift"`
 }
@@ -119,6 +139,10 @@ type ColumnDrift struct {
 	PValue    *float64 `json:"p_value"`
 	Threshold float64  `json:"threshold"`
 	Drifted   bool     `json:"drifted"`
+	// Verdict is drift, no_drift, or insufficient_data when the current
+	// sample has fewer than the minimum of non-missing values (Drifted is
+	// then false whatever the statistic says).
+	Verdict string `json:"verdict"`
 	// PSI is computed for every column (categories, or reference deciles).
 	PSI Number `json:"psi"`
 	// Missing counts (NaN/±Inf, empty text) are dropped before testing;
@@ -141,7 +165,9 @@ type ColumnDrift struct {
 // LargeReference non-missing values, numeric → ks, categorical → chisquare,
 // binary → z, drifted when p < 0.05; otherwise numeric → wasserstein (normed),
 // categorical and binary → jensenshannon, drifted when ≥ 0.1. The dataset
-// drifts when the drifted share of columns is ≥ DriftShare.
+// drifts when the drifted share of columns is ≥ DriftShare. A column with
+// fewer than MinSample non-missing current values (default 30) gets the
+// verdict insufficient_data and counts neither as drifted nor as tested.
 //
 // Errors: a selected column missing from either table (ErrUnknownColumn), a
 // method override for a column not compared or not applicable to its type.
@@ -167,8 +193,14 @@ func ComputeDrift(ref, cur Table, opts DriftOptions) (DriftReport, error) {
 	if share <= 0 {
 		share = DefaultDriftShare
 	}
-	rep := DriftReport{ReferenceRows: ref.Rows, CurrentRows: cur.Rows, Columns: make([]ColumnDrift, 0, len(names))}
-	drifted := 0
+	minSample := opts.MinSample
+	switch {
+	case minSample == 0:
+		minSample = DefaultMinSample
+	case minSample < 0:
+		minSample = 0
+	}
+	rep := DriftReport{ReferenceRows: ref.Rows, CurrentRows: cur.Rows, MinSample: minSample, Columns: make([]ColumnDrift, 0, len(names))}
 	for _, name := range names {
 		rc, ok := ref.Column(name)
 		if !ok {
@@ -182,15 +214,23 @@ func ComputeDrift(ref, cur Table, opts DriftOptions) (DriftReport, error) {
 		if err != nil {
 			return DriftReport{}, fmt.Errorf("column %q: %w", name, err)
 		}
-		if cd.Drifted {
-			drifted++
+		switch {
+		case cd.CurrentN < minSample || cd.CurrentN == 0 || cd.ReferenceN == 0:
+			cd.Drifted, cd.Verdict = false, DriftVerdictInsufficient
+		case cd.Drifted:
+			cd.Verdict = DriftVerdictDrift
+			rep.DriftedColumns++
+			rep.TestedColumns++
+		default:
+			cd.Verdict = DriftVerdictNoDrift
+			rep.TestedColumns++
 		}
 		rep.Columns = append(rep.Columns, cd)
 	}
-	if len(rep.Columns) > 0 {
-		rep.DriftShare = float64(drifted) / float64(len(rep.Columns))
+	if rep.TestedColumns > 0 {
+		rep.DriftShare = float64(rep.DriftedColumns) / float64(rep.TestedColumns)
 	}
-	rep.DatasetDrift = len(rep.Columns) > 0 && rep.DriftShare >= share
+	rep.DatasetDrift = rep.TestedColumns > 0 && rep.DriftShare >= share
 	return rep, nil
 }
 

@@ -323,3 +323,40 @@ func TestDriftFromInputs_AgeShiftOnRawInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeDrift_BelowMinSampleIsInsufficientData: two current rows far
+// from the reference give a huge PSI but no verdict; the columns count
+// neither as drifted nor as tested, and the dataset does not drift. With
+// enough rows (or the minimum lowered) the verdict comes back.
+func TestComputeDrift_BelowMinSampleIsInsufficientData(t *testing.T) {
+	ref := Table{Rows: 700, Columns: []Column{NumericColumn("age", normals(10, 700, 30, 14)), TextColumn("sex", seqText(700))}}
+	cur := Table{Rows: 2, Columns: []Column{NumericColumn("age", []float64{90, 95}), TextColumn("sex", []string{"female", "female"})}}
+	rep, err := ComputeDrift(ref, cur, DriftOptions{})
+	mustOK(t, err)
+	for _, c := range rep.Columns {
+		if c.Verdict != "insufficient_data" || c.Drifted {
+			t.Errorf("%s: verdict %q drifted %v, want insufficient_data", c.Column, c.Verdict, c.Drifted)
+		}
+	}
+	if rep.TestedColumns != 0 || rep.DriftedColumns != 0 || rep.DatasetDrift || rep.MinSample != DefaultMinSample {
+		t.Errorf("report %+v", rep)
+	}
+	var b strings.Builder
+	mustOK(t, rep.WriteText(&b))
+	if !strings.Contains(b.String(), "0 of 0 columns drifted (2 more with fewer than 30 current values: insufficient_data)") {
+		t.Errorf("text:\n%s", b.String())
+	}
+	rep, err = ComputeDrift(ref, cur, DriftOptions{MinSample: 2})
+	mustOK(t, err)
+	if rep.TestedColumns != 2 || rep.Columns[0].Verdict != "drift" {
+		t.Errorf("min sample 2: %+v", rep)
+	}
+}
+
+func seqText(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = []string{"male", "female"}[i%3/2]
+	}
+	return out
+}

@@ -20,7 +20,10 @@ func (r DriftReport) WriteText(w io.Writer) error {
 			p = formatP(*c.PValue)
 		}
 		drift := "no"
-		if c.Drifted {
+		switch {
+		case c.Verdict == DriftVerdictInsufficient:
+			drift = DriftVerdictInsufficient
+		case c.Drifted:
 			drift = "DRIFT"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n",
@@ -31,18 +34,17 @@ func (r DriftReport) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	drifted := 0
-	for _, c := range r.Columns {
-		if c.Drifted {
-			drifted++
-		}
-	}
 	verdict := "no"
 	if r.DatasetDrift {
 		verdict = "YES"
 	}
-	_, err := fmt.Fprintf(w, "\nreference rows %d, current rows %d; %d of %d columns drifted (share %.3f); dataset drift: %s\n",
-		r.ReferenceRows, r.CurrentRows, drifted, len(r.Columns), r.DriftShare, verdict)
+	drifted, tested := r.Counts()
+	insufficient := ""
+	if n := len(r.Columns) - tested; n > 0 {
+		insufficient = fmt.Sprintf(" (%d more with fewer than %d current values: insufficient_data)", n, r.MinSample)
+	}
+	_, err := fmt.Fprintf(w, "\nreference rows %d, current rows %d; %d of %d columns drifted%s (share %.3f); dataset drift: %s\n",
+		r.ReferenceRows, r.CurrentRows, drifted, tested, insufficient, r.DriftShare, verdict)
 	return err
 }
 
@@ -63,4 +65,19 @@ func formatP(p float64) string {
 		return strconv.FormatFloat(p, 'e', 2, 64)
 	}
 	return strconv.FormatFloat(p, 'f', 4, 64)
+}
+
+// Counts returns the drifted columns and the columns with a verdict (all
+// but insufficient_data), counted from the columns themselves.
+func (r DriftReport) Counts() (drifted, tested int) {
+	for _, c := range r.Columns {
+		if c.Verdict == DriftVerdictInsufficient {
+			continue
+		}
+		tested++
+		if c.Drifted {
+			drifted++
+		}
+	}
+	return drifted, tested
 }

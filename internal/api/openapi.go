@@ -210,8 +210,11 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 		}
 	}
 
+	completeOperations(paths)
 	doc := obj{
 		"openapi": "3.1.0",
+		// Relative: the gateway that serves this document.
+		"servers": []any{obj{"url": "/", "description": "the gateway serving this document"}},
 		"info": obj{
 			"title":       "Rendezvous gateway",
 			"version":     "1",

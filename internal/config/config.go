@@ -159,4 +159,7 @@ type Training struct {
 type Analysis struct {
 	// MinLabelledPairs before /v1/compare gives a verdict (default 200).
 	MinLabelledPairs int `yaml:"min_labelled_pairs"`
+	// DriftMinSample: a drift column with fewer current values gets the
+	// verdict insufficient_data (default 30; -1: no minimum).
+	DriftMinSample int `yaml:"drift_min_sample"`
 }

@@ -27,8 +27,10 @@ const (
 	DefaultMaxInFlight      = 1024
 	DefaultBatchKey         = "results"
 	DefaultMinLabelledPairs = 200
-	DefaultBreakerFailures  = 5
-	DefaultBreakerCooldown  = 10 * time.Second
+	// DefaultDriftMinSample is analysis.drift_min_sample's default.
+	DefaultDriftMinSample  = 30
+	DefaultBreakerFailures = 5
+	DefaultBreakerCooldown = 10 * time.Second
 
 	KindBundle = "bundle"
 	KindRemote = "remote"
@@ -118,6 +120,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Analysis.MinLabelledPairs == 0 {
 		c.Analysis.MinLabelledPairs = DefaultMinLabelledPairs
 	}
+	if c.Analysis.DriftMinSample == 0 {
+		c.Analysis.DriftMinSample = DefaultDriftMinSample
+	}
 }
 
 // problems accumulates Problems.
@@ -141,6 +146,9 @@ func (c *Config) Validate() error {
 	c.validateTraining(&ps)
 	if c.Analysis.MinLabelledPairs < 0 {
 		ps.add("analysis.min_labelled_pairs", "must be > 0")
+	}
+	if c.Analysis.DriftMinSample < -1 {
+		ps.add("analysis.drift_min_sample", "must be > 0, or -1 for no minimum")
 	}
 	if len(ps) == 0 {
 		return nil

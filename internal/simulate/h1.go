@@ -44,9 +44,10 @@ func newH1Conn(dial func(ctx context.Context, network, addr string) (net.Conn, e
 
 // h1Response is what post returns. Body is only valid until the next post.
 type h1Response struct {
-	Status    int
-	RequestID string
-	Body      []byte
+	Status     int
+	RequestID  string
+	RetryAfter string
+	Body       []byte
 }
 
 // post sends a JSON body to path. A request on a reused connection that
@@ -168,6 +169,8 @@ func (h *h1Conn) roundTrip(ctx context.Context, path string, body []byte) (resp 
 				}
 			case asciiEqualFold(k, "x-request-id"):
 				resp.RequestID = string(v)
+			case asciiEqualFold(k, "retry-after"):
+				resp.RetryAfter = string(v)
 			}
 		}
 		if resp.Status >= 100 && resp.Status < 200 {

@@ -107,7 +107,13 @@ type Summary struct {
 	OK         int64          `json:"ok"`
 	Errors     map[string]int `json:"errors,omitempty"`
 	FirstError string         `json:"first_error,omitempty"`
-	Rate       float64        `json:"achieved_rate"`
+	// Unavailable counts the 503 answers (no answer from the gateway), by
+	// the reason its error body gave: "no model in time", "overload",
+	// "other"; RetryAfter is the last Retry-After header seen on one.
+	Unavailable        int64          `json:"unavailable"`
+	UnavailableReasons map[string]int `json:"unavailable_reasons,omitempty"`
+	RetryAfter         string         `json:"retry_after,omitempty"`
+	Rate               float64        `json:"achieved_rate"`
 	// Backlog counts the requests of an open-loop run that were due within
 	// the duration but never sent, because every worker was still waiting
 	// for the target when the duration ended: the target could not keep up
@@ -144,6 +150,20 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Errors)) {
 		fmt.Fprintf(&b, "  %-24s %d\n", k, s.Errors[k])
+	}
+	if s.Unavailable > 0 {
+		fmt.Fprintf(&b, "unavailable %d (HTTP 503):", s.Unavailable)
+		for i, k := range slices.Sorted(maps.Keys(s.UnavailableReasons)) {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "%s %s %d", sep, k, s.UnavailableReasons[k])
+		}
+		if s.RetryAfter != "" {
+			fmt.Fprintf(&b, "; Retry-After %s", s.RetryAfter)
+		}
+		b.WriteString("\n")
 	}
 	if s.FirstError != "" {
 		fmt.Fprintf(&b, "  first error: %s\n", s.FirstError)
@@ -214,7 +234,10 @@ type runner struct {
 	mu     sync.Mutex
 	errs   map[string]int
 	first  string
-	labels *labeler
+	// unavail counts 503s by reason; retryAfter is the last Retry-After.
+	unavail    map[string]int
+	retryAfter string
+	labels     *labeler
 	// raw: requests go over per-worker h1Conns to addr (Host header host)
 	// at path.
 	raw              bool
@@ -245,7 +268,7 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 	if client == nil {
 		client = NewClient(workers, opt.Timeout)
 	}
-	r := &runner{opt: opt, client: client, errs: map[string]int{}}
+	r := &runner{opt: opt, client: client, errs: map[string]int{}, unavail: map[string]int{}}
 	target, err := url.Parse(strings.TrimRight(opt.Target, "/"))
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return nil, fmt.Errorf("%w: target %q is not an http:// or https:// URL", ErrBadOptions, opt.Target)
@@ -303,27 +326,35 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 	stopProgress()
 
 	s := &Summary{
-		Mode:        r.mode(workers),
-		Target:      strings.TrimRight(opt.Target, "/"),
-		Path:        opt.Route.Path,
-		Elapsed:     elapsed,
-		Sent:        r.sent.Load(),
-		OK:          r.ok.Load(),
-		Errors:      r.errs,
-		FirstError:  r.first,
-		P50:         r.hist.Quantile(0.50),
-		P90:         r.hist.Quantile(0.90),
-		P99:         r.hist.Quantile(0.99),
-		Max:         r.hist.Max(),
-		Mean:        r.hist.Mean(),
-		Backlog:     int64(backlog),
-		Interrupted: interrupted || ctx.Err() != nil,
+		Mode:               r.mode(workers),
+		Target:             strings.TrimRight(opt.Target, "/"),
+		Path:               opt.Route.Path,
+		Elapsed:            elapsed,
+		Sent:               r.sent.Load(),
+		OK:                 r.ok.Load(),
+		Errors:             r.errs,
+		FirstError:         r.first,
+		UnavailableReasons: r.unavail,
+		RetryAfter:         r.retryAfter,
+		P50:                r.hist.Quantile(0.50),
+		P90:                r.hist.Quantile(0.90),
+		P99:                r.hist.Quantile(0.99),
+		Max:                r.hist.Max(),
+		Mean:               r.hist.Mean(),
+		Backlog:            int64(backlog),
+		Interrupted:        interrupted || ctx.Err() != nil,
 	}
 	if elapsed > 0 {
 		s.Rate = float64(s.Sent) / elapsed.Seconds()
 	}
 	if len(s.Errors) == 0 {
 		s.Errors = nil
+	}
+	for _, n := range s.UnavailableReasons {
+		s.Unavailable += int64(n)
+	}
+	if len(s.UnavailableReasons) == 0 {
+		s.UnavailableReasons = nil
 	}
 	if r.labels != nil {
 		r.labels.abandon()
@@ -414,12 +445,14 @@ func (r *runner) do(ctx context.Context, j job, hc *h1Conn) {
 	if begin.IsZero() {
 		begin = time.Now()
 	}
-	status, id, err := r.post(ctx, j.req, hc)
+	status, id, failure, err := r.post(ctx, j.req, hc)
 	r.hist.Record(time.Since(begin))
 	r.sent.Add(1)
 	switch {
 	case err != nil:
 		r.fail(classify(err), err.Error())
+	case status == http.StatusServiceUnavailable:
+		r.unavailable(failure)
 	case status < 200 || status > 299:
 		r.fail(fmt.Sprintf("HTTP %d", status), "")
 	default:
@@ -428,6 +461,18 @@ func (r *runner) do(ctx context.Context, j job, hc *h1Conn) {
 			r.labels.add(id, j.req.Label)
 		}
 	}
+}
+
+// unavailable counts a 503 by the reason its body gives.
+func (r *runner) unavailable(f failure) {
+	category, detail := unavailableReason(f.body, f.retryAfter)
+	r.fail(fmt.Sprintf("HTTP 503 (%s)", category), detail)
+	r.mu.Lock()
+	r.unavail[category]++
+	if f.retryAfter != "" {
+		r.retryAfter = f.retryAfter
+	}
+	r.mu.Unlock()
 }
 
 func (r *runner) fail(key, msg string) {
@@ -442,43 +487,55 @@ func (r *runner) fail(key, msg string) {
 	r.mu.Unlock()
 }
 
+// failure is what a non-2xx answer said: its body (valid until the
+// worker's next request) and Retry-After header.
+type failure struct {
+	body       []byte
+	retryAfter string
+}
+
 // post sends one request and returns the status and the request id the
-// gateway assigned (X-Request-ID header, else "request_id" in the body). hc
-// is the worker's connection (nil: use the http.Client).
-func (r *runner) post(ctx context.Context, req Request, hc *h1Conn) (int, string, error) {
+// gateway assigned (X-Request-ID header, else "request_id" in the body),
+// and for a non-2xx status the body and Retry-After. hc is the worker's
+// connection (nil: use the http.Client).
+func (r *runner) post(ctx context.Context, req Request, hc *h1Conn) (int, string, failure, error) {
 	body, err := r.opt.Route.Body(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", failure{}, err
 	}
 	var (
 		status int
 		id     string
 		data   []byte
+		retry  string
 	)
 	if hc != nil {
 		resp, err := hc.post(ctx, r.path, body)
 		if err != nil {
-			return 0, "", fmt.Errorf("POST %s%s: %w", r.opt.Target, r.opt.Route.Path, err)
+			return 0, "", failure{}, fmt.Errorf("POST %s%s: %w", r.opt.Target, r.opt.Route.Path, err)
 		}
-		status, id, data = resp.Status, resp.RequestID, resp.Body
+		status, id, data, retry = resp.Status, resp.RequestID, resp.Body, resp.RetryAfter
 	} else {
 		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.opt.Target, "/")+r.opt.Route.Path, bytes.NewReader(body))
 		if err != nil {
-			return 0, "", err
+			return 0, "", failure{}, err
 		}
 		hreq.Header.Set("Content-Type", "application/json")
 		resp, err := r.client.Do(hreq)
 		if err != nil {
-			return 0, "", err
+			return 0, "", failure{}, err
 		}
 		defer resp.Body.Close()
 		data, err = io.ReadAll(io.LimitReader(resp.Body, maxKeptBody))
 		if err != nil {
-			return 0, "", fmt.Errorf("read response: %w", err)
+			return 0, "", failure{}, fmt.Errorf("read response: %w", err)
 		}
-		status, id = resp.StatusCode, resp.Header.Get("X-Request-ID")
+		status, id, retry = resp.StatusCode, resp.Header.Get("X-Request-ID"), resp.Header.Get("Retry-After")
 	}
-	if id == "" && status/100 == 2 {
+	if status/100 != 2 {
+		return status, id, failure{body: data, retryAfter: retry}, nil
+	}
+	if id == "" {
 		var v struct {
 			RequestID string `json:"request_id"`
 		}
@@ -486,7 +543,7 @@ func (r *runner) post(ctx context.Context, req Request, hc *h1Conn) (int, string
 			id = v.RequestID
 		}
 	}
-	return status, id, nil
+	return status, id, failure{}, nil
 }
 
 // classify names a transport error for the error counts.

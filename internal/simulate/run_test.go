@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -381,8 +382,8 @@ func TestRun_EndToEndAgainstARealServerCountsRequestsAndErrors(t *testing.T) {
 	if got := gw.predicts.Load(); got != 300 || s.Sent != 300 {
 		t.Fatalf("server saw %d requests, summary says %d sent; want 300", got, s.Sent)
 	}
-	if s.OK != 270 || s.Errors["HTTP 503"] != 30 {
-		t.Errorf("ok %d errors %v, want 270 ok and 30 HTTP 503", s.OK, s.Errors)
+	if s.OK != 270 || s.Errors["HTTP 503 (other)"] != 30 || s.Unavailable != 30 {
+		t.Errorf("ok %d errors %v unavailable %d, want 270 ok and 30 HTTP 503 (other: the fake's 503 has no error body)", s.OK, s.Errors, s.Unavailable)
 	}
 	if s.LabelsSent != 270 {
 		t.Errorf("labels sent %d, want 270 (every answered request, label rate 1)", s.LabelsSent)
@@ -454,4 +455,46 @@ func TestRun_RejectsBadOptions(t *testing.T) {
 		}
 	}
 	_ = io.Discard
+}
+
+// TestRun_503sAreCountedAsUnavailableByReason: the gateway's 503 body names
+// the reason; the summary counts unavailable answers by it and the text
+// report says which, with the Retry-After.
+func TestRun_503sAreCountedAsUnavailableByReason(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		switch n.Add(1) % 3 {
+		case 0:
+			fmt.Fprint(w, `{"error":"no model answered in time","request_id":"x"}`)
+		case 1:
+			fmt.Fprint(w, `{"error":"overloaded: every model is at its in-flight cap"}`)
+		default:
+			fmt.Fprint(w, `{"error":"store: down"}`)
+		}
+	}))
+	defer srv.Close()
+	s, err := Run(t.Context(), Options{Target: srv.URL, Route: V1Route(), Count: 6, Concurrency: 1}, sampleGen(t, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{UnavailableNoModelInTime: 2, UnavailableOverload: 2, UnavailableOther: 2}
+	if s.Unavailable != 6 || !maps.Equal(s.UnavailableReasons, want) || s.RetryAfter != "1" {
+		t.Errorf("unavailable %d %v retry-after %q, want 6 %v 1", s.Unavailable, s.UnavailableReasons, s.RetryAfter, want)
+	}
+	var b strings.Builder
+	if err := s.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"unavailable 6 (HTTP 503): no model in time 2, other 2, overload 2; Retry-After 1",
+		"HTTP 503 (no model in time) 2",
+		"first error: HTTP 503: overloaded: every model is at its in-flight cap (Retry-After 1)",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(b.String()), " "), line) {
+			t.Errorf("summary lacks %q:\n%s", line, b.String())
+		}
+	}
 }

@@ -464,6 +464,8 @@ func (a timeAxis) ticks() []tick {
 	layout := "15:04"
 	span := a.starts[n-1].Add(a.width).Sub(a.starts[0])
 	switch {
+	case a.width < time.Minute:
+		layout = "15:04:05"
 	case a.width >= 24*time.Hour:
 		layout = "Jan 2"
 	case span > 24*time.Hour:
@@ -574,7 +576,10 @@ func lineChart(id, title, yLabel string, ax timeAxis, ss []series, yMax float64,
 		flush()
 	}
 	if threshold > 0 {
+		// The rule's name goes in the legend, not on the plot, where it
+		// would sit on the series' last points.
 		c.Rules = append(c.Rules, rule{Y: y(threshold), Label: thresholdLabel})
+		c.Legend = append(c.Legend, legendItem{Label: thresholdLabel + " (≥ " + format(threshold) + ")", Colour: "#000000", Kind: "line", Dash: "4 3"})
 	}
 	c.XTicks = ax.ticks()
 	c.Desc = fmt.Sprintf("%s: %d series over %d buckets of %s.", title, len(ss), len(ax.starts), fmtDuration(ax.width))
@@ -590,6 +595,8 @@ func fmtDuration(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Hour)) + " h"
 	case d >= time.Minute && d%time.Minute == 0:
 		return strconv.Itoa(int(d/time.Minute)) + " min"
+	case d >= time.Second && d%time.Second == 0:
+		return strconv.Itoa(int(d/time.Second)) + " s"
 	}
 	return d.String()
 }

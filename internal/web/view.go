@@ -33,17 +33,22 @@ const (
 
 // bucketWidths are the candidate bucket widths, smallest first.
 var bucketWidths = []time.Duration{
-	time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour,
+	5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour,
 	6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour, 365 * 24 * time.Hour,
 }
 
 // bucketWidth returns the smallest candidate width that cuts span into at
-// most maxBuckets buckets.
-func bucketWidth(span time.Duration) time.Duration {
+// most maxBuckets buckets holding, with rows records in the span (fewer
+// than maxBuckets×minBucketRows: counted all), minBucketRows on average.
+func bucketWidth(span time.Duration, rows int) time.Duration {
 	for _, w := range bucketWidths {
-		if span <= w*maxBuckets {
-			return w
+		if span > w*maxBuckets {
+			continue
 		}
+		if rows < maxBuckets*minBucketRows && time.Duration(rows)*w < span*minBucketRows {
+			continue
+		}
+		return w
 	}
 	return bucketWidths[len(bucketWidths)-1]
 }
@@ -59,14 +64,19 @@ type view struct {
 	Ranges    []rangeOption
 	Refreshes []refreshOption
 
-	Requests      int64
-	Labelled      int64
-	Rejected      int64
-	Fallbacks     int64
-	Unavailable   int64
-	DriftedInputs int
-	InputCount    int
-	DatasetDrift  bool
+	Requests    int64
+	Labelled    int64
+	Rejected    int64
+	Fallbacks   int64
+	Unavailable int64
+	// DriftedColumns of TestedColumns of production's drift report (its
+	// inputs and its predicted probability, as the dataset-drift rule
+	// counts them); Insufficient more say insufficient_data.
+	DriftedColumns int
+	TestedColumns  int
+	Insufficient   int
+	MinSample      int
+	DatasetDrift   bool
 
 	Models      []modelRow
 	DriftModel  string
@@ -128,7 +138,9 @@ type driftCard struct {
 	Rule      string
 	PSI       string
 	Drifted   bool
-	Chart     chart
+	// Insufficient: fewer current values than the minimum, no verdict.
+	Insufficient bool
+	Chart        chart
 }
 
 // recentRow is one line of the Recent requests table.
@@ -180,9 +192,13 @@ type builder struct {
 	truth []*int
 }
 
-// window resolves the window actually drawn: [since, until) with open ends
-// closed by the data (since) and now (until).
-func (d *Dashboard) resolve(ctx context.Context, win monitor.Window, now time.Time) (from, to time.Time, err error) {
+// window resolves the window actually drawn: [since, until) with the
+// until end closed by now and the since end by the oldest record in the
+// window, so the buckets fit the data's span (a fresh demo in the last
+// day's window gets second-sized buckets, not one bar). rows counts the
+// records in it, up to maxBuckets×minBucketRows (enough to know that
+// buckets as fine as the span allows hold enough rows on average).
+func (d *Dashboard) resolve(ctx context.Context, win monitor.Window, now time.Time) (from, to time.Time, rows int, err error) {
 	from, to = win.Since, win.Until
 	if to.IsZero() {
 		to = now
@@ -195,19 +211,20 @@ func (d *Dashboard) resolve(ctx context.Context, win monitor.Window, now time.Ti
 			return nil
 		})
 		if err != nil {
-			return from, to, fmt.Errorf("find the newest record: %w", err)
+			return from, to, 0, fmt.Errorf("find the newest record: %w", err)
 		}
 	}
-	if from.IsZero() {
-		err = d.store.ScanRecords(ctx, store.ScanParams{Until: win.Until, Limit: 1}, func(rec *record.Record) error {
+	err = d.store.ScanRecords(ctx, store.ScanParams{Since: win.Since, Until: win.Until, Limit: maxBuckets * minBucketRows}, func(rec *record.Record) error {
+		if rows == 0 && rec.ReceivedAt.After(from) {
 			from = rec.ReceivedAt
-			return nil
-		})
-		if err != nil {
-			return from, to, fmt.Errorf("find the oldest record: %w", err)
 		}
+		rows++
+		return nil
+	})
+	if err != nil {
+		return from, to, 0, fmt.Errorf("find the oldest record: %w", err)
 	}
-	return from, to, nil
+	return from, to, rows, nil
 }
 
 // build computes the whole view for win. The store is read by independent
@@ -220,13 +237,13 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 	now := d.now()
 	v := &view{Title: d.title, Static: static, Generated: now}
 	b := &builder{d: d, ctx: ctx, v: v}
-	from, to, err := d.resolve(ctx, win, now)
+	from, to, rows, err := d.resolve(ctx, win, now)
 	if err != nil {
 		return nil, err
 	}
 	if !from.IsZero() && to.After(from) {
 		v.From, v.To = from, to
-		v.Bucket = bucketWidth(to.Sub(from))
+		v.Bucket = bucketWidth(to.Sub(from), rows)
 	}
 	ax := timeAxis{width: v.Bucket}
 	if v.Bucket > 0 {
@@ -572,6 +589,9 @@ func (b *builder) drift(fetches []driftFetch) {
 		if prod {
 			b.v.DriftModel, b.v.DriftRows, b.v.RefRows = m.Name, f.res.CurrentRows, f.res.ReferenceRows
 			b.v.DatasetDrift = f.res.DatasetDrift
+			b.v.DriftedColumns, b.v.TestedColumns = f.res.Counts()
+			b.v.Insufficient = len(f.res.Columns) - b.v.TestedColumns
+			b.v.MinSample = f.res.MinSample
 		}
 		for _, cd := range f.res.Columns {
 			isProb := cd.Column == monitor.ProbabilityColumn
@@ -583,10 +603,6 @@ func (b *builder) drift(fetches []driftFetch) {
 				b.v.Predictions = append(b.v.Predictions, card)
 				continue
 			}
-			b.v.InputCount++
-			if cd.Drifted {
-				b.v.DriftedInputs++
-			}
 			b.v.Inputs = append(b.v.Inputs, card)
 		}
 	}
@@ -597,6 +613,7 @@ func (b *builder) card(modelName string, cd analysis.ColumnDrift, smp monitor.Sa
 	c := driftCard{
 		Column: cd.Column, Model: modelName, Type: string(cd.Type), Method: string(cd.Method), MethodDoc: methodDocs[cd.Method],
 		Statistic: fmtStat(float64(cd.Statistic)), Threshold: fmtNum(cd.Threshold), PSI: fmtStat(float64(cd.PSI)), Drifted: cd.Drifted,
+		Insufficient: cd.Verdict == analysis.DriftVerdictInsufficient,
 	}
 	if cd.PValue != nil {
 		c.PValue = fmtNum(*cd.PValue)

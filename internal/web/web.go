@@ -160,10 +160,18 @@ func New(p Params) (*Dashboard, error) {
 
 // shortID shows the distinctive tail of a UUIDv7 (its head is the time).
 func shortID(id string) string {
-	if len(id) == 36 && id[8] == '-' {
+	// One rule for every id: keep the end, where ids differ. A gateway id
+	// (a UUID, plus ".N" for the N-th instance of a batch) keeps the UUID's
+	// last 12 hex digits and the batch suffix; any other id its last 23
+	// characters.
+	if len(id) >= 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' {
 		return "…" + id[24:]
 	}
-	return shorten(id, 24)
+	r := []rune(id)
+	if len(r) <= 24 {
+		return id
+	}
+	return "…" + string(r[len(r)-23:])
 }
 
 // Routes are the dashboard's routes, to mount with api.Params.Extra:
@@ -173,15 +181,29 @@ func shortID(id string) string {
 //	GET /ui/report           the self-contained report of ?range as a download
 //	GET /ui/assets/{name}    the embedded stylesheet and script
 func (d *Dashboard) Routes() []api.Route {
-	html := func(summary string) map[string]any {
-		return map[string]any{"summary": summary, "tags": []string{"dashboard"},
-			"responses": map[string]any{"200": map[string]any{"description": "HTML", "content": map[string]any{"text/html": map[string]any{}}}}}
+	htmlDoc := map[string]any{"text/html": map[string]any{"schema": map[string]any{"type": "string"}}}
+	query := []any{
+		map[string]any{"name": "range", "in": "query", "schema": map[string]any{"enum": []any{"1h", "24h", "7d", "all"}}},
+		map[string]any{"name": "refresh", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0, "maximum": 3600}, "description": "seconds between reloads, 0: off"},
 	}
+	html := func(id, summary, errCode, errDesc string, params []any) map[string]any {
+		op := map[string]any{"operationId": id, "summary": summary, "tags": []string{"dashboard"},
+			"responses": map[string]any{"200": map[string]any{"description": "HTML", "content": htmlDoc},
+				errCode: map[string]any{"description": errDesc, "content": htmlDoc}}}
+		if params != nil {
+			op["parameters"] = params
+		}
+		return op
+	}
+	idParam := []any{map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}},
+		map[string]any{"name": "fragment", "in": "query", "schema": map[string]any{"type": "string"}, "description": "1: the record without the page around it"}}
 	return []api.Route{
-		{Pattern: "GET /{$}", Handler: http.HandlerFunc(d.serveIndex), Operation: html("Dashboard: models, input drift, trends and recent requests")},
-		{Pattern: "GET /ui/requests/{id}", Handler: http.HandlerFunc(d.serveRecord), Operation: html("One request's full record as HTML")},
-		{Pattern: "GET /ui/report", Handler: http.HandlerFunc(d.serveReport), Operation: html("The dashboard as one self-contained HTML file")},
-		{Pattern: "GET /ui/assets/{name}", Handler: http.HandlerFunc(d.serveAsset)},
+		{Pattern: "GET /{$}", Handler: http.HandlerFunc(d.serveIndex), Operation: html("dashboard", "Dashboard: models, input drift, trends and recent requests", "400", "Bad range or refresh.", query)},
+		{Pattern: "GET /ui/requests/{id}", Handler: http.HandlerFunc(d.serveRecord), Operation: html("requestPage", "One request's full record as HTML", "404", "No such request (yet).", idParam)},
+		{Pattern: "GET /ui/report", Handler: http.HandlerFunc(d.serveReport), Operation: html("downloadReport", "The dashboard as one self-contained HTML file", "400", "Bad range.", query[:1])},
+		{Pattern: "GET /ui/assets/{name}", Handler: http.HandlerFunc(d.serveAsset), Operation: map[string]any{"operationId": "dashboardAsset", "summary": "The dashboard's stylesheet and script",
+			"parameters": []any{map[string]any{"name": "name", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}},
+			"responses":  map[string]any{"200": map[string]any{"description": "CSS or JavaScript"}, "404": map[string]any{"description": "No such asset."}}}},
 	}
 }
 

@@ -260,19 +260,25 @@ func TestReport_IsSelfContained(t *testing.T) {
 }
 
 func TestBucketWidth_AtMost24BucketsOverTheSpan(t *testing.T) {
+	const many = maxBuckets * minBucketRows
 	for _, c := range []struct {
 		span time.Duration
+		rows int
 		want time.Duration
 	}{
-		{0, time.Minute},
-		{20 * time.Minute, time.Minute},
-		{time.Hour, 5 * time.Minute},
-		{24 * time.Hour, time.Hour},
-		{7 * 24 * time.Hour, 12 * time.Hour},
-		{90 * 24 * time.Hour, 7 * 24 * time.Hour},
+		{0, many, 5 * time.Second},
+		{90 * time.Second, many, 5 * time.Second}, // the 1-minute walkthrough: 18 buckets
+		{20 * time.Minute, many, time.Minute},
+		{time.Hour, many, 5 * time.Minute},
+		{24 * time.Hour, many, time.Hour},
+		{7 * 24 * time.Hour, many, 12 * time.Hour},
+		{90 * 24 * time.Hour, many, 7 * 24 * time.Hour},
+		// Sparse data: wider buckets, so each holds minBucketRows on average.
+		{300 * time.Second, 300, 30 * time.Second},
+		{time.Hour, 100, 15 * time.Minute},
 	} {
-		if got := bucketWidth(c.span); got != c.want {
-			t.Errorf("bucketWidth(%v) = %v, want %v", c.span, got, c.want)
+		if got := bucketWidth(c.span, c.rows); got != c.want {
+			t.Errorf("bucketWidth(%v, %d rows) = %v, want %v", c.span, c.rows, got, c.want)
 		}
 	}
 }
@@ -353,6 +359,10 @@ func TestFormatting(t *testing.T) {
 		{catLabel("0.16675984941667"), "0.167"},
 		{catLabel("male"), "male"},
 		{shortID("01a21054-759e-7686-8470-83b6abdf58d3"), "…83b6abdf58d3"},
+		{shortID("01a21054-759e-7686-8470-83b6abdf58d3.12"), "…83b6abdf58d3.12"}, // a batch instance: same rule
+		{shortID("client-supplied-request-id-000042"), "…plied-request-id-000042"},
+		{shortID("short-id"), "short-id"},
+		{fmtDuration(15 * time.Second), "15 s"},
 		{fmtDuration(5 * time.Minute), "5 min"},
 	} {
 		if c.got != c.want {

@@ -53,39 +53,56 @@ func Routes(p Params) []api.Route {
 		map[string]any{"name": "since", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "inclusive lower bound on received_at (RFC 3339)"},
 		map[string]any{"name": "until", "in": "query", "schema": map[string]any{"type": "string", "format": "date-time"}, "description": "exclusive upper bound on received_at (RFC 3339)"},
 	}
+	errResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	}
 	jsonOK := func(desc string) map[string]any {
 		return map[string]any{"200": map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
-			"400": map[string]any{"description": "bad query parameter"}}
+			"400": errResp("bad query parameter")}
 	}
 	return []api.Route{
 		{Pattern: "POST /v1/feedback", Handler: http.HandlerFunc(h.feedback), Operation: map[string]any{
-			"summary": "Record ground-truth labels (append-only; the latest label of a request counts)",
+			"operationId": "sendFeedback",
+			"summary":     "Record ground-truth labels (append-only; the latest label of a request counts)",
 			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
 				"oneOf": []any{
 					map[string]any{"type": "object", "properties": map[string]any{"request_id": map[string]any{"type": "string"}, "entity_id": map[string]any{"type": "string"}, "label": map[string]any{"type": []any{"integer", "string"}}}, "required": []any{"label"}},
 					map[string]any{"type": "object", "properties": map[string]any{"feedback": map[string]any{"type": "array", "maxItems": feedback.MaxBatch}}, "required": []any{"feedback"}},
 				}}}}},
-			"responses": map[string]any{"200": map[string]any{"description": "accepted, labelled and unmatched ids"}, "422": map[string]any{"description": "invalid items, nothing written"}, "413": map[string]any{"description": "too many items"}},
+			"responses": map[string]any{
+				"200": map[string]any{"description": "accepted, labelled and unmatched ids", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
+					"type": "object", "required": []any{"accepted", "labelled"}, "properties": map[string]any{
+						"accepted":  map[string]any{"type": "integer"},
+						"labelled":  map[string]any{"type": "integer"},
+						"unmatched": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+					}}}}},
+				"400": errResp("malformed JSON"),
+				"422": errResp("invalid items, nothing written"),
+				"413": errResp("too many items")},
 		}},
 		{Pattern: "GET /v1/metrics", Handler: http.HandlerFunc(h.metrics), Operation: map[string]any{
-			"summary":    "Per-model live metrics: statuses, latency, agreement, accuracy on labels, CBPE estimates",
-			"parameters": append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"}),
-			"responses":  jsonOK("metrics report"),
+			"operationId": "getMetrics",
+			"summary":     "Per-model live metrics: statuses, latency, agreement, accuracy on labels, CBPE estimates",
+			"parameters":  append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"}),
+			"responses":   jsonOK("metrics report"),
 		}},
 		{Pattern: "GET /v1/compare", Handler: http.HandlerFunc(h.compare), Operation: map[string]any{
-			"summary":    "Challenger vs production on labelled requests answered by both (McNemar exact test)",
-			"parameters": append(window, map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}}),
-			"responses":  jsonOK("comparison and verdict"),
+			"operationId": "compareChallenger",
+			"summary":     "Challenger vs production on labelled requests answered by both (McNemar exact test)",
+			"parameters":  append(window, map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}}),
+			"responses":   jsonOK("comparison and verdict"),
 		}},
 		{Pattern: "GET /v1/drift", Handler: http.HandlerFunc(h.drift), Operation: map[string]any{
-			"summary":    "Drift of live inputs and predicted probability against the model's training reference",
-			"parameters": append(window, map[string]any{"name": "model", "in": "query", "schema": map[string]any{"type": "string"}, "description": "default: production"}),
-			"responses":  jsonOK("drift report"),
+			"operationId": "getDrift",
+			"summary":     "Drift of live inputs and predicted probability against the model's training reference",
+			"parameters":  append(window, map[string]any{"name": "model", "in": "query", "schema": map[string]any{"type": "string"}, "description": "default: production"}),
+			"responses":   jsonOK("drift report"),
 		}},
 		{Pattern: "GET /v1/export", Handler: http.HandlerFunc(h.export), Operation: map[string]any{
-			"summary":    "Stream one row per request with every model's output and the label",
-			"parameters": append(window, map[string]any{"name": "format", "in": "query", "required": true, "schema": map[string]any{"enum": []any{"csv", "jsonl", "parquet"}}}),
-			"responses":  map[string]any{"200": map[string]any{"description": "the export file"}, "400": map[string]any{"description": "bad format or window"}},
+			"operationId": "exportRecords",
+			"summary":     "Stream one row per request with every model's output and the label",
+			"parameters":  append(window, map[string]any{"name": "format", "in": "query", "required": true, "schema": map[string]any{"enum": []any{"csv", "jsonl", "parquet"}}}),
+			"responses":   map[string]any{"200": map[string]any{"description": "the export file"}, "400": errResp("bad format or window")},
 		}},
 	}
 }
