@@ -73,12 +73,13 @@ func TestRecorder_PrivatePostgresOutageUnderLoadLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() }) // after the recorder's Close (cleanups run last first)
 	r := record.NewRecorder(s, record.RecorderOptions{
 		BatchSize: 256, FlushInterval: 10 * time.Millisecond, SpoolAfter: 200 * time.Millisecond,
 		WriteTimeout: time.Second, RetryInitial: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
 		Spool: openSpool(t, t.TempDir(), 0), Logger: quietLog,
 	})
+	t.Cleanup(func() { r.Close(context.Background()) })
 	var (
 		mu      sync.Mutex
 		durable []string

@@ -229,7 +229,7 @@ func (s *Spool) rotate() error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(magic); err == nil {
+	if _, err = f.WriteString(magic); err == nil {
 		err = f.Sync()
 	}
 	if err == nil {
