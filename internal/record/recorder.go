@@ -353,6 +353,10 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 // before anything else.
 func (r *Recorder) recover() {
 	err := r.sp.Scan(func(f spool.Frame) error {
+		// A barrier: spoolBatch holds spoolMu from its append until its
+		// books and index are updated, so the frame is settled after that.
+		r.spoolMu.Lock()
+		r.spoolMu.Unlock() //lint:ignore SA2001 an empty critical section is the point
 		if f.Kind != spool.KindRecords {
 			return nil
 		}
@@ -729,12 +733,12 @@ func (r *Recorder) spoolBatch(recs []Record) error {
 		return nil
 	}
 	r.spoolMu.Lock()
+	defer r.spoolMu.Unlock() // held until the books and the index are updated (see replay)
 	seq, _, err := r.sp.Append(spool.KindRecords, payload)
 	started := err == nil && !r.spooling
 	if started {
 		r.spooling = true
 	}
-	r.spoolMu.Unlock()
 	if started {
 		r.mu.Lock()
 		last := r.stats.LastError
@@ -806,6 +810,10 @@ func (r *Recorder) replay() {
 			}
 			continue
 		}
+		// A barrier: spoolBatch holds spoolMu from its append until its
+		// books and index are updated, so the frame is settled after that.
+		r.spoolMu.Lock()
+		r.spoolMu.Unlock() //lint:ignore SA2001 an empty critical section is the point
 		if f.Kind != spool.KindRecords {
 			// Only this package appends, and only records so far.
 			r.log.Error("recorder: the spool holds a frame of a kind this version does not write; skipped (its bytes follow)",
@@ -943,8 +951,14 @@ func (r *Recorder) writeBatch(base context.Context, batch []Record, o origin) bo
 		} else {
 			timer.Reset(backoff)
 		}
+		var flushed <-chan struct{} // at Close, a spooled batch is tried once more at once
+		if o == fromSpool {
+			flushed = r.done
+		}
 		select {
 		case <-timer.C:
+		case <-flushed:
+			timer.Stop()
 		case <-base.Done():
 			timer.Stop()
 			r.lose(len(batch), o)
