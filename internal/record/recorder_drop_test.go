@@ -112,3 +112,21 @@ func TestRecorder_DropsAreLoggedAtMostOncePerIntervalWithTheirCount(t *testing.T
 		closeOK(t, r)
 	})
 }
+
+// BenchmarkRecorder_EnqueueFull enqueues gateway-shaped records (inputs and
+// three model results), so Record.SizeHint's cost is in the figure.
+func BenchmarkRecorder_EnqueueFull(b *testing.B) {
+	r := record.NewRecorder(discardWriter{}, record.RecorderOptions{Logger: quietLog})
+	rr := fullRec(1)
+	rr.Input = map[string]any{"age": 22.0, "sex": "male", "pclass": 3.0, "fare": 7.25, "embarked": "S", "sibsp": 1.0, "parch": 0.0}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Enqueue(rr)
+		}
+	})
+	b.StopTimer()
+	if err := r.Close(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+}
