@@ -65,6 +65,20 @@ type Recorder struct {
 	QueueSize     int           `yaml:"queue_size"`
 	BatchSize     int           `yaml:"batch_size"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// QueueMaxBytes bounds the in-memory queue in bytes (estimated per
+	// record; default 64 MiB) as QueueSize bounds it in records.
+	QueueMaxBytes int64 `yaml:"queue_max_bytes"`
+	// Durability is "async" (default: the answer leaves before the record
+	// is durable) or "sync" (the answer leaves once the record is committed
+	// to the store or fsynced to the spool; otherwise 503). See
+	// docs/DURABILITY.md.
+	Durability string `yaml:"durability"`
+	// SpoolDir is the disk spool's directory (default: beside a SQLite
+	// store's file, "<file>.spool"; for other stores "rendezvous.spool" in
+	// the working directory).
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMaxBytes bounds the spool's files (default 1 GiB).
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
 }
 
 // Schema declares the input.

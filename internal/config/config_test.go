@@ -217,3 +217,44 @@ training:
 		t.Errorf("error is not one line: %q", err)
 	}
 }
+
+func TestApplyDefaults_RecorderDurabilityAndSpool(t *testing.T) {
+	for _, tc := range []struct{ url, spoolDir string }{
+		{"sqlite:///var/lib/rdv/records.db", "/var/lib/rdv/records.db.spool"},
+		{"sqlite:records.db", "records.db.spool"},
+		{"postgres://db/records", DefaultSpoolDir},
+	} {
+		c := &Config{Store: Store{URL: tc.url}}
+		c.ApplyDefaults()
+		r := c.Recorder
+		if r.Durability != DurabilityAsync || r.QueueMaxBytes != 64<<20 || r.SpoolMaxBytes != 1<<30 || r.SpoolDir != tc.spoolDir {
+			t.Errorf("store %s: recorder defaults %+v, want async, 64 MiB, 1 GiB, spool dir %s", tc.url, r, tc.spoolDir)
+		}
+	}
+}
+
+func TestValidate_RecorderDurabilityAndSpoolProblemsCarryTheirPaths(t *testing.T) {
+	const bad = `store:
+  url: sqlite:///tmp/x.db
+recorder:
+  durability: eventually
+  queue_max_bytes: -1
+  spool_max_bytes: 1000
+  spool_dir: /tmp/x.db
+`
+	_, err := LoadBytes([]byte(bad), t.TempDir())
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v", err)
+	}
+	for _, want := range []string{
+		`recorder.durability: must be "async" or "sync", got "eventually" (line 4)`,
+		`recorder.queue_max_bytes: must be > 0 (line 5)`,
+		`recorder.spool_max_bytes: must be at least 1048576 (1 MiB), got 1000 (line 6)`,
+		`recorder.spool_dir: must not be the SQLite store's file "/tmp/x.db" (line 7)`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}

@@ -3,12 +3,14 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store/sqlite"
 )
 
 // Defaults applied by ApplyDefaults to zero values.
@@ -23,6 +25,11 @@ const (
 	DefaultQueueSize        = 100_000
 	DefaultBatchSize        = 512
 	DefaultFlushInterval    = 50 * time.Millisecond
+	DefaultQueueMaxBytes    = 64 << 20
+	DefaultSpoolMaxBytes    = 1 << 30
+	DefaultSpoolDir         = "rendezvous.spool"
+	DurabilityAsync         = "async"
+	DurabilitySync          = "sync"
 	DefaultModelDeadline    = 50 * time.Millisecond
 	DefaultMaxInFlight      = 1024
 	DefaultBatchKey         = "results"
@@ -85,6 +92,18 @@ func (c *Config) ApplyDefaults() {
 	if r.FlushInterval == 0 {
 		r.FlushInterval = DefaultFlushInterval
 	}
+	if r.QueueMaxBytes == 0 {
+		r.QueueMaxBytes = DefaultQueueMaxBytes
+	}
+	if r.Durability == "" {
+		r.Durability = DurabilityAsync
+	}
+	if r.SpoolMaxBytes == 0 {
+		r.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
+	if r.SpoolDir == "" {
+		r.SpoolDir = defaultSpoolDir(c.Store.URL)
+	}
 	for i := range c.Models {
 		m := &c.Models[i]
 		if m.Kind == "" {
@@ -123,6 +142,30 @@ func (c *Config) ApplyDefaults() {
 	if c.Analysis.DriftMinSample == 0 {
 		c.Analysis.DriftMinSample = DefaultDriftMinSample
 	}
+}
+
+// minSpoolMaxBytes is the smallest spool_max_bytes accepted: a spool needs
+// room for a few segments of batches.
+const minSpoolMaxBytes = 1 << 20
+
+// defaultSpoolDir is recorder.spool_dir's default for a store URL: beside
+// a SQLite store's file ("<file>.spool"), else DefaultSpoolDir in the
+// working directory.
+func defaultSpoolDir(storeURL string) string {
+	if p := sqlitePath(storeURL); p != "" {
+		return p + ".spool"
+	}
+	return DefaultSpoolDir
+}
+
+// sqlitePath returns the file a sqlite store URL names ("" for other
+// stores or a URL that does not parse; the store reports those).
+func sqlitePath(storeURL string) string {
+	cfg, err := sqlite.ParseURL(storeURL)
+	if err != nil {
+		return ""
+	}
+	return cfg.Path
 }
 
 // problems accumulates Problems.
@@ -191,6 +234,20 @@ func (c *Config) validateServer(ps *problems) {
 	}
 	if r.FlushInterval < 0 {
 		ps.add("recorder.flush_interval", "must be > 0")
+	}
+	if r.QueueMaxBytes < 0 {
+		ps.add("recorder.queue_max_bytes", "must be > 0")
+	}
+	if r.Durability != DurabilityAsync && r.Durability != DurabilitySync {
+		ps.add("recorder.durability", "must be %q or %q, got %q", DurabilityAsync, DurabilitySync, r.Durability)
+	}
+	if r.SpoolMaxBytes < 0 {
+		ps.add("recorder.spool_max_bytes", "must be > 0")
+	} else if r.SpoolMaxBytes > 0 && r.SpoolMaxBytes < minSpoolMaxBytes {
+		ps.add("recorder.spool_max_bytes", "must be at least %d (1 MiB), got %d", minSpoolMaxBytes, r.SpoolMaxBytes)
+	}
+	if r.SpoolDir != "" && c.Store.URL != "" && filepath.Clean(r.SpoolDir) == filepath.Clean(sqlitePath(c.Store.URL)) {
+		ps.add("recorder.spool_dir", "must not be the SQLite store's file %q", r.SpoolDir)
 	}
 }
 

@@ -3,8 +3,12 @@ package record
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/rendezvous-gw/rendezvous/internal/record/spool"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,22 +44,59 @@ type Pinger interface {
 
 // Recorder defaults, used for zero (or negative) RecorderOptions fields.
 const (
-	DefaultQueueSize     = 100_000
-	DefaultBatchSize     = 512
-	DefaultFlushInterval = 50 * time.Millisecond
-	DefaultRetryInitial  = 100 * time.Millisecond
-	DefaultRetryMax      = 5 * time.Second
-	DefaultWriteTimeout  = 10 * time.Second
-	DefaultIsolateAfter  = 3
+	DefaultQueueSize       = 100_000
+	DefaultQueueMaxBytes   = 64 << 20
+	DefaultBatchSize       = 512
+	DefaultFlushInterval   = 50 * time.Millisecond
+	DefaultRetryInitial    = 100 * time.Millisecond
+	DefaultRetryMax        = 5 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultIsolateAfter    = 3
+	DefaultSpoolAfter      = 500 * time.Millisecond
+	DefaultDropReportEvery = 10 * time.Second
 )
+
+// Drop reasons: the keys of RecorderStats.DroppedBy and of the drop log.
+const (
+	// DropQueueFull: Enqueue found QueueSize records queued.
+	DropQueueFull = "queue_full"
+	// DropQueueBytes: Enqueue found QueueMaxBytes queued.
+	DropQueueBytes = "queue_bytes"
+	// DropClosed: Enqueue after Close.
+	DropClosed = "closed"
+	// DropSpoolFull: the store did not take the batch and the spool had
+	// no room for it (spool_max_bytes).
+	DropSpoolFull = "spool_full"
+	// DropSpoolError: the store did not take the batch and writing it to
+	// the spool failed (e.g. a disk error).
+	DropSpoolError = "spool_error"
+)
+
+// ErrDropped is wrapped by EnqueueDurable's error when the record was
+// dropped (see DropError for the reason).
+var ErrDropped = errors.New("record dropped")
+
+// DropError is EnqueueDurable's error for a dropped record.
+type DropError struct {
+	// Reason is one of the Drop… constants.
+	Reason string
+}
+
+func (e *DropError) Error() string { return "record dropped: " + e.Reason }
+
+// Unwrap returns ErrDropped.
+func (e *DropError) Unwrap() error { return ErrDropped }
 
 // RecorderOptions configures a Recorder. Zero or negative values select the
 // defaults (config validation rejects negative values before they get here).
 type RecorderOptions struct {
-	// QueueSize bounds the records accepted and not yet written, including
-	// the batch being written (default 100000). It is the recorder's memory
-	// bound: over it, Enqueue drops.
+	// QueueSize bounds the records accepted and not yet written (or
+	// spooled), including the batch being written (default 100000).
 	QueueSize int
+	// QueueMaxBytes bounds the same records in bytes, as estimated by
+	// Record.SizeHint (default 64 MiB). A record is accepted into an empty
+	// queue whatever its size.
+	QueueMaxBytes int64
 	// BatchSize is the most records passed to one WriteRecords call
 	// (default 512). A full batch is written at once.
 	BatchSize int
@@ -72,6 +113,21 @@ type RecorderOptions struct {
 	// which, if the writer is a Pinger and answers its ping, the batch is
 	// split in halves to isolate the records the store refuses (default 3).
 	IsolateAfter int
+	// Spool, when not nil, is where batches go when the store does not
+	// take them within SpoolAfter (down, or behind): appended with one
+	// fsync per batch and written to the store from there, in order, by a
+	// goroutine of their own, as soon as it answers. Frames it holds when
+	// NewRecorder is called (left by an earlier run) are written first.
+	// The Recorder owns the spool from then on and closes it in Close.
+	Spool *spool.Spool
+	// SpoolAfter bounds a batch's first store write when there is a spool:
+	// a write that fails or has not succeeded within it is cancelled and
+	// the batch spooled (default 500ms, at most WriteTimeout).
+	SpoolAfter time.Duration
+	// DropReportEvery is the least time between two drop log lines
+	// (default 10s); each line gives the drops since the previous one, by
+	// reason.
+	DropReportEvery time.Duration
 	// Quarantine receives each record the reachable store refused on its
 	// own, with the error; the record is then counted as Quarantined and
 	// not retried. The default logs the whole record as JSON at error
@@ -82,22 +138,28 @@ type RecorderOptions struct {
 }
 
 // RecorderStats is a point-in-time view of a Recorder, for /metrics and
-// /readyz. Counters only grow. At any time Enqueued = Written + Lost +
-// Quarantined + QueueDepth.
+// /readyz. Counters only grow. At any time
+//
+//	Enqueued + Recovered = Written + Quarantined + Lost + QueueDepth + SpoolRecords
+//	                       + DroppedBy[spool_full] + DroppedBy[spool_error]
 type RecorderStats struct {
-	// QueueDepth counts records accepted and not yet written (including the
-	// batch being written); QueueCap is its bound.
+	// QueueDepth counts records accepted and not yet written or spooled
+	// (including the batch being written); QueueCap is its bound.
 	QueueDepth, QueueCap int
+	// QueueBytes estimates the bytes of those records; QueueMaxBytes is
+	// its bound.
+	QueueBytes, QueueMaxBytes int64
 	// Enqueued counts records accepted by Enqueue.
 	Enqueued uint64
 	// Written counts records the writer accepted; Batches the successful
 	// WriteRecords calls.
 	Written, Batches uint64
-	// Dropped counts records Enqueue refused: queue full, or recorder
-	// closed.
-	Dropped uint64
+	// Dropped counts every record dropped, refused by Enqueue or dropped
+	// later; DroppedBy splits it by reason (the Drop… constants).
+	Dropped   uint64
+	DroppedBy map[string]uint64
 	// Lost counts accepted records abandoned because Close's context ended
-	// before they could be written.
+	// before they could be written (never with a spool that has room).
 	Lost uint64
 	// Quarantined counts records the reachable store refused on their own
 	// (e.g. a value it cannot encode); each went to RecorderOptions.Quarantine.
@@ -106,8 +168,28 @@ type RecorderStats struct {
 	// recent one's message ("" if none yet).
 	WriteErrors uint64
 	LastError   string
-	// Degraded is true while the queue is over 80% full or the last write
-	// attempt failed.
+	// DurableSeq is the number (counting accepted records from 1) of the
+	// last record made durable: written to the store or fsynced to the
+	// spool. Records are made durable in order, so every accepted record
+	// before it is durable too, or was dropped (and counted).
+	DurableSeq uint64
+	// Spooling is true while batches go to the spool rather than to the
+	// store (the spool holds records not yet written).
+	Spooling bool
+	// SpoolRecords, SpoolFrames and SpoolBytes are what the spool holds
+	// (bytes on disk, including written frames of segments not yet
+	// deleted); SpoolMaxBytes is its bound (0: no spool).
+	SpoolRecords, SpoolFrames int
+	SpoolBytes, SpoolMaxBytes int64
+	// Spooled counts records written to the spool, Replayed those then
+	// written from it to the store (also counted in Written), Recovered
+	// those found in the spool at start.
+	Spooled, Replayed, Recovered uint64
+	// SpoolCorrupt counts torn or corrupt spool frames skipped at start.
+	SpoolCorrupt uint64
+	// Degraded is true while the queue is over 80% full (in records or
+	// bytes), the spool is over 80% full, or, without a spool, the last
+	// write attempt failed.
 	Degraded bool
 }
 
@@ -118,17 +200,28 @@ type RecorderStats struct {
 // waited FlushInterval), one WriteRecords call per batch, in the order
 // records were accepted.
 //
-// When the writer fails (store down while running) the same batch is retried
-// with exponential backoff, as long as it takes; records keep arriving into
-// the queue meanwhile, and only a full queue drops them, counting each. So
-// memory is bounded by QueueSize records whatever the store does, and
-// nothing accepted is dropped except by a Close whose context ends first.
+// Without a spool, when the writer fails (store down while running) the
+// same batch is retried with exponential backoff, as long as it takes;
+// records keep arriving into the queue meanwhile, and only a full queue
+// drops them, counting each. With a spool, a batch the store does not take
+// within SpoolAfter is appended to the spool instead, and so is every batch
+// after it until a second goroutine has written the spool back to the store
+// (retrying with backoff), so memory stays small and records are written in
+// the order they were accepted; only when the spool is full too are
+// batches dropped. Retries cannot duplicate: WriteRecords is idempotent by
+// record ID.
+//
+// EnqueueDurable is Enqueue for callers that need the record durable before
+// they answer (recorder.durability: sync): it returns once the record's
+// batch is committed to the store or fsynced to the spool. Lookup finds a
+// record not yet in the store.
 //
 // A Recorder is safe for concurrent use. Close it to flush.
 type Recorder struct {
 	w    Writer
 	opts RecorderOptions
 	log  *slog.Logger
+	sp   *spool.Spool // nil: no spool
 
 	wake    chan struct{} // cap 1: a batch filled, or the queue became non-empty
 	closing chan struct{} // closed by the first Close
@@ -136,23 +229,56 @@ type Recorder struct {
 	ctx     context.Context
 	abort   context.CancelFunc // cancels ctx: Close gave up
 
+	// The replayer (with a spool) writes spooled batches to the store.
+	kick         chan struct{} // cap 1: something was spooled
+	replayDone   chan struct{}
+	replayCtx    context.Context
+	replayCancel context.CancelFunc
+
+	// spoolMu orders the batcher's decision to spool against the
+	// replayer's to stop spooling (the spool is empty): held while spooling
+	// is read or written and across a spool append.
+	spoolMu  sync.Mutex
+	spooling bool
+
 	mu sync.Mutex
 	// chunks is the queue, oldest first: every chunk but the last holds
 	// exactly BatchSize records, and each chunk is written as one batch.
-	chunks [][]Record
-	spare  [][]Record // emptied chunks kept for reuse
-	depth  int
-	closed bool
-	stats  RecorderStats
+	chunks  []*chunk
+	spare   []*chunk // emptied chunks kept for reuse
+	current *chunk   // the chunk the batcher is writing or spooling
+	depth   int
+	bytes   int64
+	seq     uint64 // records accepted so far: the last one's number
+	closed  bool
+	stats   RecorderStats
 	// failing is true while the last write attempt failed.
 	failing bool
+	// spooled maps the id of each record in the spool and not yet
+	// written to the seq of its frame (for Lookup); spoolRecs counts them
+	// (an id spooled twice counts twice).
+	spooled   map[string]uint64
+	spoolRecs int
+	// drops not yet logged, and the drop log's timer.
+	dropsUnreported map[string]uint64
+	dropTimer       *time.Timer
+	lastDropReport  time.Time
+}
+
+// chunk is one batch in the making.
+type chunk struct {
+	recs    []Record
+	bytes   int64
+	lastSeq uint64       // the number of its last record
+	waiters []chan error // EnqueueDurable callers, woken once it is durable
 }
 
 // maxSpareChunks bounds the emptied chunks kept for reuse.
 const maxSpareChunks = 4
 
 // NewRecorder returns a Recorder writing to w and starts its batcher
-// goroutine; Close stops it. It panics if w is nil.
+// goroutine (and, with a spool, its replayer); Close stops them. It panics
+// if w is nil.
 func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 	if w == nil {
 		panic("record: NewRecorder with a nil Writer")
@@ -169,12 +295,18 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 	}
 	def(&opts.QueueSize, DefaultQueueSize)
 	def(&opts.BatchSize, DefaultBatchSize)
+	if opts.QueueMaxBytes <= 0 {
+		opts.QueueMaxBytes = DefaultQueueMaxBytes
+	}
 	defDur(&opts.FlushInterval, DefaultFlushInterval)
 	defDur(&opts.RetryInitial, DefaultRetryInitial)
 	defDur(&opts.RetryMax, DefaultRetryMax)
 	defDur(&opts.WriteTimeout, DefaultWriteTimeout)
+	defDur(&opts.SpoolAfter, DefaultSpoolAfter)
+	defDur(&opts.DropReportEvery, DefaultDropReportEvery)
 	def(&opts.IsolateAfter, DefaultIsolateAfter)
 	opts.RetryMax = max(opts.RetryMax, opts.RetryInitial)
+	opts.SpoolAfter = min(opts.SpoolAfter, opts.WriteTimeout)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -191,40 +323,129 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 	}
 	ctx, abort := context.WithCancel(context.Background())
 	r := &Recorder{
-		w:       w,
-		opts:    opts,
-		log:     opts.Logger,
-		wake:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		ctx:     ctx,
-		abort:   abort,
+		w:               w,
+		opts:            opts,
+		log:             opts.Logger,
+		sp:              opts.Spool,
+		wake:            make(chan struct{}, 1),
+		closing:         make(chan struct{}),
+		done:            make(chan struct{}),
+		ctx:             ctx,
+		abort:           abort,
+		dropsUnreported: map[string]uint64{},
 	}
 	r.stats.QueueCap = opts.QueueSize
+	r.stats.QueueMaxBytes = opts.QueueMaxBytes
+	r.stats.DroppedBy = map[string]uint64{}
+	if r.sp != nil {
+		r.kick = make(chan struct{}, 1)
+		r.replayDone = make(chan struct{})
+		r.replayCtx, r.replayCancel = context.WithCancel(context.Background())
+		r.spooled = map[string]uint64{}
+		r.recover()
+		go r.replay()
+	}
 	go r.run()
 	return r
 }
 
+// recover indexes the records a spool holds at start; they are written
+// before anything else.
+func (r *Recorder) recover() {
+	err := r.sp.Scan(func(f spool.Frame) error {
+		// A barrier: spoolBatch holds spoolMu from its append until its
+		// books and index are updated, so the frame is settled after that.
+		r.spoolMu.Lock()
+		r.spoolMu.Unlock() //lint:ignore SA2001 an empty critical section is the point
+		if f.Kind != spool.KindRecords {
+			return nil
+		}
+		return scanBatch(f.Data, func(id string, _ []byte) bool {
+			r.spooled[id] = f.Seq
+			r.spoolRecs++
+			return true
+		})
+	})
+	if err != nil {
+		// The replayer meets the same frame and deals with it.
+		r.log.Error("recorder: cannot index the spool; Lookup will miss some spooled records", "spool", r.sp.Dir(), "err", err)
+	}
+	r.stats.Recovered = uint64(r.spoolRecs)
+	r.spooling = r.sp.Len() > 0
+	if r.spooling {
+		r.log.Info("recorder: writing the records a previous run left in the spool first",
+			"records", r.spoolRecs, "frames", r.sp.Len(), "spool", r.sp.Dir())
+	}
+}
+
 // Enqueue queues rec for writing and reports whether it was accepted. It
-// never blocks on the writer: when the queue is full, or the Recorder is
-// closed, it counts rec as dropped and returns false. The Recorder owns rec
-// afterwards; the caller must not modify what it references.
-func (r *Recorder) Enqueue(rec Record) bool {
+// never blocks on the writer: when the queue is full (in records or bytes),
+// or the Recorder is closed, it counts rec as dropped and returns false.
+// The Recorder owns rec afterwards; the caller must not modify what it
+// references.
+func (r *Recorder) Enqueue(rec Record) bool { return r.enqueue(rec, nil) == "" }
+
+// EnqueueDurable queues rec like Enqueue and returns once it is durable:
+// its batch committed to the store, or fsynced to the spool. It returns an
+// error wrapping ErrDropped (a *DropError naming the reason) when rec was
+// dropped, or one wrapping ctx's error when ctx ended first; rec may still
+// be written later then, but the caller must not promise it (the gateway
+// answers 503). Batching is unchanged: a record waits for its batch to fill
+// or for FlushInterval, and one commit or fsync makes a whole batch durable
+// (group commit).
+func (r *Recorder) EnqueueDurable(ctx context.Context, rec Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("record %s not durable: %w", rec.ID, err)
+	}
+	ch := make(chan error, 1)
+	id := rec.ID
+	if reason := r.enqueue(rec, ch); reason != "" {
+		return &DropError{Reason: reason}
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("record %s not durable yet: %w", id, ctx.Err())
+	}
+}
+
+// enqueue queues rec, with waiter (if not nil) to be told when its batch is
+// durable, and returns "" or the reason it dropped rec.
+func (r *Recorder) enqueue(rec Record, waiter chan error) string {
+	size := int64(rec.SizeHint())
 	r.mu.Lock()
-	if r.closed || r.depth >= r.opts.QueueSize {
-		r.stats.Dropped++
+	reason := ""
+	switch {
+	case r.closed:
+		reason = DropClosed
+	case r.depth >= r.opts.QueueSize:
+		reason = DropQueueFull
+	case r.depth > 0 && r.bytes+size > r.opts.QueueMaxBytes:
+		reason = DropQueueBytes
+	}
+	if reason != "" {
+		r.dropLocked(reason, 1)
 		r.mu.Unlock()
-		return false
+		return reason
 	}
 	n := len(r.chunks)
-	if n == 0 || len(r.chunks[n-1]) == r.opts.BatchSize {
+	if n == 0 || len(r.chunks[n-1].recs) == r.opts.BatchSize {
 		r.chunks = append(r.chunks, r.newChunk())
 		n++
 	}
-	r.chunks[n-1] = append(r.chunks[n-1], rec)
+	c := r.chunks[n-1]
+	c.recs = append(c.recs, rec)
+	c.bytes += size
+	r.seq++
+	c.lastSeq = r.seq
+	if waiter != nil {
+		c.waiters = append(c.waiters, waiter)
+	}
 	r.depth++
+	r.bytes += size
 	r.stats.Enqueued++
-	signal := r.depth == 1 || len(r.chunks[n-1]) == r.opts.BatchSize
+	signal := r.depth == 1 || len(c.recs) == r.opts.BatchSize
 	r.mu.Unlock()
 	if signal {
 		select {
@@ -232,33 +453,103 @@ func (r *Recorder) Enqueue(rec Record) bool {
 		default: // a wake-up is already pending
 		}
 	}
-	return true
+	return ""
 }
 
 // newChunk returns an empty chunk with room for a batch. r.mu is held.
-func (r *Recorder) newChunk() []Record {
+func (r *Recorder) newChunk() *chunk {
 	if n := len(r.spare); n > 0 {
 		c := r.spare[n-1]
 		r.spare = r.spare[:n-1]
 		return c
 	}
-	return make([]Record, 0, r.opts.BatchSize)
+	return &chunk{recs: make([]Record, 0, r.opts.BatchSize)}
+}
+
+// Lookup returns the record with that id if it is still in the recorder:
+// queued, being written, or in the spool and not yet written to the store
+// (read back from disk). The queue is searched linearly under the lock
+// (about a millisecond for a full queue of 100,000); the spool through an
+// index. A record Lookup does not find may have just been
+// written: callers look in the store first and, when Lookup misses, in the
+// store again.
+func (r *Recorder) Lookup(id string) (Record, bool) {
+	r.mu.Lock()
+	if c := r.current; c != nil {
+		for i := range c.recs {
+			if c.recs[i].ID == id {
+				rec := c.recs[i]
+				r.mu.Unlock()
+				return rec, true
+			}
+		}
+	}
+	for j := len(r.chunks) - 1; j >= 0; j-- {
+		c := r.chunks[j]
+		for i := len(c.recs) - 1; i >= 0; i-- {
+			if c.recs[i].ID == id {
+				rec := c.recs[i]
+				r.mu.Unlock()
+				return rec, true
+			}
+		}
+	}
+	seq, ok := r.spooled[id]
+	r.mu.Unlock()
+	if !ok {
+		return Record{}, false
+	}
+	f, err := r.sp.Read(seq)
+	if err != nil {
+		return Record{}, false // written and acknowledged meanwhile, or the spool is closed
+	}
+	var (
+		rec   Record
+		found bool
+	)
+	scanBatch(f.Data, func(rid string, doc []byte) bool {
+		if rid != id {
+			return true
+		}
+		found = json.Unmarshal(doc, &rec) == nil
+		return false
+	})
+	return rec, found
 }
 
 // Stats returns a point-in-time view of the Recorder.
 func (r *Recorder) Stats() RecorderStats {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	s := r.stats
+	s.DroppedBy = maps.Clone(r.stats.DroppedBy)
 	s.QueueDepth = r.depth
-	s.Degraded = r.failing || r.depth*5 > r.opts.QueueSize*4
+	s.QueueBytes = r.bytes
+	s.SpoolRecords = r.spoolRecs
+	failing := r.failing
+	r.mu.Unlock()
+	s.Degraded = s.QueueDepth*5 > s.QueueCap*4 || s.QueueBytes*5 > s.QueueMaxBytes*4
+	if r.sp == nil {
+		s.Degraded = s.Degraded || failing
+		return s
+	}
+	r.spoolMu.Lock()
+	s.Spooling = r.spooling
+	r.spoolMu.Unlock()
+	ss := r.sp.Stats()
+	s.SpoolFrames, s.SpoolBytes, s.SpoolMaxBytes, s.SpoolCorrupt = ss.Frames, ss.Bytes, ss.MaxBytes, ss.Corrupt
+	s.Degraded = s.Degraded || s.SpoolBytes*5 > s.SpoolMaxBytes*4
 	return s
 }
 
-// Close stops accepting records (Enqueue returns false from now on), writes
-// everything queued, and returns nil once it is written. If ctx ends first,
-// Close cancels the write in progress, abandons what is still queued, and
-// returns an error wrapping ctx's error that says how many records were not
+// Close stops accepting records (Enqueue returns false from now on) and
+// writes everything queued: to the store, or with a spool, to the spool
+// when the store does not take it. With a spool it then lets the replayer
+// write what the spool holds while the store takes it and ctx lasts, and
+// closes the spool: what is left there is written after the next start,
+// not lost. Close returns nil once nothing accepted is lost. If ctx ends
+// first, Close cancels the write in progress (with a spool, what is queued
+// is spooled), abandons what could not be written or spooled, and returns
+// an error wrapping ctx's error that says how many records were not
 // written (also counted in RecorderStats.Lost). Close does not close the
 // writer. Calling it again waits for the same shutdown.
 func (r *Recorder) Close(ctx context.Context) error {
@@ -278,6 +569,24 @@ func (r *Recorder) Close(ctx context.Context) error {
 		<-r.done // the batcher stops at once: its write's context is cancelled
 	}
 	r.abort() // release the context
+	if r.sp != nil {
+		select {
+		case <-r.replayDone:
+		case <-ctx.Done():
+		}
+		r.replayCancel()
+		<-r.replayDone
+		if first {
+			if n := r.sp.Len(); n > 0 {
+				r.log.Info("recorder: records left in the spool are written after the next start",
+					"frames", n, "spool", r.sp.Dir())
+			}
+			if err := r.sp.Close(); err != nil {
+				r.log.Error("recorder: close spool", "err", err)
+			}
+		}
+	}
+	r.reportDrops()
 	r.mu.Lock()
 	lost := r.stats.Lost
 	r.mu.Unlock()
@@ -300,9 +609,9 @@ func (r *Recorder) run() {
 		closing bool
 	)
 	for {
-		batch, more := r.take(due || closing)
-		if batch != nil {
-			if !r.write(batch) {
+		c, more := r.take(due || closing)
+		if c != nil {
+			if !r.dispatch(c) {
 				r.abandon()
 				return
 			}
@@ -332,53 +641,287 @@ func (r *Recorder) run() {
 }
 
 // take removes and returns the oldest chunk if it is a full batch, or if
-// partial is set and it holds anything. more reports whether records remain
-// queued.
-func (r *Recorder) take(partial bool) (batch []Record, more bool) {
+// partial is set and it holds anything, and makes it r.current. more
+// reports whether records remain queued.
+func (r *Recorder) take(partial bool) (c *chunk, more bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.chunks) == 0 {
 		return nil, false
 	}
-	if !partial && len(r.chunks[0]) < r.opts.BatchSize {
+	if !partial && len(r.chunks[0].recs) < r.opts.BatchSize {
 		return nil, true
 	}
-	batch = r.chunks[0]
+	c = r.chunks[0]
 	r.chunks[0] = nil
 	r.chunks = r.chunks[1:]
 	if len(r.chunks) == 0 {
 		r.chunks = nil // let the backing array go
 	}
-	return batch, len(r.chunks) > 0
+	r.current = c
+	return c, len(r.chunks) > 0
 }
 
-// write writes batch, retrying with backoff until it succeeds (true) or
-// Close gives up (false, the batch counted as lost). After IsolateAfter
-// failed attempts, if the writer answers a ping, the store is up and refuses
-// something in this batch: the batch is written in halves, recursively, and
-// a single record the store still refuses is quarantined. Only the whole
-// queued chunk (whole true) is recycled, never a half of it.
-func (r *Recorder) write(batch []Record) bool { return r.writeBatch(batch, true) }
+// dispatch makes the taken chunk c durable — written to the store, or with
+// a spool, spooled when the store does not take it within SpoolAfter (or
+// dropped when the spool cannot take it either) — wakes its waiters and
+// recycles it. It returns false when Close gave up on it (no spool).
+func (r *Recorder) dispatch(c *chunk) bool {
+	var werr error
+	ok := true
+	switch {
+	case r.sp == nil:
+		ok = r.writeBatch(r.ctx, c.recs, fromQueue)
+		if !ok {
+			werr = fmt.Errorf("record not written: %w", context.Canceled)
+		}
+	default:
+		r.spoolMu.Lock()
+		spooling := r.spooling
+		r.spoolMu.Unlock()
+		if spooling || !r.writeOnce(c.recs) {
+			werr = r.spoolBatch(c.recs)
+		}
+	}
+	r.mu.Lock()
+	r.bytes -= c.bytes
+	if werr == nil {
+		r.stats.DurableSeq = c.lastSeq
+	}
+	r.current = nil
+	waiters := c.waiters
+	clear(c.recs)
+	c.recs, c.bytes, c.waiters = c.recs[:0], 0, nil
+	if len(r.spare) < maxSpareChunks && cap(c.recs) <= r.opts.BatchSize {
+		r.spare = append(r.spare, c)
+	}
+	r.mu.Unlock()
+	for _, w := range waiters {
+		w <- werr
+	}
+	return ok
+}
 
-func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
+// writeOnce makes one attempt, bounded by SpoolAfter, at writing recs
+// (queued) to the store, and reports whether it succeeded.
+func (r *Recorder) writeOnce(recs []Record) bool {
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.SpoolAfter)
+	err := r.w.WriteRecords(r.yielding(ctx, len(recs)), recs)
+	cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.stats.WriteErrors++
+		r.stats.LastError = err.Error()
+		r.failing = true
+		return false
+	}
+	r.settleLocked(len(recs), fromQueue, &r.stats.Written)
+	r.stats.Batches++
+	r.failing = false
+	return true
+}
+
+// spoolBatch appends recs (queued) to the spool as one frame, with one
+// fsync, and hands them to the replayer; or drops them, counted, when the
+// spool cannot take them. A record that cannot even be encoded is
+// quarantined. It returns nil once the records are spooled.
+func (r *Recorder) spoolBatch(recs []Record) error {
+	payload, kept, refused := encodeBatch(nil, recs)
+	for _, rr := range refused {
+		r.quarantine(rr.rec, rr.err, fromQueue)
+	}
+	if kept == 0 {
+		return nil
+	}
+	r.spoolMu.Lock()
+	defer r.spoolMu.Unlock() // held until the books and the index are updated (see replay)
+	seq, _, err := r.sp.Append(spool.KindRecords, payload)
+	started := err == nil && !r.spooling
+	if started {
+		r.spooling = true
+	}
+	if started {
+		r.mu.Lock()
+		last := r.stats.LastError
+		r.mu.Unlock()
+		r.log.Warn("recorder: the record store is down or behind; spooling batches to disk until it catches up",
+			"spool", r.sp.Dir(), "last_error", last)
+	}
+	r.mu.Lock()
+	r.depth -= kept
+	if err != nil {
+		reason := DropSpoolError
+		if errors.Is(err, spool.ErrFull) {
+			reason = DropSpoolFull
+		}
+		r.dropLocked(reason, kept)
+		r.mu.Unlock()
+		if reason == DropSpoolError {
+			r.log.Error("recorder: cannot write to the spool", "err", err)
+		}
+		return &DropError{Reason: reason}
+	}
+	refusedIDs := make(map[string]bool, len(refused))
+	for _, rr := range refused {
+		refusedIDs[rr.rec.ID] = true
+	}
+	for i := range recs {
+		if !refusedIDs[recs[i].ID] {
+			r.spooled[recs[i].ID] = seq
+		}
+	}
+	r.spoolRecs += kept
+	r.stats.Spooled += uint64(kept)
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// replay is the replayer goroutine: it writes the spool's frames to the
+// store, oldest first, each retried with backoff until the store takes it,
+// and acknowledges them; when the spool is empty, batches go to the store
+// directly again. It exits when Close has flushed the queue and the spool
+// is empty or the store fails, or when Close cancels it.
+func (r *Recorder) replay() {
+	defer close(r.replayDone)
+	for {
+		f, ok, err := r.sp.Peek()
+		if err != nil {
+			r.log.Error("recorder: cannot read the spool; retrying", "spool", r.sp.Dir(), "err", err)
+			select {
+			case <-time.After(r.opts.RetryMax):
+			case <-r.replayCtx.Done():
+				return
+			}
+			continue
+		}
+		if !ok {
+			if r.stopSpooling() {
+				return
+			}
+			select {
+			case <-r.kick:
+			case <-r.done:
+				// The queue is flushed: one more look at the spool.
+			case <-r.replayCtx.Done():
+				return
+			}
+			continue
+		}
+		// A barrier: spoolBatch holds spoolMu from its append until its
+		// books and index are updated, so the frame is settled after that.
+		r.spoolMu.Lock()
+		r.spoolMu.Unlock() //lint:ignore SA2001 an empty critical section is the point
+		if f.Kind != spool.KindRecords {
+			// Only this package appends, and only records so far.
+			r.log.Error("recorder: the spool holds a frame of a kind this version does not write; skipped (its bytes follow)",
+				"seq", f.Seq, "kind", f.Kind, "payload", string(f.Data))
+		} else if !r.replayFrame(f) {
+			return
+		}
+		if err := r.sp.Ack(f.Seq); err != nil {
+			r.log.Error("recorder: spool acknowledgement", "err", err)
+		}
+	}
+}
+
+// stopSpooling, called when the spool was found empty, sends batches to
+// the store directly again unless something was spooled meanwhile; it
+// reports whether the replayer should exit (the batcher is done).
+func (r *Recorder) stopSpooling() bool {
+	r.spoolMu.Lock()
+	if r.spooling && r.sp.Len() == 0 {
+		r.spooling = false
+		r.log.Info("recorder: the spool is written; batches go to the record store directly again")
+	}
+	r.spoolMu.Unlock()
+	select {
+	case <-r.done:
+		return r.sp.Len() == 0
+	default:
+		return false
+	}
+}
+
+// replayFrame writes one spooled batch to the store and reports whether it
+// did (false: Close stopped the replayer; the frame stays in the spool).
+func (r *Recorder) replayFrame(f spool.Frame) bool {
+	recs, err := decodeBatch(f.Data)
+	if err != nil {
+		// The frame's checksum matched, so this is not a torn write but
+		// a batch this version cannot read: log it whole, never retry.
+		r.log.Error("recorder: a spooled batch does not decode; skipped (its bytes follow)",
+			"seq", f.Seq, "err", err, "payload", string(f.Data))
+		r.forgetSpooled(f, len(recs))
+		return true
+	}
+	if !r.writeBatch(r.replayCtx, recs, fromSpool) {
+		return false
+	}
+	r.forgetSpooled(f, 0)
+	return true
+}
+
+// forgetSpooled removes a written frame's records from the spool index;
+// extra counts records that left the books otherwise.
+func (r *Recorder) forgetSpooled(f spool.Frame, extra int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	scanBatch(f.Data, func(id string, _ []byte) bool {
+		if r.spooled[id] == f.Seq {
+			delete(r.spooled, id)
+		}
+		return true
+	})
+	r.spoolRecs -= extra
+}
+
+// origin says where a batch being written comes from, for the books.
+type origin int
+
+const (
+	fromQueue origin = iota
+	fromSpool
+)
+
+// settleLocked counts n records of origin o as having left the recorder
+// into counter. r.mu is held.
+func (r *Recorder) settleLocked(n int, o origin, counter *uint64) {
+	*counter += uint64(n)
+	if o == fromQueue {
+		r.depth -= n
+		return
+	}
+	r.spoolRecs -= n
+	if counter == &r.stats.Written {
+		r.stats.Replayed += uint64(n)
+	}
+}
+
+// writeBatch writes batch, retrying with backoff until it succeeds (true)
+// or base is cancelled (false: Close gave up; a queued batch is counted as
+// lost, a spooled one stays in the spool). After IsolateAfter failed
+// attempts, if the writer answers a ping, the store is up and refuses
+// something in this batch: the batch is written in halves, recursively,
+// and a single record the store still refuses is quarantined. A spooled
+// batch is not retried once the queue is flushed at Close: it stays in the
+// spool for the next start.
+func (r *Recorder) writeBatch(base context.Context, batch []Record, o origin) bool {
 	backoff := r.opts.RetryInitial
 	var timer *time.Timer
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
+		ctx, cancel := context.WithTimeout(base, r.opts.WriteTimeout)
 		err := r.w.WriteRecords(r.yielding(ctx, len(batch)), batch)
 		cancel()
 		r.mu.Lock()
 		if err == nil {
-			r.depth -= len(batch)
-			r.stats.Written += uint64(len(batch))
+			r.settleLocked(len(batch), o, &r.stats.Written)
 			r.stats.Batches++
 			r.failing = false
-			if whole {
-				clear(batch)
-				if len(r.spare) < maxSpareChunks {
-					r.spare = append(r.spare, batch[:0])
-				}
-			}
 			r.mu.Unlock()
 			if attempt > 1 {
 				r.log.Info("record store writes recovered", "records", len(batch), "attempts", attempt)
@@ -390,19 +933,19 @@ func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
 		r.failing = true
 		r.mu.Unlock()
 
-		if r.ctx.Err() != nil {
-			r.lose(len(batch))
+		if base.Err() != nil || o == fromSpool && r.flushed() {
+			r.lose(len(batch), o)
 			return false
 		}
-		if attempt >= r.opts.IsolateAfter && r.storeUp() {
+		if attempt >= r.opts.IsolateAfter && r.storeUp(base) {
 			if len(batch) == 1 {
-				r.quarantine(batch[0], err)
+				r.quarantine(batch[0], err, o)
 				return true
 			}
 			r.log.Warn("reachable record store refuses a batch; writing it in halves to isolate the refused records",
 				"records", len(batch), "err", err)
 			half := len(batch) / 2
-			return r.writeBatch(batch[:half:half], false) && r.writeBatch(batch[half:], false)
+			return r.writeBatch(base, batch[:half:half], o) && r.writeBatch(base, batch[half:], o)
 		}
 		r.log.Warn("record store write failed; retrying", "records", len(batch), "attempt", attempt, "backoff", backoff, "err", err)
 		if timer == nil {
@@ -410,14 +953,107 @@ func (r *Recorder) writeBatch(batch []Record, whole bool) bool {
 		} else {
 			timer.Reset(backoff)
 		}
+		var flushed <-chan struct{} // at Close, a spooled batch is tried once more at once
+		if o == fromSpool {
+			flushed = r.done
+		}
 		select {
 		case <-timer.C:
-		case <-r.ctx.Done():
+		case <-flushed:
 			timer.Stop()
-			r.lose(len(batch))
+		case <-base.Done():
+			timer.Stop()
+			r.lose(len(batch), o)
 			return false
 		}
 		backoff = min(2*backoff, r.opts.RetryMax)
+	}
+}
+
+// flushed reports whether the batcher has exited (Close flushed the queue).
+func (r *Recorder) flushed() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// quarantine hands one refused record to the Quarantine hook and counts it.
+func (r *Recorder) quarantine(rec Record, err error, o origin) {
+	r.opts.Quarantine(rec, err)
+	r.mu.Lock()
+	r.settleLocked(1, o, &r.stats.Quarantined)
+	r.failing = false
+	r.mu.Unlock()
+}
+
+// lose counts n queued records as abandoned; spooled ones stay in the
+// spool and are not lost.
+func (r *Recorder) lose(n int, o origin) {
+	if o == fromSpool {
+		return
+	}
+	r.mu.Lock()
+	r.depth -= n
+	r.stats.Lost += uint64(n)
+	r.mu.Unlock()
+}
+
+// abandon counts everything still queued as lost (Close gave up) and
+// tells their waiters.
+func (r *Recorder) abandon() {
+	r.mu.Lock()
+	r.stats.Lost += uint64(r.depth)
+	r.depth, r.bytes = 0, 0
+	var waiters []chan error
+	for _, c := range r.chunks {
+		waiters = append(waiters, c.waiters...)
+	}
+	r.chunks = nil
+	lost := r.stats.Lost
+	r.mu.Unlock()
+	for _, w := range waiters {
+		w <- fmt.Errorf("record not written: %w", context.Canceled)
+	}
+	r.log.Error("recorder closed before everything was written", "lost", lost)
+}
+
+// dropLocked counts n records dropped for reason and schedules a log line
+// (at most one per DropReportEvery). r.mu is held.
+func (r *Recorder) dropLocked(reason string, n int) {
+	r.stats.Dropped += uint64(n)
+	r.stats.DroppedBy[reason] += uint64(n)
+	r.dropsUnreported[reason] += uint64(n)
+	if r.dropTimer == nil {
+		wait := r.opts.DropReportEvery - time.Since(r.lastDropReport)
+		r.dropTimer = time.AfterFunc(max(wait, 0), r.reportDrops)
+	}
+}
+
+// reportDrops logs the drops since the last report, if any.
+func (r *Recorder) reportDrops() {
+	r.mu.Lock()
+	if r.dropTimer != nil {
+		r.dropTimer.Stop()
+		r.dropTimer = nil
+	}
+	var total uint64
+	args := make([]any, 0, 2*len(r.dropsUnreported)+4)
+	for _, reason := range slices.Sorted(maps.Keys(r.dropsUnreported)) {
+		total += r.dropsUnreported[reason]
+		args = append(args, reason, r.dropsUnreported[reason])
+	}
+	clear(r.dropsUnreported)
+	if total > 0 {
+		r.lastDropReport = time.Now()
+	}
+	dropped := r.stats.Dropped
+	r.mu.Unlock()
+	if total > 0 {
+		args = append(args, "dropped_total", dropped)
+		r.log.Error(fmt.Sprintf("recorder: dropped %d records since the last report", total), args...)
 	}
 }
 
@@ -501,41 +1137,12 @@ func (y *yieldCtx) maybeYield() {
 }
 
 // storeUp reports whether the writer is a Pinger that answers.
-func (r *Recorder) storeUp() bool {
+func (r *Recorder) storeUp(base context.Context) bool {
 	p, ok := r.w.(Pinger)
 	if !ok {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(base, r.opts.WriteTimeout)
 	defer cancel()
 	return p.Ping(ctx) == nil
-}
-
-// quarantine hands one refused record to the Quarantine hook and counts it.
-func (r *Recorder) quarantine(rec Record, err error) {
-	r.opts.Quarantine(rec, err)
-	r.mu.Lock()
-	r.depth--
-	r.stats.Quarantined++
-	r.failing = false
-	r.mu.Unlock()
-}
-
-// lose counts n accepted records as abandoned.
-func (r *Recorder) lose(n int) {
-	r.mu.Lock()
-	r.depth -= n
-	r.stats.Lost += uint64(n)
-	r.mu.Unlock()
-}
-
-// abandon counts everything still queued as lost (Close gave up).
-func (r *Recorder) abandon() {
-	r.mu.Lock()
-	r.stats.Lost += uint64(r.depth)
-	r.depth = 0
-	r.chunks = nil
-	lost := r.stats.Lost
-	r.mu.Unlock()
-	r.log.Error("recorder closed before everything was written", "lost", lost)
 }

@@ -78,15 +78,7 @@ func TestRecorder_SQLite_NoRecordLostOnCleanShutdown(t *testing.T) {
 	if err := r.Close(t.Context()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	got := storedIDs(t, s)
-	if len(got) != n {
-		t.Fatalf("%d records stored, want %d", len(got), n)
-	}
-	for i := range n {
-		if c := got[rec(i).ID]; c != 1 {
-			t.Errorf("%s stored %d times", rec(i).ID, c)
-		}
-	}
+	wantStoredOnce(t, s, n)
 	st := r.Stats()
 	if st.Written != n || st.Dropped != 0 || st.Lost != 0 || st.Batches < n/128 {
 		t.Errorf("stats = %+v", st)

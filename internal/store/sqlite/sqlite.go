@@ -8,18 +8,23 @@
 //	sqlite:records.db                        path relative to the working directory
 //	sqlite://data/records.db                 also relative: data/records.db
 //
-// Percent-escapes in the path are decoded. One query parameter is accepted:
-// busy_timeout (a Go duration, default 5s), how long a statement waits for a
-// lock held by another process before failing. The file and its directory are
+// Percent-escapes in the path are decoded. Two query parameters are
+// accepted: busy_timeout (a Go duration, default 5s), how long a statement
+// waits for a lock held by another process before failing; and synchronous
+// (normal, the default, or full), SQLite's synchronous setting: with full,
+// COMMIT waits for the WAL to be fsynced, so a committed batch survives a
+// machine crash or power loss (use it with recorder.durability: sync,
+// e.g. sqlite:///var/lib/rendezvous.db?synchronous=full). The file and its directory are
 // created when missing. In-memory databases are refused: the store uses
 // separate reader and writer connections, which would see different
 // databases.
 //
 // # Layout
 //
-// The database runs in WAL mode with synchronous=NORMAL (a committed batch
-// survives a crash of the process; a power loss may lose the last batches;
-// Close checkpoints, so nothing committed is lost on a clean shutdown).
+// The database runs in WAL mode with synchronous=NORMAL unless the URL says
+// synchronous=full (NORMAL: a committed batch survives a crash of the
+// process; a power loss may lose the last batches; FULL: it survives that
+// too; Close checkpoints, so nothing committed is lost on a clean shutdown).
 // Files this store creates have 16 KiB pages (see pageSize); a file created
 // with other pages keeps them.
 //
@@ -99,7 +104,6 @@ type Store struct {
 	ck   *sql.DB // one connection: checkpoints
 
 	walBytes atomic.Int64  // document bytes committed since the last checkpoint request
-	docSize  atomic.Int64  // bytes to reserve per document when encoding a batch (encodeRows)
 	buffers  chan *[]byte  // spare encoding buffers (encodeRows, putBuffer)
 	kick     chan struct{} // asks the checkpointer to run (capacity 1; never closed)
 	stop     chan struct{} // closed by Close to stop the checkpointer
@@ -127,7 +131,19 @@ type Config struct {
 	Path string
 	// BusyTimeout is how long a statement waits for another process's lock.
 	BusyTimeout time.Duration
+	// Synchronous is SQLite's synchronous setting for the writer:
+	// SynchronousNormal (default: a committed batch survives a crash of the
+	// process; a power loss or machine crash may lose the last batches) or
+	// SynchronousFull (COMMIT waits for fsync: a committed batch survives a
+	// machine crash too; for recorder.durability: sync).
+	Synchronous string
 }
+
+// Synchronous settings (the URL's synchronous parameter).
+const (
+	SynchronousNormal = "normal"
+	SynchronousFull   = "full"
+)
 
 // ParseURL parses a sqlite store URL (see the package doc).
 func ParseURL(rawURL string) (Config, error) {
@@ -156,7 +172,7 @@ func ParseURL(rawURL string) (Config, error) {
 	if path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(u.RawQuery, "mode=memory") {
 		return Config{}, errors.New("parse sqlite URL: in-memory databases are not supported; name a file")
 	}
-	cfg := Config{Path: filepath.Clean(path), BusyTimeout: DefaultBusyTimeout}
+	cfg := Config{Path: filepath.Clean(path), BusyTimeout: DefaultBusyTimeout, Synchronous: SynchronousNormal}
 	for k, vs := range u.Query() {
 		switch k {
 		case "busy_timeout":
@@ -165,8 +181,14 @@ func ParseURL(rawURL string) (Config, error) {
 				return Config{}, fmt.Errorf("parse sqlite URL: busy_timeout: want a duration such as 5s, got %q", vs[len(vs)-1])
 			}
 			cfg.BusyTimeout = d
+		case "synchronous":
+			v := strings.ToLower(vs[len(vs)-1])
+			if v != SynchronousNormal && v != SynchronousFull {
+				return Config{}, fmt.Errorf("parse sqlite URL: synchronous: want normal or full, got %q", vs[len(vs)-1])
+			}
+			cfg.Synchronous = v
 		default:
-			return Config{}, fmt.Errorf("parse sqlite URL: unknown parameter %q (known: busy_timeout)", k)
+			return Config{}, fmt.Errorf("parse sqlite URL: unknown parameter %q (known: busy_timeout, synchronous)", k)
 		}
 	}
 	return cfg, nil
@@ -206,10 +228,13 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 	if busy == 0 {
 		busy = DefaultBusyTimeout
 	}
+	sync := strings.ToUpper(cfg.Synchronous)
+	if sync == "" {
+		sync = "NORMAL"
+	}
 	base := (&url.URL{Scheme: "file", Path: abs}).String() +
-		fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", busy.Milliseconds())
+		fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(%s)", busy.Milliseconds(), sync)
 	s := &Store{path: abs, scans: map[string]*sql.Stmt{}}
-	s.docSize.Store(1536)
 	s.buffers = make(chan *[]byte, spareBuffers)
 	defer func() {
 		if err != nil {
@@ -346,7 +371,16 @@ func (s *Store) encodeRows(recs []record.Record) ([]row, *[]byte, error) {
 	default:
 		bp = new([]byte)
 	}
-	buf := slices.Grow((*bp)[:0], len(recs)*int(s.docSize.Load()))
+	// Sized from this batch, not the previous one's: one huge record
+	// before a large batch must not reserve huge × count bytes. JSON may
+	// grow past the estimate (escaped control characters); append grows
+	// the buffer then, and putBuffer drops a buffer past maxSpareBuffer.
+	want := 0
+	for i := range recs {
+		want += recs[i].SizeHint()
+	}
+	want += want / 4
+	buf := slices.Grow((*bp)[:0], want)
 	rows := make([]row, len(recs))
 	for i := range recs {
 		var err error
@@ -359,7 +393,6 @@ func (s *Store) encodeRows(recs []record.Record) ([]row, *[]byte, error) {
 	for i := range rows { // slices taken only now: buf may have moved while growing
 		rows[i].doc, start = buf[start:rows[i].end:rows[i].end], rows[i].end
 	}
-	s.docSize.Store(int64(len(buf)/len(recs)) + 64) // a little room: the next batch's documents may be longer
 	*bp = buf
 	return rows, bp, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -80,12 +81,55 @@ func TestParseURL_RejectsBadURLsNamingTheProblem(t *testing.T) {
 		{"sqlite:///x.db?mode=memory", "in-memory"},
 		{"sqlite:///x.db?busy_timeout=soon", "busy_timeout"},
 		{"sqlite:///x.db?journal=off", `unknown parameter "journal"`},
+		{"sqlite:///x.db?synchronous=off", "synchronous: want normal or full"},
 	}
 	for _, tc := range tests {
 		_, err := ParseURL(tc.url)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseURL(%q) error = %v, want one containing %q", tc.url, err, tc.want)
 		}
+	}
+}
+
+func TestOpen_SynchronousIsNormalUnlessTheURLSaysFull(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		query string
+		want  int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{"", 1}, {"?synchronous=normal", 1}, {"?synchronous=FULL", 2}} {
+		s, err := Open(t.Context(), "sqlite://"+filepath.Join(dir, "s.db")+tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := s.w.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil || got != tc.want {
+			t.Errorf("%q: synchronous = %d (%v), want %d", tc.query, got, err, tc.want)
+		}
+		s.Close()
+	}
+}
+
+// One huge record, then a large batch of small ones: the second batch's
+// buffer is sized from its own records, not from the first batch's average
+// (which reserved huge × count bytes).
+func TestWriteRecords_EncoderBufferIsSizedFromTheBatchAtHand(t *testing.T) {
+	s := openTemp(t)
+	huge := record.Record{ID: "huge", ReceivedAt: time.Now(), Endpoint: "/v1/predict", Status: record.RequestRejected, Raw: strings.Repeat("\x01", 1<<20)}
+	if err := s.WriteRecords(t.Context(), []record.Record{huge}); err != nil {
+		t.Fatal(err)
+	}
+	small := make([]record.Record, 1000)
+	for i := range small {
+		small[i] = record.Record{ID: fmt.Sprint("small-", i), ReceivedAt: time.Now(), Endpoint: "/v1/predict", Status: record.RequestOK}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := s.WriteRecords(t.Context(), small); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 64<<20 {
+		t.Errorf("writing 1000 small records after a 1 MiB one allocated %d MiB", grown>>20)
 	}
 }
 

@@ -1,0 +1,144 @@
+package record_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/postgres"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
+)
+
+// privatePG starts a throwaway PostgreSQL cluster on a port of its own (the
+// machine's PostgreSQL is never stopped) and returns its URL and a function
+// running private-pg.sh with a command (start, stop) on it.
+func privatePG(t *testing.T) (url string, ctl func(cmd string)) {
+	t.Helper()
+	script := testenv.SharedFile(t, "tools/private-pg.sh")
+	if bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(bins) == 0 {
+		testenv.Missing(t, "the PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql) are missing; install the postgresql package")
+	}
+	parent, err := os.MkdirTemp("", "rdv-private-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(parent, 0o755) // the cluster belongs to the postgres user
+	dir := filepath.Join(parent, "data")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	run := func(args ...string) string {
+		out, err := exec.Command(script, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("private-pg.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	url = run("start", dir, port)
+	t.Cleanup(func() {
+		exec.Command(script, "destroy", dir).Run()
+		os.RemoveAll(parent)
+	})
+	return url, func(cmd string) {
+		if cmd == "start" {
+			run(cmd, dir, port)
+		} else {
+			run(cmd, dir)
+		}
+	}
+}
+
+// PostgreSQL stopped for 10 s under load, then started again: every record
+// EnqueueDurable accepted is in the store afterwards (the outage went to the
+// spool), none twice.
+func TestRecorder_PrivatePostgresOutageUnderLoadLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 15-second outage test")
+	}
+	url, ctl := privatePG(t)
+	s, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() }) // after the recorder's Close (cleanups run last first)
+	r := record.NewRecorder(s, record.RecorderOptions{
+		BatchSize: 256, FlushInterval: 10 * time.Millisecond, SpoolAfter: 200 * time.Millisecond,
+		WriteTimeout: time.Second, RetryInitial: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
+		Spool: openSpool(t, t.TempDir(), 0), Logger: quietLog,
+	})
+	t.Cleanup(func() { r.Close(context.Background()) })
+	var (
+		mu      sync.Mutex
+		durable []string
+		failed  atomic.Int64
+		next    atomic.Int64
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := int(next.Add(1))
+				ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+				err := r.EnqueueDurable(ctx, fullRec(i))
+				cancel()
+				if err != nil {
+					failed.Add(1) // the gateway would answer 503
+					continue
+				}
+				mu.Lock()
+				durable = append(durable, rec(i).ID)
+				mu.Unlock()
+			}
+		})
+	}
+	phase := func(d time.Duration) { time.Sleep(d) } // load runs meanwhile
+	phase(2 * time.Second)
+	ctl("stop")
+	phase(10 * time.Second)
+	ctl("start")
+	phase(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := r.Stats()
+	got := map[string]int{}
+	if err := s.ScanRecords(t.Context(), store.ScanParams{}, func(rr *record.Record) error { got[rr.ID]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	for _, id := range durable {
+		if got[id] != 1 {
+			missing++
+		}
+	}
+	t.Logf("%d durable answers, %d not durable in time, %d stored, %d spooled, stats %+v", len(durable), failed.Load(), len(got), st.Spooled, st)
+	if missing > 0 || len(durable) == 0 {
+		t.Errorf("%d of %d records acknowledged as durable are not stored exactly once", missing, len(durable))
+	}
+	if st.Spooled == 0 || st.Lost != 0 || st.SpoolRecords != 0 {
+		t.Errorf("stats = %+v; want the outage spooled, nothing lost, the spool drained", st)
+	}
+}

@@ -1,0 +1,129 @@
+package record
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// A KindRecords spool frame's payload is a batch of records:
+//
+//	uvarint n
+//	n × ( uvarint len(id) · id · uvarint len(doc) · doc )
+//
+// where doc is the record as JSON (encoding/json). The ids come first so
+// the recorder's index of spooled ids is rebuilt at start without decoding
+// documents, and Lookup decodes only the record it looks for.
+
+// errBadPayload reports a spooled batch that does not decode.
+var errBadPayload = errors.New("record: bad spooled batch")
+
+// encodeBatch appends recs as a spool payload to dst. A record that cannot
+// be encoded (e.g. a NaN feature) is left out and returned in refused with
+// its error, so the rest can still be spooled.
+func encodeBatch(dst []byte, recs []Record) (payload []byte, kept int, refused []refusedRecord) {
+	docs := make([][]byte, 0, len(recs))
+	ok := make([]int, 0, len(recs))
+	for i := range recs {
+		doc, err := json.Marshal(&recs[i])
+		if err != nil {
+			refused = append(refused, refusedRecord{rec: recs[i], err: fmt.Errorf("encode record %q for the spool: %w", recs[i].ID, err)})
+			continue
+		}
+		docs = append(docs, doc)
+		ok = append(ok, i)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(ok)))
+	for j, i := range ok {
+		dst = binary.AppendUvarint(dst, uint64(len(recs[i].ID)))
+		dst = append(dst, recs[i].ID...)
+		dst = binary.AppendUvarint(dst, uint64(len(docs[j])))
+		dst = append(dst, docs[j]...)
+	}
+	return dst, len(ok), refused
+}
+
+type refusedRecord struct {
+	rec Record
+	err error
+}
+
+// scanBatch calls fn with each record's id and JSON document in a spool
+// payload, in order; fn returning false stops the scan.
+func scanBatch(p []byte, fn func(id string, doc []byte) bool) error {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)) {
+		return fmt.Errorf("%w: record count", errBadPayload)
+	}
+	p = p[k:]
+	field := func() ([]byte, bool) {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return nil, false
+		}
+		b := p[k : k+int(l)]
+		p = p[k+int(l):]
+		return b, true
+	}
+	for i := range n {
+		id, ok1 := field()
+		doc, ok2 := field()
+		if !ok1 || !ok2 {
+			return fmt.Errorf("%w: record %d of %d is cut short", errBadPayload, i, n)
+		}
+		if !fn(string(id), doc) {
+			return nil
+		}
+	}
+	if len(p) != 0 {
+		return fmt.Errorf("%w: %d bytes after the last record", errBadPayload, len(p))
+	}
+	return nil
+}
+
+// decodeBatch decodes a whole spool payload.
+func decodeBatch(p []byte) ([]Record, error) {
+	var recs []Record
+	var derr error
+	err := scanBatch(p, func(id string, doc []byte) bool {
+		var rec Record
+		if derr = json.Unmarshal(doc, &rec); derr != nil {
+			derr = fmt.Errorf("%w: record %q: %w", errBadPayload, id, derr)
+			return false
+		}
+		recs = append(recs, rec)
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	return recs, err
+}
+
+// SizeHint is a cheap estimate of the bytes rec holds in memory (its
+// strings, input, model results, problems), used to bound the recorder's
+// queue in bytes. It counts what a record can hold in bulk, not exactly.
+func (rec *Record) SizeHint() int {
+	const overhead = 160 // the struct, map headers, times
+	n := overhead + len(rec.ID) + len(rec.Endpoint) + len(rec.EntityID) + len(rec.Raw) + len(rec.Status)
+	for k, v := range rec.Input {
+		n += len(k) + 24
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	for _, p := range rec.Problems {
+		n += len(p.Field) + len(p.Problem) + 32
+	}
+	for name, m := range rec.Models {
+		n += len(name) + 128 + len(m.Version) + len(m.Artifact) + len(m.Label) + len(m.Error) + 8*len(m.Features.Values)
+		// Feature names are usually shared by every record of a
+		// pipeline: count the slice, not the strings.
+		n += 16 * len(m.Features.Names)
+	}
+	if rec.Decision != nil {
+		n += 48 + len(rec.Decision.ServedBy) + len(rec.Decision.Reason)
+	}
+	return n
+}
