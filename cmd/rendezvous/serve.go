@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
@@ -22,6 +23,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/record/spool"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
@@ -131,9 +133,11 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gp := gateway.Params{Deployment: dep, MaxRecordedBody: s.cfg.Server.MaxRecordedBodyBytes, Logger: s.log, Registry: reg}
+	gp := gateway.Params{Deployment: dep, MaxRecordedBody: s.cfg.Server.MaxRecordedBodyBytes, Logger: s.log, Registry: reg,
+		MaxInFlight: s.cfg.Server.MaxInFlight, MaxQueueWait: s.cfg.Server.MaxQueueWait}
 	if s.recorder != nil {
 		gp.Recorder, gp.Store = s.recorder, s.store
+		gp.Durable = s.cfg.Recorder.Durability == config.DurabilitySync
 	}
 	if s.gateway, err = gateway.New(gp); err != nil {
 		return nil, err
@@ -149,10 +153,14 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	if s.ln, err = net.Listen("tcp", s.cfg.Server.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
 	}
+	if n := s.cfg.Server.MaxConnections; n > 0 {
+		s.ln = netutil.LimitListener(s.ln, n)
+	}
 	s.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a body trickled slower than this is cut
+		WriteTimeout:      s.cfg.Server.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -179,6 +187,9 @@ func serveConfig(opts serveOptions) (*config.Config, error) {
 		cfg.Server.Addr = opts.Addr
 	}
 	if opts.StoreURL != "" {
+		if cfg.Recorder.SpoolDir == config.DefaultSpoolDirFor(cfg.Store.URL) {
+			cfg.Recorder.SpoolDir = config.DefaultSpoolDirFor(opts.StoreURL) // the default follows the store
+		}
 		cfg.Store.URL = opts.StoreURL
 	}
 	return cfg, nil
@@ -191,18 +202,39 @@ func (s *server) openRecording(ctx context.Context) error {
 		s.log.Warn("recording is off (store none://): requests are not recorded")
 		return nil
 	}
-	st, err := openStore(ctx, s.cfg.Store.URL, s.cfg.Store.ConnectTimeout)
+	rc := s.cfg.Recorder
+	st, err := openStore(ctx, durableURL(s.cfg.Store.URL, rc.Durability), s.cfg.Store.ConnectTimeout)
 	if err != nil {
 		return err
 	}
 	s.store = st
+	sp, err := spool.Open(rc.SpoolDir, spool.Options{MaxBytes: rc.SpoolMaxBytes, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("recorder.spool_dir: %w", err)
+	}
 	s.recorder = record.NewRecorder(st, record.RecorderOptions{
-		QueueSize:     s.cfg.Recorder.QueueSize,
-		BatchSize:     s.cfg.Recorder.BatchSize,
-		FlushInterval: s.cfg.Recorder.FlushInterval,
+		QueueSize:     rc.QueueSize,
+		QueueMaxBytes: rc.QueueMaxBytes,
+		BatchSize:     rc.BatchSize,
+		FlushInterval: rc.FlushInterval,
+		Spool:         sp,
 		Logger:        s.log,
 	})
 	return nil
+}
+
+// durableURL makes a SQLite store commit with synchronous=full in sync
+// durability (unless the URL sets synchronous itself), so a committed batch
+// survives a machine crash; other stores and async mode keep their URL.
+func durableURL(storeURL, durability string) string {
+	if durability != config.DurabilitySync || !strings.HasPrefix(strings.ToLower(storeURL), "sqlite:") ||
+		strings.Contains(storeURL, "synchronous=") {
+		return storeURL
+	}
+	if strings.Contains(storeURL, "?") {
+		return storeURL + "&synchronous=full"
+	}
+	return storeURL + "?synchronous=full"
 }
 
 // closeRecording flushes the recorder and closes the store (start-up

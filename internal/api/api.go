@@ -107,6 +107,7 @@ func New(p Params) (*Handler, error) {
 	h.handle("GET /v1/models", h.getModels)
 	h.handle("GET /healthz", h.healthz)
 	h.handle("GET /readyz", h.readyz)
+	h.handle("GET /v1/status", h.readyz)
 	h.handle("GET /openapi.json", h.getOpenAPI)
 	h.mux.Handle("GET /metrics", h.instrument("GET /metrics",
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))

@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -559,27 +561,108 @@ func TestModels_ListsEveryModelWithItsState(t *testing.T) {
 	}
 }
 
-func TestReadyz_ReportsEveryReason(t *testing.T) {
+func TestReadyz_MeansThisReplicaCanAnswerPredictions(t *testing.T) {
 	f := defaultFixture(t)
-	if r := f.do(t, http.MethodGet, "/readyz", "", ""); r.code != 200 {
-		t.Fatalf("%d %s", r.code, r.body)
-	}
-	f.stats = &record.RecorderStats{QueueDepth: 95, QueueCap: 100}
 	r := f.do(t, http.MethodGet, "/readyz", "", "")
-	if r.code != 503 || !strings.Contains(string(r.body), "recorder: saturated: queue 95 of 100") {
+	var got readiness
+	if err := json.Unmarshal(r.body, &got); err != nil || r.code != 200 || got.Checks["models"] != "ok" || got.Checks["admission"] != "ok" || got.Components != nil {
 		t.Fatalf("%d %s", r.code, r.body)
 	}
-	f.stats = &record.RecorderStats{Degraded: true, LastError: "store down"}
-	r = f.do(t, http.MethodGet, "/readyz", "", "")
-	var got readiness
-	if err := json.Unmarshal(r.body, &got); err != nil {
+	// A degraded recorder or an unreachable store does not make the
+	// replica unready: predictions still work. The verbose form says so.
+	f.stats = &record.RecorderStats{QueueDepth: 95, QueueCap: 100, Degraded: true, LastError: "dial tcp 10.1.2.3:5432: user=secret"}
+	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if r.code != 503 || got.Status != "not ready" || len(got.Reasons) != 1 || got.Reasons[0] != "recorder: degraded: queue 0 of 0, last write error: store down" ||
-		got.Checks["store"] != "ok" || got.Checks["models"] != "ok" {
-		t.Fatalf("%d %s", r.code, r.body)
+	for _, path := range []string{"/readyz?verbose", "/v1/status"} {
+		r = f.do(t, http.MethodGet, path, "", "")
+		got = readiness{}
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 200 || got.Status != "ready" || got.Components["store"] != "degraded: unreachable" ||
+			got.Components["recorder"] != "degraded: queue 95 of 100, last write failed" {
+			t.Errorf("%s: %d %s", path, r.code, r.body)
+		}
+		if strings.Contains(string(r.body), "secret") || strings.Contains(string(r.body), "10.1.2.3") || strings.Contains(string(r.body), ".db") {
+			t.Errorf("%s names a host, user or file: %s", path, r.body)
+		}
 	}
 }
+
+// TestAdmission_ShedsBeforeAnyWorkAndReadyzSaysSaturated: with room for one
+// prediction, a second request waits at most the queue wait, then gets 503
+// with Retry-After, is not recorded, and /readyz reports saturation.
+func TestAdmission_ShedsBeforeAnyWorkAndReadyzSaysSaturated(t *testing.T) {
+	cfg := testConfig(t)
+	hold := make(chan struct{})
+	var calls atomic.Int64
+	prod := blocking{hold: hold, calls: &calls}
+	mem := &discardCount{}
+	h, gw := newHandler(t, cfg, []rendezvous.Member{{Name: "prod-gbt", Role: model.RoleProduction, Model: prod, Deadline: time.Minute}},
+		rendezvous.Policy{}, gateway.Params{Recorder: mem, MaxInFlight: 1, MaxQueueWait: 5 * time.Millisecond})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f := &fixture{srv: srv, gw: gw}
+	first := make(chan response)
+	go func() { first <- f.post(t, "/v1/predict", `{"input":`+passenger+`}`) }()
+	for calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	start := time.Now()
+	r := f.post(t, "/v1/predict", `{"input":`+passenger+`}`)
+	took := time.Since(start)
+	if r.code != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "overloaded: 1 of 1 predictions in flight") {
+		t.Errorf("shed request: %d %q %s", r.code, r.header.Get("Retry-After"), r.body)
+	}
+	if took > time.Second {
+		t.Errorf("shed after %v", took)
+	}
+	if rr := f.do(t, http.MethodGet, "/readyz", "", ""); rr.code != 503 || !strings.Contains(string(rr.body), "admission: saturated") {
+		t.Errorf("readyz while saturated: %d %s", rr.code, rr.body)
+	}
+	batch := `{"instances":[{"input":` + passenger + `},{"input":` + passenger + `}]}`
+	if rr := f.post(t, "/v1/predict", batch); rr.code != 503 {
+		t.Errorf("batch of 2 over a limit of 1: %d %s", rr.code, rr.body)
+	}
+	close(hold)
+	if r := <-first; r.code != 200 {
+		t.Fatalf("admitted request: %d %s", r.code, r.body)
+	}
+	triple := `{"instances":[{"input":` + passenger + `},{"input":` + passenger + `},{"input":` + passenger + `}]}`
+	if rr := f.post(t, "/v1/predict", triple); rr.code != 503 || !strings.Contains(string(rr.body), "can never be admitted") {
+		t.Errorf("batch of 3 over a limit of 1: %d %s", rr.code, rr.body)
+	}
+	if err := gw.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := mem.n.Load(); n != 1 || calls.Load() != 1 {
+		t.Errorf("%d records, %d model calls: the shed requests did work", n, calls.Load())
+	}
+	if m := f.do(t, http.MethodGet, "/metrics", "", "").body; !bytes.Contains(m, []byte(`rendezvous_admission_shed_total{reason="queue_wait"} 2`)) ||
+		!bytes.Contains(m, []byte(`rendezvous_admission_shed_total{reason="too_large"} 1`)) {
+		t.Errorf("shed requests not counted by reason: %s", m)
+	}
+}
+
+// blocking answers once hold is closed, counting its calls.
+type blocking struct {
+	hold  chan struct{}
+	calls *atomic.Int64
+}
+
+func (b blocking) Info() model.Info { return model.Info{Name: "blocking", Version: "1"} }
+func (b blocking) Predict(ctx context.Context, in schema.Input) (model.Prediction, error) {
+	b.calls.Add(1)
+	<-b.hold
+	return model.Prediction{Class: 1, Probability: 0.9}, nil
+}
+
+// discardCount counts records and keeps none.
+type discardCount struct{ n atomic.Int64 }
+
+func (d *discardCount) Enqueue(record.Record) bool  { d.n.Add(1); return true }
+func (d *discardCount) Stats() record.RecorderStats { return record.RecorderStats{} }
 
 func TestMetrics_ExposeRequestsModelLatencyFallbacksAndRecorder(t *testing.T) {
 	f := newFixture(t, ruleModel{name: "prod", err: errors.New("boom")}, ruleModel{name: "canary", prob: 0.7}, ruleModel{name: "dev", prob: 0.6})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
@@ -80,28 +81,32 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// saturation is the queue fill level at which /readyz reports the
-// recorder as saturated.
+// saturation is the queue fill level at which the recorder is reported
+// saturated (a component, not a readiness check).
 const saturation = 0.9
 
 type readiness struct {
 	Status  string            `json:"status"`
 	Checks  map[string]string `json:"checks"`
 	Reasons []string          `json:"reasons,omitempty"`
+	// Components (verbose only) are the parts that do not decide whether
+	// this replica can answer predictions: the store and the recorder.
+	Components map[string]string `json:"components,omitempty"`
 }
 
-// readyz reports 200 when the production model is loaded and ready, the
-// store answers a ping and the recorder is neither degraded nor saturated;
-// otherwise 503 with every reason.
+// readyz reports whether this replica can answer predictions: 200 when the
+// production model is loaded and ready and admission is not saturated,
+// else 503 with every reason. A store outage does not make a replica
+// unready (predictions still work and records are spooled); with ?verbose
+// (and always on GET /v1/status) the store's and the recorder's state are
+// listed under components. No body names a host, user or database.
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	out := readiness{Status: "ready", Checks: map[string]string{}}
+	out := readiness{Status: "ready", Checks: map[string]string{"models": "ok", "admission": "ok"}}
 	fail := func(check, reason string) {
 		out.Checks[check] = reason
 		out.Reasons = append(out.Reasons, check+": "+reason)
 	}
-
 	ms := h.gw.Models()
-	out.Checks["models"] = "ok"
 	prod := false
 	for _, m := range ms {
 		if m.Role == model.RoleProduction {
@@ -114,32 +119,62 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if !prod {
 		fail("models", fmt.Sprintf("no production model loaded (%d models)", len(ms)))
 	}
-
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	err := h.gw.Ping(ctx)
-	cancel()
-	if !errors.Is(err, gateway.ErrNoStore) {
-		if err != nil {
-			fail("store", "unreachable: "+err.Error())
-		} else {
-			out.Checks["store"] = "ok"
-		}
+	if inFlight, limit := h.gw.AdmissionState(); limit > 0 && inFlight >= limit {
+		fail("admission", fmt.Sprintf("saturated: %d of %d predictions in flight", inFlight, limit))
+	} else if h.gw.ShedRecently() {
+		fail("admission", "saturated: requests were shed in the last second")
 	}
-	if s, ok := h.gw.RecorderStats(); ok {
-		switch {
-		case s.Degraded:
-			fail("recorder", "degraded: "+degradedReason(s))
-		case s.QueueCap > 0 && float64(s.QueueDepth) >= saturation*float64(s.QueueCap):
-			fail("recorder", fmt.Sprintf("saturated: queue %d of %d", s.QueueDepth, s.QueueCap))
-		default:
-			out.Checks["recorder"] = "ok"
-		}
+	if _, verbose := r.URL.Query()["verbose"]; verbose || r.URL.Path == "/v1/status" {
+		out.Components = h.components(r.Context())
 	}
 	code := http.StatusOK
 	if len(out.Reasons) > 0 {
 		out.Status, code = "not ready", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, out)
+}
+
+// components describes the store and the recorder for /readyz?verbose.
+// Errors are summarised; their text (which may name hosts or users) goes
+// to the debug log only.
+func (h *Handler) components(ctx context.Context) map[string]string {
+	c := map[string]string{}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	err := h.gw.Ping(ctx)
+	cancel()
+	switch {
+	case errors.Is(err, gateway.ErrNoStore):
+		c["store"] = "none (recording off)"
+	case err != nil:
+		h.log.Debug("store ping failed", "err", err)
+		c["store"] = "degraded: unreachable"
+	default:
+		c["store"] = "ok"
+	}
+	if s, ok := h.gw.RecorderStats(); ok {
+		c["recorder"] = recorderState(s)
+		if c["store"] != "ok" && s.Spooling {
+			c["store"] += ", spooling"
+		}
+	}
+	return c
+}
+
+// recorderState summarises the recorder in one phrase.
+func recorderState(s record.RecorderStats) string {
+	var parts []string
+	switch {
+	case s.Degraded:
+		parts = append(parts, "degraded: "+degradedReason(s))
+	case s.QueueCap > 0 && float64(s.QueueDepth) >= saturation*float64(s.QueueCap):
+		parts = append(parts, fmt.Sprintf("saturated: queue %d of %d", s.QueueDepth, s.QueueCap))
+	default:
+		parts = append(parts, "ok")
+	}
+	if s.Spooling {
+		parts = append(parts, fmt.Sprintf("spooling (%d records, %d bytes on disk)", s.SpoolRecords, s.SpoolBytes))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (h *Handler) getOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +186,7 @@ func (h *Handler) getOpenAPI(w http.ResponseWriter, r *http.Request) {
 func degradedReason(s record.RecorderStats) string {
 	reason := fmt.Sprintf("queue %d of %d", s.QueueDepth, s.QueueCap)
 	if s.LastError != "" {
-		reason += ", last write error: " + s.LastError
+		reason += ", last write failed"
 	}
 	return reason
 }

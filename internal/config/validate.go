@@ -18,6 +18,8 @@ const (
 	DefaultAddr             = "127.0.0.1:8080"
 	DefaultMaxBodyBytes     = 1 << 20
 	DefaultMaxRecordedBody  = 64 << 10
+	DefaultMaxConnections   = 4096
+	DefaultWriteTimeout     = 30 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
 	DefaultMaxBatch         = 1000
 	DefaultStoreURL         = "sqlite://./rendezvous.db"
@@ -76,6 +78,12 @@ func (c *Config) ApplyDefaults() {
 	if s.MaxBatch == 0 {
 		s.MaxBatch = DefaultMaxBatch
 	}
+	if s.MaxConnections == 0 {
+		s.MaxConnections = DefaultMaxConnections
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = DefaultWriteTimeout
+	}
 	if c.Store.URL == "" {
 		c.Store.URL = DefaultStoreURL
 	}
@@ -102,7 +110,7 @@ func (c *Config) ApplyDefaults() {
 		r.SpoolMaxBytes = DefaultSpoolMaxBytes
 	}
 	if r.SpoolDir == "" {
-		r.SpoolDir = defaultSpoolDir(c.Store.URL)
+		r.SpoolDir = DefaultSpoolDirFor(c.Store.URL)
 	}
 	for i := range c.Models {
 		m := &c.Models[i]
@@ -148,10 +156,10 @@ func (c *Config) ApplyDefaults() {
 // room for a few segments of batches.
 const minSpoolMaxBytes = 1 << 20
 
-// defaultSpoolDir is recorder.spool_dir's default for a store URL: beside
-// a SQLite store's file ("<file>.spool"), else DefaultSpoolDir in the
-// working directory.
-func defaultSpoolDir(storeURL string) string {
+// DefaultSpoolDirFor is recorder.spool_dir's default for a store URL:
+// beside a SQLite store's file ("<file>.spool"), else DefaultSpoolDir in
+// the working directory.
+func DefaultSpoolDirFor(storeURL string) string {
 	if p := sqlitePath(storeURL); p != "" {
 		return p + ".spool"
 	}
@@ -206,6 +214,18 @@ func (c *Config) validateServer(ps *problems) {
 	}
 	if s.MaxBodyBytes <= 0 {
 		ps.add("server.max_body_bytes", "must be > 0")
+	}
+	if s.MaxInFlight < -1 {
+		ps.add("server.max_in_flight", "must be -1 (no limit), 0 (32 × the CPUs) or a limit > 0, got %d", s.MaxInFlight)
+	}
+	if s.MaxQueueWait < 0 {
+		ps.add("server.max_queue_wait", "must be >= 0, got %v", s.MaxQueueWait)
+	}
+	if s.MaxConnections < -1 {
+		ps.add("server.max_connections", "must be -1 (no cap) or > 0, got %d", s.MaxConnections)
+	}
+	if s.WriteTimeout < 0 {
+		ps.add("server.write_timeout", "must be > 0, got %v", s.WriteTimeout)
 	}
 	if s.MaxRecordedBodyBytes < 0 {
 		ps.add("server.max_recorded_body_bytes", "must be >= 0 (0 selects %d)", DefaultMaxRecordedBody)

@@ -60,7 +60,14 @@ type admission struct {
 	limit    int64
 	wait     time.Duration
 	inFlight atomic.Int64
+	lastShed atomic.Int64 // unix nanoseconds of the last shed request
 	shed     func(reason string)
+}
+
+// refuse counts a shed request.
+func (a *admission) refuse(reason string) {
+	a.lastShed.Store(time.Now().UnixNano())
+	a.shed(reason)
 }
 
 func newAdmission(limit int, wait time.Duration, shed func(string)) *admission {
@@ -88,7 +95,7 @@ func (g *Gateway) Admit(ctx context.Context, n int) (release func(), err error) 
 	}
 	w := int64(n)
 	if w > a.limit {
-		a.shed(ShedTooLarge)
+		a.refuse(ShedTooLarge)
 		return nil, &OverloadError{Reason: ShedTooLarge, Limit: a.limit}
 	}
 	if !a.sem.TryAcquire(w) {
@@ -100,7 +107,7 @@ func (g *Gateway) Admit(ctx context.Context, n int) (release func(), err error) 
 			if ctx.Err() != nil {
 				reason = ShedGone
 			}
-			a.shed(reason)
+			a.refuse(reason)
 			return nil, &OverloadError{Reason: reason, InFlight: a.inFlight.Load(), Limit: a.limit}
 		}
 	}
@@ -121,4 +128,14 @@ func (g *Gateway) AdmissionState() (inFlight, limit int64) {
 		return 0, 0
 	}
 	return g.admit.inFlight.Load(), g.admit.limit
+}
+
+// ShedRecently reports whether a request was shed in the last second (the
+// replica is saturated: /readyz says not ready so a balancer sends less).
+func (g *Gateway) ShedRecently() bool {
+	if g.admit == nil {
+		return false
+	}
+	last := g.admit.lastShed.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < time.Second
 }

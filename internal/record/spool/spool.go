@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Defaults for zero Options fields.
@@ -61,6 +62,7 @@ type Stats struct {
 // Ack at the head. It is safe for concurrent use (typically one appender,
 // one reader acknowledging, and lookups with Read).
 type Spool struct {
+	lock *os.File // holds an exclusive flock on the directory's LOCK file
 	dir  string
 	opts Options
 	log  *slog.Logger
@@ -110,22 +112,29 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	s := &Spool{dir: dir, opts: opts, log: opts.Logger, nextSeq: 1}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{dir: dir, opts: opts, log: opts.Logger, nextSeq: 1, lock: lock}
 	s.stats.MaxBytes = opts.MaxBytes
 	s.acked = readAcked(filepath.Join(dir, ackedFile))
+	fail := func(err error) (*Spool, error) {
+		s.closeFiles()
+		lock.Close()
+		return nil, fmt.Errorf("open spool %s: %w", dir, err)
+	}
 	names, err := segmentNames(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open spool %s: %w", dir, err)
+		return fail(err)
 	}
 	for _, name := range names {
 		if err := s.load(name); err != nil {
-			s.closeFiles()
-			return nil, fmt.Errorf("open spool %s: %w", dir, err)
+			return fail(err)
 		}
 	}
 	if err := s.rotate(); err != nil {
-		s.closeFiles()
-		return nil, fmt.Errorf("open spool %s: %w", dir, err)
+		return fail(err)
 	}
 	s.stats.LastSeq = s.nextSeq - 1
 	return s, nil
@@ -501,7 +510,27 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.closeFiles()
+	err := s.closeFiles()
+	_ = s.lock.Close() // releases the flock
+	return err
+}
+
+// ErrInUse is wrapped by Open's error when another process (or another
+// Spool in this one) has the directory open.
+var ErrInUse = errors.New("spool directory in use")
+
+// lockDir takes an exclusive, non-blocking flock on dir/LOCK, so two
+// recorders never append to (and delete) the same segments.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open spool %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open spool %s: %w (another rendezvous process uses it; give each its own recorder.spool_dir): %v", dir, ErrInUse, err)
+	}
+	return f, nil
 }
 
 func (s *Spool) closeFiles() error {

@@ -225,3 +225,22 @@ func TestSpool_SeqsKeepRisingAcrossRestarts(t *testing.T) {
 		t.Errorf("Read(4) = %+v, %v", f, err)
 	}
 }
+
+func TestOpen_RefusesADirectoryAnotherSpoolHasOpen(t *testing.T) {
+	dir := t.TempDir()
+	first, err := spool.Open(dir, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spool.Open(dir, spool.Options{}); !errors.Is(err, spool.ErrInUse) {
+		t.Fatalf("second Open: %v, want ErrInUse", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := spool.Open(dir, spool.Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	again.Close()
+}

@@ -108,6 +108,10 @@ type Store struct {
 	kick     chan struct{} // asks the checkpointer to run (capacity 1; never closed)
 	stop     chan struct{} // closed by Close to stop the checkpointer
 	stopOnce sync.Once
+	// closeOnce makes Close idempotent; the handles stay set, so a call
+	// after Close is an error ("sql: database is closed"), not a panic.
+	closeOnce sync.Once
+	closeErr  error
 	ckDone   chan struct{} // closed when the checkpointer has stopped
 	// onCheckpoint, when set (by tests, before any write), is called after
 	// each checkpoint with its outcome.
@@ -851,8 +855,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the statements and connections. It is safe to call more
-// than once.
+// than once; any other call after it returns an error.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	var errs []error
 	if s.stop != nil {
 		s.stopOnce.Do(func() { close(s.stop) })
@@ -864,16 +873,14 @@ func (s *Store) Close() error {
 		delete(s.scans, q)
 	}
 	s.mu.Unlock()
-	for _, st := range []**sql.Stmt{&s.insertRecord, &s.insertRecords, &s.insertFeedback, &s.getRecord} {
-		if *st != nil {
-			errs = append(errs, (*st).Close())
-			*st = nil
+	for _, st := range []*sql.Stmt{s.insertRecord, s.insertRecords, s.insertFeedback, s.getRecord} {
+		if st != nil {
+			errs = append(errs, st.Close())
 		}
 	}
-	for _, db := range []**sql.DB{&s.ck, &s.r, &s.w} { // the last connection to close checkpoints and removes the WAL
-		if *db != nil {
-			errs = append(errs, (*db).Close())
-			*db = nil
+	for _, db := range []*sql.DB{s.ck, s.r, s.w} { // the last connection to close checkpoints and removes the WAL
+		if db != nil {
+			errs = append(errs, db.Close())
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
