@@ -19,6 +19,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
 // scripted is an in-process model whose behaviour each test sets: it waits
@@ -450,4 +451,42 @@ func TestGateway_RecordWithoutStoreSaysSo(t *testing.T) {
 func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// held is a recorder that keeps records unwritten, with Lookup (read your
+// writes), in front of a store that has none of them.
+type held struct{ memory }
+
+func (h *held) Lookup(id string) (record.Record, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rec, ok := h.recs[id]
+	return rec, ok
+}
+
+type emptyStore struct{}
+
+func (emptyStore) GetRecord(context.Context, string) (record.Record, error) {
+	return record.Record{}, store.ErrNotFound
+}
+func (emptyStore) Ping(context.Context) error { return nil }
+
+func TestGateway_RecordReadsYourWritesFromTheRecorderBeforeTheStore(t *testing.T) {
+	val := validator(t)
+	rec := &held{}
+	g := newGateway(t, val, []rendezvous.Member{{Name: "p", Role: model.RoleProduction, Model: &scripted{name: "p", class: 1, p: 0.7}}},
+		rendezvous.Policy{}, gateway.Params{Recorder: rec, Store: emptyStore{}})
+	if _, err := g.Predict(context.Background(), gateway.Request{ID: "rw-1", Input: input(t, val, `{"age":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, stored, err := g.Record(context.Background(), "rw-1")
+	if err != nil || stored || got.ID != "rw-1" || got.Models["p"].Status != record.StatusOK {
+		t.Fatalf("Record = %+v stored=%v err=%v, want the recorder's copy, not stored", got, stored, err)
+	}
+	if _, _, err := g.Record(context.Background(), "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
 }
