@@ -47,22 +47,13 @@ FIXED_DURATION=${GW_FIXED_DURATION:-6s}
 ROUTE=/singletitanicpred/
 
 WORK=$(mktemp -d /tmp/rendezvous-gwbench.XXXXXX)
-STARTED=()
-log() { printf '[gateway-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-cleanup() {
-	for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${STARTED[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+LOG_TAG=gateway-bench
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+trap lib_cleanup EXIT
 
 command -v wrk >/dev/null || die "wrk not found: apt-get install wrk"
 command -v curl >/dev/null || die "curl not found"
-pin() { # pin CPUS CMD… — run CMD on CPUS (no pinning when CPUS is empty)
-	local cpus=$1
-	shift
-	if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi
-}
 
 log "building into $WORK/bin"
 mkdir -p "$WORK/bin"
@@ -70,55 +61,6 @@ go build -o "$WORK/bin/rendezvous" ./cmd/rendezvous
 go build -o "$WORK/bin/bare" ./bench/bare
 go build -o "$WORK/bin/benchtab" ./bench/benchtab
 BT=$WORK/bin/benchtab
-
-start() { # start NAME CMD… — background, pinned to SERVER_CPUS; PID in LAST_PID
-	local name=$1
-	shift
-	if [ -n "$SERVER_CPUS" ]; then
-		taskset -c "$SERVER_CPUS" "$@" >"$WORK/$name.log" 2>&1 &
-	else
-		"$@" >"$WORK/$name.log" 2>&1 &
-	fi
-	LAST_PID=$! # the server itself (taskset execs it), so CPU and signals reach it
-	STARTED+=("$LAST_PID")
-}
-stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-wait_ready() { # wait_ready PID URL
-	local i
-	for i in $(seq 1 300); do
-		kill -0 "$1" 2>/dev/null || return 1
-		[ "$(curl -s -o /dev/null -w '%{http_code}' "$2" || true)" = 200 ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
-# ms VALUE — wrk's latency ("512.00us", "1.27ms", "1.02s") in milliseconds.
-ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-		printf "%.2f", n }'
-}
-
-# measure ID URL PID ROUND — one measured wrk run; appends "id rps p50 p99 cpu_us non2xx" to $WORK/rows.
-measure() {
-	local id=$1 url=$2 pid=$3 c0 c1 f
-	c0=$($BT cpu "$pid")
-	log "($id) round $4: measuring $DURATION"
-	f=$WORK/$id.$4.wrk
-	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/post.lua "$url" >"$f"
-	c1=$($BT cpu "$pid")
-	local rps reqs p50 p99 non2xx cpu
-	rps=$(awk '/^Requests\/sec/ {print $2}' "$f")
-	reqs=$(awk '/requests in/ {print $1}' "$f")
-	p50=$(ms "$(awk '$1 == "50%" {print $2}' "$f")")
-	p99=$(ms "$(awk '$1 == "99%" {print $2}' "$f")")
-	non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
-	cpu=$(awk -v a="$c0" -v b="$c1" -v n="$reqs" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')
-	log "($id) round $4: $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu CPU-µs/req, non-2xx ${non2xx:-0}"
-	echo "$id $rps $p50 $p99 $cpu ${non2xx:-0}" >>"$WORK/rows"
-}
 
 # fixed ID BASEURL [CPUS] — open loop at FIXED_RATE, the simulator on CPUS
 # (default WRK_CPUS; "-" for no pinning); appends "id rate ok sent p50 p99"
@@ -159,7 +101,7 @@ URL_c=http://127.0.0.1:18183$ROUTE PID_c=$FULL
 for id in a b c; do
 	u=URL_$id
 	log "($id) warm-up $WARMUP"
-	pin "$WRK_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s bench/post.lua "${!u}" >/dev/null
+	warmup "${!u}" "$WARMUP"
 done
 # Rounds interleave the three servers, so a burst of load from elsewhere on
 # the machine hits all three alike; the table shows each one's median.
@@ -215,12 +157,7 @@ fi
 # median ID COLUMN — the median over the rounds of one column of $WORK/rows
 # (non-2xx: the sum).
 median() {
-	if [ "$2" = 6 ]; then
-		awk -v id="$1" '$1 == id {s += $6} END {print s}' "$WORK/rows"
-		return
-	fi
-	awk -v id="$1" -v c="$2" '$1 == id {print $c}' "$WORK/rows" | sort -g |
-		awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+	if [ "$2" = 6 ]; then sum_col "$WORK/rows" "$1" 6; else median_col "$WORK/rows" "$1" "$2"; fi
 }
 row() { echo "$(median "$1" 2) $(median "$1" 3) $(median "$1" 4) $(median "$1" 5) $(median "$1" 6)"; }
 read -r ARPS AP50 AP99 ACPU ANON <<<"$(row a)"
@@ -229,12 +166,7 @@ read -r CRPS CP50 CP99 CCPU CNON <<<"$(row c)"
 ROUNDS_TEXT=$(awk '{printf "%s%s %s", (NR > 1 ? "; " : ""), $1, $2}' "$WORK/rows")
 # fmedian ID COLUMN — the median over the fixed-rate rounds (ok and sent: the sums).
 fmedian() {
-	if [ "$2" = 3 ] || [ "$2" = 4 ]; then
-		awk -v id="$1" -v c="$2" '$1 == id {s += $c} END {print s}' "$WORK/fixed"
-		return
-	fi
-	awk -v id="$1" -v c="$2" '$1 == id {print $c}' "$WORK/fixed" | sort -g |
-		awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+	if [ "$2" = 3 ] || [ "$2" = 4 ]; then sum_col "$WORK/fixed" "$1" "$2"; else median_col "$WORK/fixed" "$1" "$2"; fi
 }
 frow() { echo "$(fmedian "$1" 2) $(fmedian "$1" 3) $(fmedian "$1" 4) $(fmedian "$1" 5) $(fmedian "$1" 6)"; }
 read -r BFR BFOK BFSENT BFP50 BFP99 <<<"$(frow b)"
@@ -275,7 +207,7 @@ cat >"$SECTION" <<EOF
 
 ### Gateway throughput (issue 4) — run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
-Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(go version | awk '{print $3}'); load average before the run: $LOAD_BEFORE (the machine is shared).  
+Machine: $(machine); load average before the run: $LOAD_BEFORE (the machine is shared).  
 Load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/post.lua\` (keep-alive, POST \`$ROUTE\`) after a $WARMUP warm-up per server; $PINNING, the same for every row. $ROUNDS rounds, each measuring (a), (b), (c) in turn; every figure is the median over the rounds (non-2xx: the sum). Server CPU is utime + stime of the server process over the measured run divided by the requests completed: unlike requests/s it hardly depends on what else the machine runs, so (a)'s CPU per request over (c)'s is the throughput ratio a machine with nothing else to do would show.
 
 Requests/s per round: $ROUNDS_TEXT.
@@ -306,14 +238,8 @@ Over the whole life of (c) (warm-up, rounds and the fixed-rate run), /metrics co
 <!-- gateway:end -->
 EOF
 
-if grep -q '<!-- gateway:begin' "$OUT" 2>/dev/null; then
-	awk -v f="$SECTION" '
-		/<!-- gateway:begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
-		/<!-- gateway:end/ { skip = 0; next }
-		!skip' "$OUT" >"$WORK/out.md"
-	cat "$WORK/out.md" >"$OUT"
-else
-	{ echo; echo "## Gateway throughput (issue 4)"; echo; echo "Written by \`bench/gateway.sh\`; see the script's header for what it measures."; echo; cat "$SECTION"; } >>"$OUT"
-fi
+replace_section "$OUT" '<!-- gateway:begin' '<!-- gateway:end' "$SECTION" "## Gateway throughput (issue 4)
+
+Written by \`bench/gateway.sh\`; see the script's header for what it measures."
 cat "$SECTION" >&2
 log "wrote $OUT (raw output in $WORK)"
