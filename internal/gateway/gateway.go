@@ -233,6 +233,19 @@ const batchWorkers = 8
 func (g *Gateway) PredictBatch(ctx context.Context, reqs []Request) ([]Answer, error) {
 	dep := g.dep.Load()
 	now := g.now().UTC()
+	if len(reqs) == 1 { // the common case: no slices, no closure
+		if reqs[0].Received.IsZero() {
+			reqs[0].Received = now
+		}
+		if reqs[0].Claim != nil {
+			reqs[0].Claim.expect(1)
+		}
+		a, err := g.route(ctx, dep, reqs[0])
+		if err != nil {
+			return []Answer{a}, &BatchError{Index: 0, Err: err}
+		}
+		return []Answer{a}, nil
+	}
 	out := make([]Answer, len(reqs))
 	errs := make([]error, len(reqs))
 	if len(reqs) > 0 && reqs[0].Claim != nil {
