@@ -640,6 +640,17 @@ func scanQuery(p store.ScanParams) (string, []any) {
 		where = append(where, "status = ?")
 		args = append(args, p.Status)
 	}
+	if !p.After.IsZero() {
+		// The key after (or before) the cursor; the first condition keeps
+		// the scan a range on the (received_at, id) indexes.
+		us := micros(p.After.ReceivedAt)
+		if p.Descending {
+			where = append(where, "received_at <= ?", "(received_at < ? OR id < ?)")
+		} else {
+			where = append(where, "received_at >= ?", "(received_at > ? OR id > ?)")
+		}
+		args = append(args, us, us, p.After.ID)
+	}
 	q := "SELECT doc FROM records"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
