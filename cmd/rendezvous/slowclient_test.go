@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storetest"
 )
@@ -48,14 +47,7 @@ type slowServer struct {
 
 func startSlowServer(t *testing.T, writeTimeout, headerTimeout, readTimeout time.Duration) slowServer {
 	t.Helper()
-	cfg, err := titanic.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range cfg.Models {
-		cfg.Models[i].Deadline = 5 * time.Second
-	}
-	cfg.Policy.OverallDeadline = 10 * time.Second
+	cfg := generousConfig(t)
 	cfg.Server.WriteTimeout = writeTimeout
 	cfg.Server.MaxConnections = 64
 	dbPath := filepath.Join(t.TempDir(), "slow.db")
