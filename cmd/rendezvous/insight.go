@@ -58,6 +58,8 @@ func insightRoutes(cfg *config.Config, st store.Store, mon *monitor.Monitor, mem
 		Feedback: feedback.New(st, cfg.Labels.Words, time.Now),
 		Export:   st,
 		Planner:  exportPlanner(cfg, members),
-		Logger:   log,
+		// Each page of an export has server.write_timeout to be written.
+		ExportWriteTimeout: cfg.Server.WriteTimeout,
+		Logger:             log,
 	})
 }

@@ -31,9 +31,11 @@ type testServer struct {
 	stop func()
 }
 
-// startServer runs the embedded example on a random port with a temporary
-// SQLite store and generous deadlines.
-func startServer(t *testing.T) testServer {
+// generousConfig is the embedded example with deadlines raised from 50ms
+// to 5s (10s overall): on a shared test machine a scheduling stall can
+// exceed 50ms and turn an answer into a timeout, which is the router's
+// business (tested there), not the server tests'.
+func generousConfig(t *testing.T) *config.Config {
 	t.Helper()
 	cfg, err := titanic.Config()
 	if err != nil {
@@ -43,6 +45,14 @@ func startServer(t *testing.T) testServer {
 		cfg.Models[i].Deadline = 5 * time.Second
 	}
 	cfg.Policy.OverallDeadline = 10 * time.Second
+	return cfg
+}
+
+// startServer runs the embedded example on a random port with a temporary
+// SQLite store and generous deadlines.
+func startServer(t *testing.T) testServer {
+	t.Helper()
+	cfg := generousConfig(t)
 	cfg.Recorder.FlushInterval = 5 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "insight.db")

@@ -88,14 +88,7 @@ func trainingRequests(t *testing.T, cfg *config.Config) (ids []string, bodies []
 // scheduling stall can exceed 50ms and turn an answer into a timeout, which
 // is the router's business (tested there), not this test's.
 func TestServe_RecordsEveryTrainingRowWithThreeModelResultsAfterCleanShutdown(t *testing.T) {
-	cfg, err := titanic.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range cfg.Models {
-		cfg.Models[i].Deadline = 5 * time.Second
-	}
-	cfg.Policy.OverallDeadline = 10 * time.Second
+	cfg := generousConfig(t)
 	ids, bodies := trainingRequests(t, cfg)
 	if len(ids) != 891 {
 		t.Fatalf("%d training rows, want 891", len(ids))

@@ -34,6 +34,11 @@ type ScanParams struct {
 	// Descending scans newest first (default oldest first). Ties on
 	// ReceivedAt are broken by ID.
 	Descending bool
+	// After, when set, resumes a scan: only records strictly after that
+	// key in the scan's order are returned ((ReceivedAt, ID) greater, or
+	// smaller when Descending). Keyset paging (ScanPages) passes the key of
+	// the last record of the previous page.
+	After Cursor
 }
 
 // FeedbackScanParams filters a feedback scan on the feedback's ReceivedAt.

@@ -31,9 +31,14 @@ type SummaryScanner interface {
 
 // RecordScanner is the part of Store that ScanSummaries falls back on.
 type RecordScanner interface {
-	// ScanRecords calls fn for each matching record in ReceivedAt order.
-	// fn must not retain rec after it returns. An error from fn stops the
-	// scan and is returned.
+	// ScanRecords calls fn for each matching record in (ReceivedAt, ID)
+	// order (reversed when p.Descending), resuming after p.After when set.
+	// Each call gets a record of its own, decoded afresh and shared with
+	// nothing, so fn may keep a copy of *rec (ScanPages does); the pointer
+	// itself is only valid until fn returns. An error from fn stops the
+	// scan and is returned. A backend may hold a read transaction (and its
+	// rows) open across fn calls: a caller whose fn can block on something
+	// slow reads in pages with ScanPages.
 	ScanRecords(ctx context.Context, p ScanParams, fn func(rec *record.Record) error) error
 }
 

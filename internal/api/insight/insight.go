@@ -5,7 +5,8 @@
 //	GET  /v1/metrics    per-model figures [?since&until][&bucket=1h]
 //	GET  /v1/compare    ?challenger=NAME [&since&until]
 //	GET  /v1/drift      [?model=NAME][&since&until]
-//	GET  /v1/export     ?format=csv|jsonl|parquet [&since&until] (streamed)
+//	GET  /v1/export     ?format=csv|jsonl|parquet [&since&until] (streamed in
+//	                    pages, a write deadline per page; see export.Run)
 //
 // Times are RFC 3339; since is inclusive, until exclusive. Every error is a
 // JSON body {"error": "…"} (plus "fields" for invalid feedback).
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -40,13 +42,29 @@ type Params struct {
 	// Planner returns a fresh export column planner (configured fields and
 	// models) for each export.
 	Planner func() *export.Planner
-	Logger  *slog.Logger
+	// ExportWriteTimeout is the time an export has to write each page of
+	// rows (store.DefaultPageSize records): the response's write deadline
+	// is moved to now + ExportWriteTimeout before every page, so an export
+	// that keeps moving is never cut by the server's WriteTimeout while a
+	// client that stops reading is cut within ExportWriteTimeout, and the
+	// export stops (default DefaultExportWriteTimeout).
+	ExportWriteTimeout time.Duration
+	// ExportPageSize is the number of records per database query of an
+	// export (0: store.DefaultPageSize).
+	ExportPageSize int
+	Logger         *slog.Logger
 }
+
+// DefaultExportWriteTimeout is Params.ExportWriteTimeout's default.
+const DefaultExportWriteTimeout = 30 * time.Second
 
 // Routes returns the routes to mount with api.Params.Extra.
 func Routes(p Params) []api.Route {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.ExportWriteTimeout <= 0 {
+		p.ExportWriteTimeout = DefaultExportWriteTimeout
 	}
 	h := &handlers{p: p}
 	window := []any{
@@ -259,8 +277,33 @@ func (h *handlers) export(w http.ResponseWriter, r *http.Request) {
 	if h.p.Planner != nil {
 		planner = h.p.Planner()
 	}
-	n, err := export.Run(r.Context(), h.p.Export, w, export.Options{Format: f, Planner: planner, Scan: store.ScanParams{Since: win.Since, Until: win.Until}})
-	if err != nil {
+	// The request is read: no read deadline from here (the server's
+	// ReadTimeout would otherwise cancel a long export's context), and a
+	// write deadline per page instead of one for the whole response.
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.fail(w, r, err)
+		return
+	}
+	extend := func() error {
+		err := rc.SetWriteDeadline(time.Now().Add(h.p.ExportWriteTimeout))
+		if errors.Is(err, http.ErrNotSupported) {
+			return nil
+		}
+		return err
+	}
+	n, err := export.Run(r.Context(), h.p.Export, w, export.Options{Format: f, Planner: planner,
+		Scan: store.ScanParams{Since: win.Since, Until: win.Until}, PageSize: h.p.ExportPageSize, BeforePage: extend})
+	var ne net.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ne) && ne.Timeout():
+		// The client stopped reading: the export stopped and holds nothing.
+		h.p.Logger.Warn("export cut: the client read no page within the write timeout",
+			"rows", n, "write_timeout", h.p.ExportWriteTimeout, "request_id", api.RequestID(r))
+	case r.Context().Err() != nil:
+		h.p.Logger.Info("export stopped: the client went away", "rows", n, "request_id", api.RequestID(r))
+	default:
 		// Headers are gone once rows were streamed; log and cut the body.
 		h.p.Logger.Error("export failed", "rows", n, "request_id", api.RequestID(r), "err", err)
 		if n == 0 {

@@ -483,6 +483,9 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 	if p.Descending {
 		dir = -1
 	}
+	if !p.After.IsZero() {
+		filter = append(filter, afterFilter(p.After, p.Descending))
+	}
 	opts := options.Find().
 		SetSort(bson.D{{Key: fReceivedUS, Value: dir}, {Key: fID, Value: dir}}).
 		SetBatchSize(scanBatch)
@@ -500,6 +503,21 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 		return fmt.Errorf("scan records: %w", err)
 	}
 	return nil
+}
+
+// afterFilter is the condition "key after c in the scan's order":
+// received_us past c's, or equal with _id past c's (string _ids compare in
+// byte order).
+func afterFilter(c store.Cursor, descending bool) bson.E {
+	us := record.Timestamp(c.ReceivedAt).UnixMicro()
+	op := "$gt"
+	if descending {
+		op = "$lt"
+	}
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: fReceivedUS, Value: bson.D{{Key: op, Value: us}}}},
+		bson.D{{Key: fReceivedUS, Value: us}, {Key: fID, Value: bson.D{{Key: op, Value: c.ID}}}},
+	}}
 }
 
 // scan runs a find and calls fn for each document; it checks ctx before

@@ -466,6 +466,16 @@ func scanQuery(p store.ScanParams) (string, []any) {
 	if p.Status != "" {
 		add("status = $%d", pgText(p.Status))
 	}
+	if !p.After.IsZero() {
+		// A row comparison, which PostgreSQL answers from the
+		// (received_at, id) indexes; id is COLLATE "C" (byte order).
+		args = append(args, record.Timestamp(p.After.ReceivedAt), pgText(p.After.ID))
+		op := ">"
+		if p.Descending {
+			op = "<"
+		}
+		where = append(where, fmt.Sprintf("(received_at, id) %s ($%d, $%d)", op, len(args)-1, len(args)))
+	}
 	q := "SELECT doc, feature_order, doc_exact FROM records"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

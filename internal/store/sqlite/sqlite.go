@@ -112,10 +112,15 @@ type Store struct {
 	// after Close is an error ("sql: database is closed"), not a panic.
 	closeOnce sync.Once
 	closeErr  error
-	ckDone   chan struct{} // closed when the checkpointer has stopped
+	ckDone    chan struct{} // closed when the checkpointer has stopped
 	// onCheckpoint, when set (by tests, before any write), is called after
 	// each checkpoint with its outcome.
 	onCheckpoint func(busy bool, walFrames, copied int, err error)
+	// catchUp asks the writer to finish the background checkpoint itself
+	// before its next transaction (see checkpointLoop); catchUpFrames is
+	// catchUpBytes in WAL frames (pages).
+	catchUp       atomic.Bool
+	catchUpFrames int
 
 	insertRecord   *sql.Stmt // one row
 	insertRecords  *sql.Stmt // multiRow rows
@@ -280,6 +285,11 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 		return nil, err
 	}
 	s.ck.SetMaxOpenConns(1)
+	var page int64
+	if err := s.ck.QueryRowContext(ctx, "PRAGMA page_size").Scan(&page); err != nil {
+		return nil, fmt.Errorf("read page size: %w", err)
+	}
+	s.catchUpFrames = int(max(1, catchUpBytes/page))
 	s.kick, s.stop, s.ckDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.checkpointLoop()
 	for _, p := range []struct {
@@ -556,7 +566,9 @@ func (s *Store) wrote(n int64) {
 // own connection, so the writer never pays for it (SQLite's automatic
 // checkpoint, which would run inside a writer's COMMIT, is off). PASSIVE
 // checkpoints wait for no one; frames a reader still needs are copied by a
-// later run. It returns when stop is closed.
+// later run. When the WAL holds catchUpBytes or more, the writer copies the
+// last frames itself before its next transaction, so the WAL restarts
+// (inTx). It returns when stop is closed.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckDone)
 	for {
@@ -569,6 +581,9 @@ func (s *Store) checkpointLoop() {
 			// stays readable.
 			var busy, walFrames, copied int
 			err := s.ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+			if err == nil && walFrames >= s.catchUpFrames {
+				s.catchUp.Store(true)
+			}
 			if s.onCheckpoint != nil {
 				s.onCheckpoint(busy != 0, walFrames, copied, err)
 			}
@@ -584,8 +599,26 @@ func insertRecordsSQL(n int) string {
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, CAST(? AS TEXT)), ", n), ", ")
 }
 
+// catchUpBytes is how large the WAL may grow before the writer finishes a
+// background checkpoint itself (see checkpointLoop).
+const catchUpBytes = 16 << 20
+
 // inTx runs fn in a write transaction and commits it when fn succeeds.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.catchUp.Swap(false) {
+		// SQLite starts the WAL over from its beginning only when a write
+		// transaction begins with every frame copied into the database and
+		// no reader in the WAL. A writer that commits back to back always
+		// gets ahead of the background checkpoint, so the WAL would grow
+		// for as long as the writes go on. Past catchUpBytes the writer
+		// copies the frames committed since the background checkpoint
+		// (few: that one copied the rest) on its own connection, where no
+		// commit can come in between, and this transaction restarts the
+		// WAL. PASSIVE: it waits for no one; a reader still in the WAL
+		// leaves it to the next round.
+		var busy, walFrames, copied int
+		_ = s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -639,6 +672,17 @@ func scanQuery(p store.ScanParams) (string, []any) {
 	if p.Status != "" {
 		where = append(where, "status = ?")
 		args = append(args, p.Status)
+	}
+	if !p.After.IsZero() {
+		// The key after (or before) the cursor; the first condition keeps
+		// the scan a range on the (received_at, id) indexes.
+		us := micros(p.After.ReceivedAt)
+		if p.Descending {
+			where = append(where, "received_at <= ?", "(received_at < ? OR id < ?)")
+		} else {
+			where = append(where, "received_at >= ?", "(received_at > ? OR id > ?)")
+		}
+		args = append(args, us, us, p.After.ID)
 	}
 	q := "SELECT doc FROM records"
 	if len(where) > 0 {

@@ -90,6 +90,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScanRecordsOrdersAndFilters", testScan},
 		{"ScanRecordsStopsAtCallbackError", testScanStops},
 		{"ScanRecordsGivesEachRecordFreshState", testScanFreshState},
+		{"ScanRecordsResumesAfterACursor", testScanAfter},
+		{"ScanPagesReturnsEveryRecordOnceInOrder", testScanPages},
+		{"ScanPagesSeesWritesAfterItsCursorOnly", testScanPagesConcurrentWrites},
 		{"FeedbackIsAppendOnlyAndLatestWins", testFeedback},
 		{"ScanFeedbackOrdersByTimeThenInsertion", testFeedbackOrder},
 		{"ScanFeedbackStopsAtCallbackError", testFeedbackStops},
@@ -608,6 +611,172 @@ func reversed(s []string) []string {
 	out := slices.Clone(s)
 	slices.Reverse(out)
 	return out
+}
+
+func testScanAfter(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	recs := scanFixture(t, s)
+	byID := map[string]record.Record{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	after := func(id string) store.Cursor { r := byID[id]; return store.CursorOf(&r) }
+	at := func(sec int) time.Time { return record.Timestamp(t0.Add(time.Duration(sec) * time.Second)) }
+	all := []string{"r00", "r01", "r02", "r03", "r04a", "r04b", "r05", "r06", "r07", "r08"}
+	tests := []struct {
+		name string
+		p    store.ScanParams
+		want []string
+	}{
+		{"after a record", store.ScanParams{After: after("r02")}, all[3:]},
+		{"after the first of a tie", store.ScanParams{After: after("r03")}, all[4:]},
+		{"after the middle of a tie", store.ScanParams{After: after("r04a")}, all[5:]},
+		{"after the last of a tie", store.ScanParams{After: after("r04b")}, all[6:]},
+		{"after a key no record has, inside a tie", store.ScanParams{After: store.Cursor{ReceivedAt: at(3), ID: "r04"}}, all[4:]},
+		{"a cursor's nanoseconds are ignored", store.ScanParams{After: store.Cursor{ReceivedAt: at(3).Add(999), ID: "r03"}}, all[4:]},
+		{"after an empty id takes the whole tie", store.ScanParams{After: store.Cursor{ReceivedAt: at(3)}}, all[3:]},
+		{"after the last", store.ScanParams{After: after("r08")}, nil},
+		{"after with limit", store.ScanParams{After: after("r03"), Limit: 3}, []string{"r04a", "r04b", "r05"}},
+		{"after with since later than the cursor", store.ScanParams{After: after("r01"), Since: at(5)}, all[6:]},
+		{"after with until", store.ScanParams{After: after("r01"), Until: at(5)}, []string{"r02", "r03", "r04a", "r04b"}},
+		{"after with entity and status", store.ScanParams{After: after("r00"), EntityID: "e0", Status: record.RequestOK}, []string{"r04b"}},
+		{"descending after the middle of a tie", store.ScanParams{Descending: true, After: after("r04a")}, []string{"r03", "r02", "r01", "r00"}},
+		{"descending after the last of a tie", store.ScanParams{Descending: true, After: after("r03")}, []string{"r02", "r01", "r00"}},
+		{"descending after with limit", store.ScanParams{Descending: true, After: after("r06"), Limit: 2}, []string{"r05", "r04b"}},
+		{"descending after the first", store.ScanParams{Descending: true, After: after("r00")}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := scanAll(t, s, tc.p)
+			if !slices.Equal(ids(got), tc.want) {
+				t.Fatalf("ScanRecords(%+v) = %v, want %v", tc.p, ids(got), tc.want)
+			}
+			for _, r := range got {
+				equalRecord(t, r, want(byID[r.ID]))
+			}
+		})
+	}
+}
+
+// scanPages runs store.ScanPages and returns the records and page sizes.
+func scanPages(t *testing.T, s store.Store, p store.PageParams) ([]record.Record, []int) {
+	t.Helper()
+	var out []record.Record
+	var sizes []int
+	err := store.ScanPages(t.Context(), s, p, func(page []record.Record) error {
+		out = append(out, page...)
+		sizes = append(sizes, len(page))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ScanPages(%+v): %v", p, err)
+	}
+	return out, sizes
+}
+
+func testScanPages(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	recs := scanFixture(t, s)
+	// Many records on one time, so ties straddle every page boundary.
+	var tie []record.Record
+	for i := range 23 {
+		tie = append(tie, FullRecord(fmt.Sprintf("t%02d", (i*7)%23), t0.Add(4*time.Second)))
+	}
+	write(t, s, tie...)
+	recs = append(recs, tie...)
+	byID := map[string]record.Record{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	all := ids(scanAll(t, s, store.ScanParams{}))
+	if len(all) != len(recs) {
+		t.Fatalf("ScanRecords returned %d records, want %d", len(all), len(recs))
+	}
+	var tieIDs []string
+	for _, id := range all {
+		if strings.HasPrefix(id, "t") {
+			tieIDs = append(tieIDs, id)
+		}
+	}
+	if !slices.IsSorted(tieIDs) || len(tieIDs) != 23 {
+		t.Fatalf("tied records %v, want 23 in id order", tieIDs)
+	}
+	i04b := slices.Index(all, "r04b")
+	r04b := byID["r04b"]
+	tests := []struct {
+		name string
+		p    store.PageParams
+		want []string
+	}{
+		{"page of 1", store.PageParams{Size: 1}, all},
+		{"page of 2", store.PageParams{Size: 2}, all},
+		{"page of 5", store.PageParams{Size: 5}, all},
+		{"exact multiple", store.PageParams{Size: len(all) / 3}, all},
+		{"one page", store.PageParams{Size: 1000}, all},
+		{"default size", store.PageParams{}, all},
+		{"limit across pages", store.PageParams{Size: 4, ScanParams: store.ScanParams{Limit: 10}}, all[:10]},
+		{"limit inside a page", store.PageParams{Size: 4, ScanParams: store.ScanParams{Limit: 3}}, all[:3]},
+		{"filtered", store.PageParams{Size: 2, ScanParams: store.ScanParams{EntityID: "e1"}}, []string{"r01", "r03", "r07"}},
+		{"descending", store.PageParams{Size: 3, ScanParams: store.ScanParams{Descending: true}}, reversed(all)},
+		{"through", store.PageParams{Size: 3, Through: store.CursorOf(&r04b)}, all[:i04b+1]},
+		{"descending through", store.PageParams{Size: 3, Through: store.CursorOf(&r04b), ScanParams: store.ScanParams{Descending: true}}, reversed(all[i04b:])},
+		{"after and through", store.PageParams{Size: 2, Through: store.CursorOf(&r04b), ScanParams: store.ScanParams{After: store.CursorOf(&r04b)}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, sizes := scanPages(t, s, tc.p)
+			if !slices.Equal(ids(got), tc.want) {
+				t.Fatalf("ScanPages(%+v) = %v, want %v", tc.p, ids(got), tc.want)
+			}
+			size := tc.p.Size
+			if size == 0 {
+				size = store.DefaultPageSize
+			}
+			for _, n := range sizes {
+				if n > size {
+					t.Fatalf("page of %d records, size %d", n, size)
+				}
+			}
+			for _, r := range got {
+				equalRecord(t, r, want(byID[r.ID]))
+			}
+		})
+	}
+	stop := errors.New("enough")
+	pages := 0
+	err := store.ScanPages(t.Context(), s, store.PageParams{Size: 2}, func([]record.Record) error {
+		pages++
+		return stop
+	})
+	if !errors.Is(err, stop) || pages != 1 {
+		t.Errorf("ScanPages after fn's error: err %v after %d pages, want fn's error after 1", err, pages)
+	}
+}
+
+// testScanPagesConcurrentWrites: a paged scan is not a snapshot. A record
+// written during the scan is returned when its key is after the page being
+// read, and not when it is before; nothing is returned twice.
+func testScanPagesConcurrentWrites(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	scanFixture(t, s)
+	var got []string
+	err := store.ScanPages(t.Context(), s, store.PageParams{Size: 3}, func(page []record.Record) error {
+		for _, r := range page {
+			got = append(got, r.ID)
+		}
+		if len(got) == 3 {
+			// Behind the cursor (r02), inside the next page, and at the end.
+			write(t, s, FullRecord("late-behind", t0.Add(time.Second)), FullRecord("r03x", t0.Add(3*time.Second)), FullRecord("late-end", t0.Add(time.Hour)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"r00", "r01", "r02", "r03", "r03x", "r04a", "r04b", "r05", "r06", "r07", "r08", "late-end"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ScanPages with writes during the scan = %v, want %v", got, want)
+	}
 }
 
 func testScanStops(t *testing.T, open func(t *testing.T) store.Store) {
