@@ -40,6 +40,7 @@ var commands = []command{
 	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},
 	{"report", "summarise recorded traffic: models, challengers vs production, drift (text, JSON or HTML)", runReport},
 	{"export", "export recorded requests as CSV, JSON Lines or Parquet", runExport},
+	{"token", "create an API token: print it once, store its hash (token create --scope read --file tokens.yaml)", runToken},
 }
 
 func main() {
