@@ -418,3 +418,74 @@ func TestOpenAPISecurity(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteScope_Table(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		scope        Scope
+		open         bool
+	}{
+		{"POST", "/v1/predict", ScopePredict, false},
+		{"POST", "/singletitanicpred/", ScopePredict, false},
+		{"POST", "/multititanicpred2", ScopePredict, false},
+		{"POST", "/v2/models/{name}/infer", ScopePredict, false},
+		{"POST", "/v2/models/prod/versions/3/infer", ScopePredict, false},
+		{"GET", "/v2/models/{name}", ScopePredict, false},
+		{"GET", "/v2", ScopePredict, false},
+		{"POST", "/v1/feedback", ScopeFeedback, false},
+		{"GET", "/v1/requests/{id}", ScopeRead, false},
+		{"GET", "/v1/models", ScopeRead, false},
+		{"GET", "/v1/metrics", ScopeRead, false},
+		{"GET", "/v1/compare", ScopeRead, false},
+		{"GET", "/v1/drift", ScopeRead, false},
+		{"GET", "/v1/export", ScopeRead, false},
+		{"HEAD", "/v1/export", ScopeRead, false},
+		{"GET", "/{$}", ScopeRead, false},
+		{"GET", "/", ScopeRead, false},
+		{"GET", "/ui/requests/{id}", ScopeRead, false},
+		{"GET", "/ui/assets/{name}", ScopeRead, false},
+		{"POST", "/v1/models", ScopeAdmin, false},
+		{"DELETE", "/v1/models/{name}", ScopeAdmin, false},
+		{"PATCH", "/v1/models/{name}", ScopeAdmin, false},
+		{"POST", "/v1/models/{name}/promote", ScopeAdmin, false},
+		{"POST", "/v1/models/{name}/rollback", ScopeAdmin, false},
+		{"POST", "/v1/reload", ScopeAdmin, false},
+		{"DELETE", "/v2/models/x", ScopeAdmin, false},
+		{"POST", "/ui/x", ScopeAdmin, false},
+		{"PUT", "/anything", ScopeAdmin, false},
+		{"GET", "/healthz", "", true},
+		{"GET", "/readyz", "", true},
+		{"GET", "/metrics", "", true},
+		{"GET", "/openapi.json", "", true},
+		{"GET", "/v2/health/live", "", true},
+		{"POST", "/login", "", true},
+	} {
+		s, open := RouteScope(tc.method, tc.path)
+		if s != tc.scope || open != tc.open {
+			t.Errorf("%s %s: %q open=%v, want %q open=%v", tc.method, tc.path, s, open, tc.scope, tc.open)
+		}
+	}
+}
+
+func TestRoute_WrapsEachPatternWithItsScope(t *testing.T) {
+	a := mustNew(t, testConfig(), "")
+	for _, tc := range []struct {
+		pattern, method, path, token string
+		code                         int
+	}{
+		{"GET /healthz", "GET", "/healthz", "", 200},
+		{"POST /v1/predict", "POST", "/v1/predict", "", 401},
+		{"POST /v1/predict", "POST", "/v1/predict", testTokens[ScopePredict], 200},
+		{"POST /v1/predict", "POST", "/v1/predict", testTokens[ScopeRead], 403},
+		{"GET /v1/export", "GET", "/v1/export", testTokens[ScopeRead], 200},
+		{"GET /{$}", "GET", "/", "", 303},
+		{"GET /ui/requests/{id}", "GET", "/ui/requests/x", "", 303},
+		{"POST /v1/models/{name}/promote", "POST", "/v1/models/x/promote", testTokens[ScopeRead], 403},
+		{"POST /v1/models/{name}/promote", "POST", "/v1/models/x/promote", testTokens[ScopeAdmin], 200},
+	} {
+		w := do(t, a.Route(tc.pattern, echoActor), tc.method, tc.path, tc.token)
+		if w.Code != tc.code {
+			t.Errorf("%s with %q: %d, want %d", tc.pattern, tc.token, w.Code, tc.code)
+		}
+	}
+}
