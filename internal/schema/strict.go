@@ -133,8 +133,9 @@ func (c *strictChecker) str() ([]byte, bool) {
 }
 
 func (c *strictChecker) object() error {
-	c.i++                        // {
-	var small [][]byte           // the keys so far, while there are few
+	c.i++ // {
+	var buf [8][]byte
+	small := buf[:0]             // the keys so far, while there are few
 	var seen map[string]struct{} // then a set
 	for {
 		c.ws()
@@ -161,29 +162,41 @@ func (c *strictChecker) object() error {
 					break
 				}
 			}
-			small = append(small, key)
-			if len(small) > 8 {
-				seen = make(map[string]struct{}, 16)
+			if len(small) < len(buf) {
+				small = append(small, key)
+			} else {
+				seen = make(map[string]struct{}, 2*len(buf))
 				for _, k := range small {
 					seen[string(k)] = struct{}{}
 				}
+				seen[string(key)] = struct{}{}
 			}
 		}
-		c.path = append(c.path, pathSeg{key: key, idx: -1})
 		if dup {
+			c.path = append(c.path, pathSeg{key: key, idx: -1})
 			return &DuplicateKeyError{Path: c.render(), Offset: int64(off)}
 		}
 		c.ws()
 		c.i++ // :
-		if err := c.value(); err != nil {
+		if err := c.member(pathSeg{key: key, idx: -1}); err != nil {
 			return err
 		}
-		c.path = c.path[:len(c.path)-1]
-		c.ws()
-		if c.i < len(c.b) && c.b[c.i] == ',' {
-			c.i++
-		}
 	}
+}
+
+// member checks the object member's or array element's value at c.i, with
+// seg on the path, and skips the comma after it.
+func (c *strictChecker) member(seg pathSeg) error {
+	c.path = append(c.path, seg)
+	if err := c.value(); err != nil {
+		return err
+	}
+	c.path = c.path[:len(c.path)-1]
+	c.ws()
+	if c.i < len(c.b) && c.b[c.i] == ',' {
+		c.i++
+	}
+	return nil
 }
 
 func (c *strictChecker) array() error {
@@ -194,14 +207,8 @@ func (c *strictChecker) array() error {
 			c.i++
 			return nil
 		}
-		c.path = append(c.path, pathSeg{idx: n})
-		if err := c.value(); err != nil {
+		if err := c.member(pathSeg{idx: n}); err != nil {
 			return err
-		}
-		c.path = c.path[:len(c.path)-1]
-		c.ws()
-		if c.i < len(c.b) && c.b[c.i] == ',' {
-			c.i++
 		}
 	}
 }
