@@ -39,8 +39,14 @@ for t in "${targets[@]}"; do
   # -fuzzminimizetime bounds the minimisation of each new corpus entry:
   # with the default (60 s) a slow target (config, model bundles) spends
   # its whole budget minimising its first large input.
+  corpus="$pkg/testdata/fuzz/$name"
+  before=$(ls "$corpus" 2>/dev/null | wc -l)
   if go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$dur" -fuzzminimizetime 2s "${par[@]}" >"$log" 2>&1; then
     result=PASS
+  elif [ "$(ls "$corpus" 2>/dev/null | wc -l)" = "$before" ] && grep -q '^    context deadline exceeded$' "$log"; then
+    # Go's fuzz coordinator can fail a run at the -fuzztime deadline with no
+    # failing input (golang/go#75804, fixed in Go 1.27): not a finding.
+    result="PASS (deadline race golang/go#75804 at shutdown, no failing input)"
   else
     result="FAIL (see $log)"
     failed=1
