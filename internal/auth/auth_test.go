@@ -1,14 +1,17 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -487,5 +490,31 @@ func TestRoute_WrapsEachPatternWithItsScope(t *testing.T) {
 		if w.Code != tc.code {
 			t.Errorf("%s with %q: %d, want %d", tc.pattern, tc.token, w.Code, tc.code)
 		}
+	}
+}
+
+func TestReloadOn_ReloadsOnEachSignal(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(file, []byte("tokens: []\n"), 0o600)
+	a := mustNew(t, Config{TokenFile: file}, "")
+	sig := make(chan os.Signal)
+	var logs strings.Builder
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { a.ReloadOn(ctx, sig, slog.New(slog.NewTextHandler(&logs, nil))); close(done) }()
+	if err := AppendToken(file, Token{Name: "new", Scopes: []Scope{ScopeRead}, SHA256: Hash("rdv_new")}); err != nil {
+		t.Fatal(err)
+	}
+	sig <- syscall.SIGHUP
+	os.WriteFile(file, []byte("tokens: {"), 0o600)
+	sig <- syscall.SIGHUP
+	cancel()
+	<-done
+	if _, _, ok := a.Authenticate("rdv_new"); !ok {
+		t.Error("the token added before the first signal is unknown")
+	}
+	if !strings.Contains(logs.String(), "tokens reloaded") || !strings.Contains(logs.String(), "not reloaded") {
+		t.Errorf("logs: %s", logs.String())
 	}
 }

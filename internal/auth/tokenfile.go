@@ -2,10 +2,12 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -93,4 +95,23 @@ func resolve(dir, p string) string {
 		return p
 	}
 	return filepath.Join(dir, p)
+}
+
+// ReloadOn calls Reload each time signals delivers (e.g. from
+// signal.Notify(ch, syscall.SIGHUP)) until ctx ends, logging each outcome:
+// the token count at info level, a failure (the previous tokens stay) at
+// error level. Run it in its own goroutine.
+func (a *Authenticator) ReloadOn(ctx context.Context, signals <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-signals:
+			if err := a.Reload(); err != nil {
+				log.Error("auth: token file not reloaded, the previous tokens stay in force", "err", err)
+				continue
+			}
+			log.Info("auth: tokens reloaded", "tokens", a.Describe())
+		}
+	}
 }
