@@ -42,6 +42,7 @@ var commands = []command{
 	{"report", "summarise recorded traffic: models, challengers vs production, drift (text, JSON or HTML)", runReport},
 	{"export", "export recorded requests as CSV, JSON Lines or Parquet", runExport},
 	{"version", "print the version, commit, Go version and build date", runVersion},
+	{"token", "create an API token: print it once, store its hash (token create --scope read --file tokens.yaml)", runToken},
 }
 
 func main() {

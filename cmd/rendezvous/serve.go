@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +23,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/oip"
+	"github.com/rendezvous-gw/rendezvous/internal/auth"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
@@ -27,6 +32,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
+	"github.com/rendezvous-gw/rendezvous/internal/tlsconf"
 )
 
 // serveOptions are the process-level settings of `rendezvous serve`; every
@@ -39,6 +45,10 @@ type serveOptions struct {
 	// Addr and StoreURL override the configuration when not empty.
 	Addr     string
 	StoreURL string
+	// TLSCert and TLSKey override server.tls.cert_file and key_file.
+	TLSCert, TLSKey string
+	// Insecure allows serving a non-loopback address without any token.
+	Insecure bool
 	Logger   *slog.Logger
 }
 
@@ -52,6 +62,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	storeURL := fs.String("store", "", "record store URL, e.g. sqlite:///var/lib/rendezvous.db, postgres://…, mongodb://… (default: store.url of the config)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof", "", "also serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (profiling; off by default)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; overrides server.tls.cert_file)")
+	tlsKey := fs.String("tls-key", "", "the certificate's private key (PEM; overrides server.tls.key_file)")
+	insecure := fs.Bool("insecure", false, "allow serving a non-loopback address with no API token configured (anyone on the network can read every record)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -63,10 +76,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --log-level: want debug, info, warn or error, got %q", errUsage, *level)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	s, err := newServer(ctx, serveOptions{ConfigPath: *cfgPath, Addr: *addr, StoreURL: *storeURL, Logger: log})
+	s, err := newServer(ctx, serveOptions{ConfigPath: *cfgPath, Addr: *addr, StoreURL: *storeURL,
+		TLSCert: *tlsCert, TLSKey: *tlsKey, Insecure: *insecure, Logger: log})
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go s.auth.ReloadOn(ctx, hup, log) // SIGHUP re-reads auth.token_file
 	if *pprofAddr != "" {
 		stop, err := servePprof(*pprofAddr, log)
 		if err != nil {
@@ -104,6 +122,8 @@ type server struct {
 	ln       net.Listener
 	http     *http.Server
 	gateway  *gateway.Gateway
+	auth     *auth.Authenticator
+	tls      *tls.Config // nil: plain HTTP
 	recorder *record.Recorder
 	store    store.Store
 }
@@ -117,6 +137,9 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.cfg, err = serveConfig(opts); err != nil {
+		return nil, err
+	}
+	if err := s.secure(opts); err != nil {
 		return nil, err
 	}
 	dep, err := gateway.FromConfig(s.cfg, s.log)
@@ -146,7 +169,8 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := api.New(api.Params{Config: s.cfg, Gateway: s.gateway, Logger: s.log, Registry: reg, Extra: extra})
+	extra = append(extra, s.loginRoutes()...)
+	h, err := api.New(api.Params{Config: s.cfg, Gateway: s.gateway, Logger: s.log, Registry: reg, Extra: extra, Guard: s.auth.Route})
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +185,41 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a body trickled slower than this is cut
 		WriteTimeout:      s.cfg.Server.WriteTimeout,
+		TLSConfig:         s.tls,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.logStart(opts.ConfigPath, dep.Members)
 	return s, nil
+}
+
+// secure sets up access control and TLS: the tokens (open when none are
+// configured, which only a loopback address or --insecure allows) and the
+// certificates of server.tls or the --tls flags.
+func (s *server) secure(opts serveOptions) error {
+	var err error
+	if s.auth, err = auth.New(s.cfg.Auth, s.cfg.Dir); err != nil {
+		return err
+	}
+	if err := auth.CheckBind(s.cfg.Server.Addr, s.auth.Open(), opts.Insecure); err != nil {
+		return err
+	}
+	s.log.Info("auth: " + s.auth.Describe())
+	if opts.TLSCert != "" || opts.TLSKey != "" {
+		s.cfg.Server.TLS.CertFile, s.cfg.Server.TLS.KeyFile = opts.TLSCert, opts.TLSKey
+	}
+	s.tls, err = tlsconf.TLSConfig(s.cfg.Server.TLS)
+	return err
+}
+
+// loginRoutes are the dashboard's login and logout (a token to a cookie).
+func (s *server) loginRoutes() []api.Route {
+	h := s.auth.LoginHandler()
+	return []api.Route{
+		{Pattern: "GET " + auth.LoginPath, Handler: h},
+		{Pattern: "POST " + auth.LoginPath, Handler: h},
+		{Pattern: "POST " + auth.LogoutPath, Handler: h},
+	}
 }
 
 // serveConfig is the configuration serve runs: the given one, the file, or
@@ -306,7 +360,11 @@ func (s *server) logStart(configPath string, members []rendezvous.Member) {
 	for i, m := range members {
 		names[i] = fmt.Sprintf("%s(%s %s)", m.Name, m.Role, m.Model.Info().Version)
 	}
-	s.log.Info("rendezvous serving", "addr", "http://"+s.ln.Addr().String(), "config", src,
+	scheme := "http://"
+	if s.tls != nil {
+		scheme = "https://"
+	}
+	s.log.Info("rendezvous serving", "addr", scheme+s.ln.Addr().String(), "config", src,
 		"store", store.RedactURL(s.cfg.Store.URL), "models", strings.Join(names, ", "))
 }
 
@@ -318,7 +376,13 @@ func (s *server) Addr() string { return s.ln.Addr().String() }
 // for late model results, flush the recorder, close the store.
 func (s *server) run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.tls != nil {
+			errc <- s.http.ServeTLS(s.ln, "", "") // certificates are in TLSConfig
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -39,6 +39,9 @@ type Params struct {
 	// Extra mounts more routes (feedback, analysis, OIP v2 …) with the
 	// same request ids, metrics, panic recovery and JSON 404/405.
 	Extra []Route
+	// Guard wraps the handler of every route pattern ("POST /v1/predict")
+	// with its access control (auth.Authenticator.Route); nil: none.
+	Guard func(pattern string, h http.Handler) http.Handler
 }
 
 // Route is an extra route mounted by New.
@@ -60,6 +63,7 @@ func RequestID(r *http.Request) string { return requestID(r) }
 
 // Handler is the gateway's http.Handler. It is safe for concurrent use.
 type Handler struct {
+	guard   func(pattern string, h http.Handler) http.Handler
 	cfg     *config.Config
 	gw      *gateway.Gateway
 	log     *slog.Logger
@@ -79,6 +83,7 @@ func New(p Params) (*Handler, error) {
 		return nil, errors.New("api: Config and Gateway are required")
 	}
 	h := &Handler{
+		guard:      p.Guard,
 		cfg:        p.Config,
 		gw:         p.Gateway,
 		log:        p.Logger,
@@ -115,7 +120,7 @@ func New(p Params) (*Handler, error) {
 		if x.Handler == nil || !strings.Contains(x.Pattern, " ") {
 			return nil, fmt.Errorf("api: extra route %q: want a \"METHOD /path\" pattern and a handler", x.Pattern)
 		}
-		h.mux.Handle(x.Pattern, h.instrument(x.Pattern, x.Handler))
+		h.mux.Handle(x.Pattern, h.instrument(x.Pattern, h.guarded(x.Pattern, x.Handler)))
 	}
 	for i := range h.cfg.Routes {
 		rt := &h.cfg.Routes[i]
@@ -137,7 +142,7 @@ func (h *Handler) handle(pattern string, fn http.HandlerFunc, name ...string) {
 	if len(name) > 0 {
 		route = name[0]
 	}
-	hd := h.instrument(route, fn)
+	hd := h.instrument(route, h.guarded(pattern, fn))
 	h.mux.Handle(pattern, hd)
 	if method, path, ok := strings.Cut(pattern, " "); ok && method == http.MethodPost && strings.HasPrefix(path, "/") {
 		// POST routes without wildcards (the prediction routes) skip the
@@ -311,4 +316,12 @@ func (h *Handler) instrument(route string, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// guarded wraps next with the access control of pattern (Params.Guard).
+func (h *Handler) guarded(pattern string, next http.Handler) http.Handler {
+	if h.guard == nil {
+		return next
+	}
+	return h.guard(pattern, next)
 }

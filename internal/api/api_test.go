@@ -964,3 +964,20 @@ func TestPredict_RecordsLateAndTimedOutMembersWithRealDeadlines(t *testing.T) {
 		t.Errorf("timed-out member recorded %+v", slow)
 	}
 }
+
+func TestPredict_EntityIDIsBoundedAtItsExactEdge(t *testing.T) {
+	f := defaultFixture(t)
+	limit := f.cfg.Schema.MaxEntityIDBytes
+	at := strings.Repeat("e", limit)
+	if r := f.post(t, "/v1/predict", `{"entity_id":"`+at+`","input":`+passenger+`}`); r.code != 200 {
+		t.Errorf("entity_id of %d bytes: %d %s", limit, r.code, r.body)
+	}
+	r := f.post(t, "/v1/predict", `{"entity_id":"`+at+`e","input":`+passenger+`}`)
+	if r.code != 422 || !strings.Contains(string(r.body), `"field":"entity_id"`) {
+		t.Errorf("entity_id of %d bytes: %d %s", limit+1, r.code, r.body)
+	}
+	r = f.post(t, "/singletitanicpred/", `{"pclass":3,"sex":"male","sibsp":0,"parch":0,"passid":"`+at+`e"}`)
+	if r.code != 422 || !strings.Contains(string(r.body), `"field":"passid"`) {
+		t.Errorf("compat entity of %d bytes: %d %s", limit+1, r.code, r.body)
+	}
+}

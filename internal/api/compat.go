@@ -144,6 +144,10 @@ func (h *Handler) parseCompat(rt *config.Route, obj map[string]any, prefix strin
 				errs = append(errs, schema.FieldError{Field: prefix + rt.EntityKey, Problem: "must be a string or number, got " + kind(ev)})
 			}
 			entity = s
+			if fe := schema.CheckEntityID(entity, h.cfg.Schema.MaxEntityIDBytes); fe != nil {
+				fe.Field = prefix + rt.EntityKey
+				errs = append(errs, *fe)
+			}
 		}
 	}
 	keep := func(k string) bool {

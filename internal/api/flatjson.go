@@ -8,10 +8,11 @@ import (
 // JSON object whose values are all plain strings, numbers, booleans or
 // null, with keys and strings of printable ASCII without escapes, and
 // nothing but white space after it. It returns exactly what
-// schema.DecodeJSON returns for such a body (numbers as json.Number, the
-// last of duplicate keys), or ok=false for any other body, valid or not,
+// schema.DecodeJSON returns for such a body (numbers as json.Number), or
+// ok=false for any other body, valid or not (a key given twice included),
 // which the caller then hands to schema.DecodeJSON for the general case and
-// its error messages.
+// its error messages (*schema.DuplicateKeyError, *schema.SyntaxError, …).
+// Printable ASCII is valid UTF-8, so the fast path never sees invalid UTF-8.
 func decodeFlat(b []byte) (_ map[string]any, ok bool) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -59,6 +60,9 @@ func decodeFlat(b []byte) (_ map[string]any, ok bool) {
 		case hasLiteral(b, i, "null"):
 			v, i = nil, i+4
 		default: // objects, arrays, anything else: the general decoder
+			return nil, false
+		}
+		if _, dup := m[key]; dup {
 			return nil, false
 		}
 		m[key] = v

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rendezvous-gw/rendezvous/internal/auth"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
 )
@@ -211,6 +212,26 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 	}
 
 	completeOperations(paths)
+	// Every operation names the token scope it needs (auth.RouteScope);
+	// open routes take none.
+	for path, item := range paths {
+		for method, op := range item.(obj) {
+			o, ok := op.(obj)
+			if !ok || o["security"] != nil {
+				continue
+			}
+			if scope, open := auth.RouteScope(strings.ToUpper(method), path); open {
+				o["security"] = []any{}
+			} else {
+				o["security"] = auth.OpenAPISecurity(scope)
+				if resps, ok := o["responses"].(obj); ok {
+					resps["401"] = errResp("No token, or an unknown one (when the gateway has tokens configured).")
+					resps["403"] = errResp(fmt.Sprintf("The token lacks scope %s.", scope))
+				}
+			}
+		}
+	}
+
 	doc := obj{
 		"openapi": "3.1.0",
 		// Relative: the gateway that serves this document.
@@ -221,7 +242,7 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 			"description": "Every prediction request goes to every live model; one answer comes back; everything is recorded.",
 		},
 		"paths":      paths,
-		"components": obj{"schemas": comps},
+		"components": obj{"schemas": comps, "securitySchemes": auth.OpenAPISecuritySchemes()},
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }

@@ -170,6 +170,10 @@ func (h *Handler) parseV1(obj map[string]any, prefix string) (string, schema.Inp
 			errs = append(errs, schema.FieldError{Field: prefix + "entity_id", Problem: "must be a string or number, got " + kind(ev)})
 		}
 		entity = s
+		if fe := schema.CheckEntityID(entity, h.cfg.Schema.MaxEntityIDBytes); fe != nil {
+			fe.Field = prefix + "entity_id"
+			errs = append(errs, *fe)
+		}
 	}
 	rawIn, ok := obj["input"]
 	if !ok || rawIn == nil {

@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/auth"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/tlsconf"
 )
 
 // Config is the whole configuration file.
@@ -26,6 +28,7 @@ type Config struct {
 	Routes   []Route  `yaml:"routes"`
 	Training Training `yaml:"training"`
 	Analysis Analysis `yaml:"analysis"`
+	Auth     Auth     `yaml:"auth"`
 
 	// Dir is the directory relative bundle paths resolve against (the
 	// config file's directory); empty for the embedded example.
@@ -66,7 +69,19 @@ type Server struct {
 	// reads cannot hold a connection (default 30s; streamed exports set
 	// their own per-write deadline).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// TLS serves HTTPS (and optionally requires client certificates);
+	// relative paths resolve against the configuration file's directory.
+	TLS TLS `yaml:"tls"`
 }
+
+// TLS is the server.tls section (see package tlsconf).
+type TLS = tlsconf.Config
+
+// Auth is the auth section: API tokens and their scopes (see package
+// auth). Without tokens and token_file the gateway is open, which
+// auth.CheckBind allows on a loopback address only. A relative token_file
+// resolves against the configuration file's directory.
+type Auth = auth.Config
 
 // Store selects the record store by URL scheme.
 type Store struct {
@@ -100,6 +115,12 @@ type Schema struct {
 	// EntityField names the input field that carries the entity id (optional).
 	EntityField string  `yaml:"entity_field"`
 	Fields      []Field `yaml:"fields"`
+	// MaxStringBytes caps every string field's value in bytes unless the
+	// field sets max_bytes (default 1024; 422 naming the field above it).
+	MaxStringBytes int `yaml:"max_string_bytes"`
+	// MaxEntityIDBytes caps a request's entity id in bytes (default 256;
+	// 422 naming the field above it; see schema.CheckEntityID).
+	MaxEntityIDBytes int `yaml:"max_entity_id_bytes"`
 }
 
 // Field declares one input field (schema.fields[i]); see schema.Field for

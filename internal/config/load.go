@@ -120,6 +120,12 @@ func LoadFS(fsys fs.FS, name string) (*Config, error) {
 
 func (c *Config) finish(data []byte) error {
 	c.ApplyDefaults()
+	if c.FS == nil && c.Dir != "" {
+		c.Server.TLS = c.Server.TLS.Resolve(c.Dir)
+		if f := c.Auth.TokenFile; f != "" && !filepath.IsAbs(f) {
+			c.Auth.TokenFile = filepath.Join(c.Dir, f)
+		}
+	}
 	err := c.Validate()
 	var ve *ValidationError
 	if errors.As(err, &ve) {
@@ -270,7 +276,7 @@ func walkYAML(data []byte, fn func(path string, key *yaml.Node)) {
 
 // Validator builds the input validator the schema section declares.
 func (c *Config) Validator() (*schema.Validator, error) {
-	v, err := schema.New(schema.Options{Fields: c.Schema.Fields, AllowUnknown: !c.RejectUnknown()})
+	v, err := schema.New(schema.Options{Fields: c.Schema.Fields, AllowUnknown: !c.RejectUnknown(), MaxStringBytes: c.Schema.MaxStringBytes})
 	if err != nil {
 		return nil, fmt.Errorf("build input validator: %w", err)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,6 +151,12 @@ func (c *Config) ApplyDefaults() {
 	if c.Analysis.DriftMinSample == 0 {
 		c.Analysis.DriftMinSample = DefaultDriftMinSample
 	}
+	if c.Schema.MaxStringBytes == 0 {
+		c.Schema.MaxStringBytes = schema.DefaultMaxStringBytes
+	}
+	if c.Schema.MaxEntityIDBytes == 0 {
+		c.Schema.MaxEntityIDBytes = schema.DefaultMaxEntityIDBytes
+	}
 }
 
 // minSpoolMaxBytes is the smallest spool_max_bytes accepted: a spool needs
@@ -195,6 +202,7 @@ func (c *Config) Validate() error {
 	c.validatePolicy(&ps)
 	c.validateRoutes(&ps)
 	c.validateTraining(&ps)
+	c.validateAccess(&ps)
 	if c.Analysis.MinLabelledPairs < 0 {
 		ps.add("analysis.min_labelled_pairs", "must be > 0")
 	}
@@ -271,7 +279,32 @@ func (c *Config) validateServer(ps *problems) {
 	}
 }
 
+// validateAccess checks server.tls and auth.
+func (c *Config) validateAccess(ps *problems) {
+	if c.FS == nil {
+		for _, p := range c.Server.TLS.Problems() {
+			ps.add("server.tls."+p.Key, "%s", p.Message)
+		}
+	} else if c.Server.TLS.Enabled() {
+		ps.add("server.tls", "not available for an embedded configuration")
+	}
+	for _, p := range c.Auth.Problems() {
+		ps.add("auth."+p.Key, "%s", p.Message)
+	}
+	if f := c.Auth.TokenFile; f != "" && c.FS == nil {
+		if _, err := os.Stat(f); err != nil {
+			ps.add("auth.token_file", "cannot read %s: %v (create it with rendezvous token create --file %s)", f, unwrapPathErr(err), f)
+		}
+	}
+}
+
 func (c *Config) validateSchema(ps *problems) {
+	if c.Schema.MaxStringBytes < 0 {
+		ps.add("schema.max_string_bytes", "must be > 0")
+	}
+	if c.Schema.MaxEntityIDBytes < 0 {
+		ps.add("schema.max_entity_id_bytes", "must be > 0")
+	}
 	fields := c.Schema.Fields
 	if len(fields) == 0 {
 		ps.add("schema.fields", "at least one field is required")

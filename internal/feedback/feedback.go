@@ -65,6 +65,11 @@ func (e *ValidationError) Error() string {
 
 // Service validates and stores feedback. It is safe for concurrent use.
 type Service struct {
+	// MaxIDBytes caps a request_id or entity_id in bytes (0: the default,
+	// schema.DefaultMaxEntityIDBytes; set it to the configuration's
+	// schema.max_entity_id_bytes before use).
+	MaxIDBytes int
+
 	store  Store
 	words  map[string]int
 	words2 map[int]string
@@ -92,6 +97,9 @@ func Decode(body []byte) (items []Item, batch bool, err error) {
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return nil, false, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if err := schema.CheckStrict(body); err != nil {
+		return nil, false, err // a repeated key (which label counts?) or invalid UTF-8
 	}
 	dec := func(data []byte, v any) error {
 		d := json.NewDecoder(bytes.NewReader(data))
@@ -187,6 +195,11 @@ func (s *Service) Submit(ctx context.Context, items []Item, batch bool) (Result,
 			p.RequestIDs = append(p.RequestIDs, it.RequestID)
 		default:
 			p.EntityIDs = append(p.EntityIDs, it.EntityID)
+		}
+		for _, id := range []struct{ field, value string }{{"request_id", it.RequestID}, {"entity_id", it.EntityID}} {
+			if fe := schema.CheckEntityID(id.value, s.MaxIDBytes); fe != nil {
+				problems = append(problems, schema.FieldError{Field: prefix(i, id.field), Problem: fe.Problem})
+			}
 		}
 		c, problem := s.parseLabel(it.Label)
 		if problem != "" {

@@ -24,6 +24,10 @@ type Field struct {
 	// Min and Max bound integer and number fields (inclusive).
 	Min *float64 `yaml:"min" json:"min,omitempty"`
 	Max *float64 `yaml:"max" json:"max,omitempty"`
+	// MaxBytes caps the length in bytes of a string field's value (0: the
+	// schema's default, Options.MaxStringBytes). It does not apply to
+	// values listed in Allowed.
+	MaxBytes int `yaml:"max_bytes" json:"max_bytes,omitempty"`
 	// Missing lists sentinel values that mean "missing" (e.g. -1 for an
 	// unknown age): they validate to nil and bypass Allowed, Min and Max.
 	Missing     []any  `yaml:"missing" json:"missing,omitempty"`
@@ -81,6 +85,12 @@ func (f Field) Problems() []FieldError {
 		}
 	} else if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
 		add("max", "must be >= min (%s), got %s", fmtFloat(*f.Min), fmtFloat(*f.Max))
+	}
+	switch {
+	case f.MaxBytes < 0:
+		add("max_bytes", "must be > 0, got %d", f.MaxBytes)
+	case f.MaxBytes > 0 && f.Type != TypeString:
+		add("max_bytes", "only string fields take a length limit")
 	}
 	if f.Required && f.Default != nil {
 		add("default", "a required field cannot have a default")

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,17 @@ type Options struct {
 	// AllowUnknown accepts (and drops) fields the schema does not declare;
 	// by default they are rejected with "unknown field".
 	AllowUnknown bool
+	// MaxStringBytes caps the length in bytes of every string field's value
+	// that does not set its own MaxBytes (0: DefaultMaxStringBytes;
+	// negative: no limit).
+	MaxStringBytes int
 }
+
+// Default limits on received strings.
+const (
+	DefaultMaxStringBytes   = 1024
+	DefaultMaxEntityIDBytes = 256
+)
 
 // Validator turns raw decoded objects into Inputs. It is immutable after New
 // and safe for concurrent use.
@@ -25,6 +36,7 @@ type Validator struct {
 	fields       []Field
 	index        map[string]int
 	allowUnknown bool
+	maxString    int // < 0: none
 }
 
 // ErrInvalidSchema is wrapped by New when a field declaration is invalid.
@@ -37,6 +49,10 @@ func New(opts Options) (*Validator, error) {
 		fields:       slices.Clone(opts.Fields),
 		index:        make(map[string]int, len(opts.Fields)),
 		allowUnknown: opts.AllowUnknown,
+		maxString:    opts.MaxStringBytes,
+	}
+	if v.maxString == 0 {
+		v.maxString = DefaultMaxStringBytes
 	}
 	var problems []string
 	if len(v.fields) == 0 {
@@ -81,7 +97,8 @@ func (v *Validator) AllowsUnknown() bool { return v.allowUnknown }
 //
 // Rules: an absent or null field takes its default, else is "required" or
 // nil; a configured sentinel becomes nil; integers must be integral; values
-// must be in Allowed and within [Min, Max]; undeclared fields are rejected
+// must be in Allowed and within [Min, Max]; strings not in Allowed must be
+// at most MaxBytes (or Options.MaxStringBytes) long; undeclared fields are rejected
 // unless AllowUnknown.
 func (v *Validator) Validate(raw map[string]any, prefix string) (Input, []FieldError) {
 	in := make(Input, len(v.fields))
@@ -104,6 +121,9 @@ func (v *Validator) Validate(raw map[string]any, prefix string) (Input, []FieldE
 			continue
 		}
 		cv, p := f.Check(rv)
+		if s, ok := cv.(string); ok && p == "" && len(f.Allowed) == 0 {
+			p = checkLength(s, cmp.Or(f.MaxBytes, v.maxString))
+		}
 		if p != "" {
 			errs = append(errs, FieldError{Field: prefix + f.Name, Problem: p})
 			continue
@@ -164,7 +184,9 @@ func (e *SyntaxError) Error() string {
 }
 
 // DecodeJSON decodes data as exactly one JSON value with UseNumber. Syntax
-// problems (including an empty body and trailing data) are *SyntaxError.
+// problems (including an empty body and trailing data) are *SyntaxError; a
+// key given twice in one object is *DuplicateKeyError and invalid UTF-8 is
+// *InvalidUTF8Error (see CheckStrict). Every error matches ErrMalformedJSON.
 func DecodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -190,5 +212,32 @@ func DecodeJSON(data []byte) (any, error) {
 		trimmed := bytes.TrimLeft(rest, " \t\r\n")
 		return nil, &SyntaxError{Offset: off + int64(len(rest)-len(trimmed)), Msg: "unexpected data after the JSON value"}
 	}
+	if err := CheckStrict(data); err != nil {
+		return nil, err
+	}
 	return val, nil
+}
+
+// checkLength returns "" when s is at most limit bytes long (any length
+// when limit < 0), else the problem.
+func checkLength(s string, limit int) string {
+	if limit < 0 || len(s) <= limit {
+		return ""
+	}
+	return fmt.Sprintf("must be at most %d bytes long, got %d bytes", limit, len(s))
+}
+
+// CheckEntityID checks a received entity id against the limit in bytes
+// (0: DefaultMaxEntityIDBytes; negative: none) and returns nil or the
+// problem, on field "entity_id" (the caller may rewrite Field to its own
+// path, e.g. "instances[3].entity_id" or a compatibility route's key). The
+// HTTP layer answers it 422 like any schema problem.
+func CheckEntityID(s string, limit int) *FieldError {
+	if limit == 0 {
+		limit = DefaultMaxEntityIDBytes
+	}
+	if p := checkLength(s, limit); p != "" {
+		return &FieldError{Field: "entity_id", Problem: p}
+	}
+	return nil
 }

@@ -15,6 +15,20 @@ var numericTypes = map[string]bool{
 	"FP16": true, "FP32": true, "FP64": true, "BF16": true,
 }
 
+// UnmarshalJSON decodes an inference request strictly: on top of
+// encoding/json's grammar, a key given twice in one object
+// (*schema.DuplicateKeyError naming its path, e.g. "inputs[0].name") and
+// invalid UTF-8 (*schema.InvalidUTF8Error), which encoding/json would let
+// through (last value wins, U+FFFD), are errors. The handler answers them
+// 400 like any other undecodable request.
+func (r *inferRequest) UnmarshalJSON(b []byte) error {
+	if err := schema.CheckStrict(b); err != nil {
+		return err
+	}
+	type plain inferRequest // without this method
+	return json.Unmarshal(b, (*plain)(r))
+}
+
 // decodeRows turns the request's tensors (one per schema field, shape [N] or
 // [N,1]) into N validated rows. Every problem is reported, each with a path
 // into the request ("inputs[1].shape") or, from the schema, the field name

@@ -50,7 +50,7 @@ func (m sexRule) Predict(_ context.Context, in schema.Input) (model.Prediction, 
 
 func fptr(f float64) *float64 { return &f }
 
-func validator(t *testing.T) *schema.Validator {
+func validator(t testing.TB) *schema.Validator {
 	t.Helper()
 	v, err := schema.New(schema.Options{Fields: []schema.Field{
 		{Name: "pclass", Type: schema.TypeInteger, Required: true, Allowed: []any{1, 2, 3}},
@@ -100,7 +100,7 @@ type fixture struct {
 }
 
 // newGateway is a real gateway over members whose records go to rec.
-func newGateway(t *testing.T, members []rendezvous.Member, rec gateway.Recorder) *gateway.Gateway {
+func newGateway(t testing.TB, members []rendezvous.Member, rec gateway.Recorder) *gateway.Gateway {
 	t.Helper()
 	dep, err := gateway.NewDeployment(gateway.DeploymentParams{Members: members, Validator: validator(t)})
 	if err != nil {
