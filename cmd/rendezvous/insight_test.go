@@ -171,7 +171,7 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 	}
 
 	// Labels: the first half by request id in one batch, the rest by
-	// entity id, plus one unknown id that must come back unmatched.
+	// entity id, plus one unknown id that must come back pending.
 	var items []map[string]any
 	half := len(ids) / 2
 	for i := range half {
@@ -183,12 +183,14 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 	}
 	items = append(items, map[string]any{"request_id": "no-such-request", "label": 1})
 	var fb struct {
-		Accepted  int      `json:"accepted"`
-		Labelled  int      `json:"labelled"`
-		Unmatched []string `json:"unmatched"`
+		Accepted int      `json:"accepted"`
+		Labelled int      `json:"labelled"`
+		Pending  []string `json:"pending"`
+		StoredIn string   `json:"stored_in"`
 	}
 	// Records reach the store after the responses (the recorder batches);
-	// wait until all are stored before labelling them.
+	// wait until all are stored before labelling them: entity labels
+	// apply to the entity's requests stored when they arrive.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var r analysis.MetricsReport
@@ -201,8 +203,8 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 		}
 	}
 	doJSON(t, "POST", base+"/v1/feedback", map[string]any{"feedback": items}, http.StatusOK, &fb)
-	if fb.Accepted != len(ids) || len(fb.Unmatched) != 1 || fb.Unmatched[0] != "no-such-request" {
-		t.Fatalf("feedback: accepted %d of %d, unmatched %v", fb.Accepted, len(ids), fb.Unmatched)
+	if fb.Accepted != len(ids)+1 || fb.Labelled != len(ids) || len(fb.Pending) != 1 || fb.Pending[0] != "no-such-request" || fb.StoredIn != "store" {
+		t.Fatalf("feedback: %+v; want %d accepted, %d labelled, no-such-request pending", fb, len(ids)+1, len(ids))
 	}
 
 	var rep analysis.MetricsReport

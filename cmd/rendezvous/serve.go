@@ -260,7 +260,7 @@ func (s *server) routes(ctx context.Context, members []rendezvous.Member) ([]api
 			return nil, fmt.Errorf("build monitor: %w", err)
 		}
 		go s.warmLabels(ctx, mon)
-		extra = append(extra, insightRoutes(s.cfg, s.store, mon, members, s.log)...)
+		extra = append(extra, insightRoutes(s.cfg, s.store, s.recorder, mon, members, s.log)...)
 		dash, err := dashboardRoutes(s.cfg, s.store, mon, s.log)
 		if err != nil {
 			return nil, err
