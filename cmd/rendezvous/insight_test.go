@@ -35,6 +35,13 @@ type testServer struct {
 // SQLite store and generous deadlines.
 func startServer(t *testing.T) testServer {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with tweak (if not nil) applied to the
+// configuration last.
+func startServerWith(t *testing.T, tweak func(*config.Config)) testServer {
+	t.Helper()
 	cfg, err := titanic.Config()
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +51,9 @@ func startServer(t *testing.T) testServer {
 	}
 	cfg.Policy.OverallDeadline = 10 * time.Second
 	cfg.Recorder.FlushInterval = 5 * time.Millisecond
+	if tweak != nil {
+		tweak(cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "insight.db")
 	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL})

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
 )
 
 // TestLabels_A418RowBatchLabelledTheInstantItIsAnsweredGetsAnAccuracy
@@ -20,32 +18,12 @@ import (
 // once they are: every label is joined, by the index that reads only new
 // feedback, and production's accuracy is the one computed from the answers.
 func TestLabels_A418RowBatchLabelledTheInstantItIsAnsweredGetsAnAccuracy(t *testing.T) {
-	cfg, err := titanic.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range cfg.Models {
-		cfg.Models[i].Deadline = 5 * time.Second
-	}
-	cfg.Policy.OverallDeadline = 10 * time.Second
-	cfg.Server.MaxInFlight = 1000 // admit the whole batch
-	// Long enough that the labels and the first metrics call come first.
-	cfg.Recorder.FlushInterval = 3 * time.Second
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: "sqlite://" + filepath.Join(t.TempDir(), "labels.db")})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
+	ts := startServerWith(t, func(cfg *config.Config) {
+		cfg.Server.MaxInFlight = 1000 // admit the whole batch
+		// Long enough that the labels and the first metrics call come first.
+		cfg.Recorder.FlushInterval = 3 * time.Second
 	})
-	base := "http://" + s.Addr()
+	cfg, base := ts.cfg, ts.base
 
 	ids, bodies := trainingRequests(t, cfg)
 	truth := trainingLabels(t, cfg)

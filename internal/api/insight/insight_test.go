@@ -103,6 +103,23 @@ func get(t *testing.T, url string, out any) {
 	}
 }
 
+// serve mounts the insight routes over st (read by the monitor), fs
+// (feedback lookups) and sink (nil: straight to fs) on a test server.
+func serve(t *testing.T, st store.Store, fs feedback.Store, sink feedback.Sink) *httptest.Server {
+	t.Helper()
+	mon, err := monitor.New(monitor.Params{Store: st, Models: []monitor.Model{{Name: "prod", Role: model.RoleProduction}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for _, r := range insight.Routes(insight.Params{Monitor: mon, Feedback: feedback.New(fs, sink, map[int]string{0: "no", 1: "yes"}, nil), Export: st}) {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 type feedbackResult struct {
 	Accepted int      `json:"accepted"`
 	Labelled int      `json:"labelled"`
@@ -136,16 +153,7 @@ func TestFeedback_LabelsPostedDuringAStoreOutageAreSpooledAndAllJoined(t *testin
 	rcd := record.NewRecorder(w, record.RecorderOptions{FlushInterval: time.Millisecond, RetryInitial: time.Millisecond, RetryMax: 10 * time.Millisecond,
 		SpoolAfter: 20 * time.Millisecond, Spool: sp, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { rcd.Close(context.Background()) })
-	mon, err := monitor.New(monitor.Params{Store: st, Models: []monitor.Model{{Name: "prod", Role: model.RoleProduction}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	for _, r := range insight.Routes(insight.Params{Monitor: mon, Feedback: feedback.New(w, rcd, map[int]string{0: "no", 1: "yes"}, nil), Export: st}) {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	srv := serve(t, st, w, rcd)
 
 	const n = 300
 	w.down.Store(true)
@@ -216,16 +224,7 @@ func TestFeedback_APendingLabelIsListedUntilItsRecordArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	mon, err := monitor.New(monitor.Params{Store: st, Models: []monitor.Model{{Name: "prod", Role: model.RoleProduction}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	for _, r := range insight.Routes(insight.Params{Monitor: mon, Feedback: feedback.New(st, nil, map[int]string{0: "no", 1: "yes"}, nil), Export: st}) {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	srv := serve(t, st, st, nil)
 	var res feedbackResult
 	items := []map[string]any{{"request_id": rec(0).ID, "label": 0}, {"request_id": rec(1).ID, "label": 1}, {"request_id": rec(2).ID, "label": 1}, {"entity_id": "nobody", "label": 1}}
 	if code := post(t, srv.URL+"/v1/feedback", map[string]any{"feedback": items}, &res); code != http.StatusOK || len(res.Pending) != 4 || res.Accepted != 4 {
