@@ -12,8 +12,12 @@ import (
 // Every example is a command that works as written from a checkout of the
 // repository (or, for serve --config, after 'rendezvous init').
 var examples = map[string]string{
+	"token create": `rendezvous token create --scope read --name dashboard --file tokens.yaml   # prints the token once
+rendezvous token create --scope predict,feedback --name app                # prints an auth.tokens entry
+curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/metrics`,
 	"serve": `rendezvous serve                                    # embedded Titanic example on 127.0.0.1:8080
 rendezvous serve --addr 127.0.0.1:9090 --store sqlite:///tmp/rv.db
+rendezvous serve --config my.yaml --addr :8443 --tls-cert cert.pem --tls-key key.pem   # with auth.token_file set
 rendezvous init my-gateway && rendezvous serve --config my-gateway/rendezvous.yaml
 curl -s http://127.0.0.1:8080/readyz                # 200 once every model is loaded`,
 	"init": `rendezvous init my-gateway                          # my-gateway/rendezvous.yaml + my-gateway/models/*.json

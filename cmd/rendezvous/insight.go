@@ -12,6 +12,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/feedback"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
@@ -52,10 +53,18 @@ func exportPlanner(cfg *config.Config, members []rendezvous.Member) func() *expo
 }
 
 // insightRoutes are the feedback and analysis routes over st.
-func insightRoutes(cfg *config.Config, st store.Store, mon *monitor.Monitor, members []rendezvous.Member, log *slog.Logger) []api.Route {
+// Feedback goes through the recorder (rec, nil when not recording), so it
+// is spooled like records while the store is down.
+func insightRoutes(cfg *config.Config, st store.Store, rec *record.Recorder, mon *monitor.Monitor, members []rendezvous.Member, log *slog.Logger) []api.Route {
+	var sink feedback.Sink
+	if rec != nil {
+		sink = rec
+	}
+	fb := feedback.New(st, sink, cfg.Labels.Words, time.Now)
+	fb.MaxIDBytes = cfg.Schema.MaxEntityIDBytes
 	return insight.Routes(insight.Params{
 		Monitor:  mon,
-		Feedback: feedback.New(st, cfg.Labels.Words, time.Now),
+		Feedback: fb,
 		Export:   st,
 		Planner:  exportPlanner(cfg, members),
 		// Each page of an export has server.write_timeout to be written.

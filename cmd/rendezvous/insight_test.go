@@ -52,8 +52,18 @@ func generousConfig(t *testing.T) *config.Config {
 // SQLite store and generous deadlines.
 func startServer(t *testing.T) testServer {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with tweak (if not nil) applied to the
+// configuration last.
+func startServerWith(t *testing.T, tweak func(*config.Config)) testServer {
+	t.Helper()
 	cfg := generousConfig(t)
 	cfg.Recorder.FlushInterval = 5 * time.Millisecond
+	if tweak != nil {
+		tweak(cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "insight.db")
 	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL})
@@ -181,7 +191,7 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 	}
 
 	// Labels: the first half by request id in one batch, the rest by
-	// entity id, plus one unknown id that must come back unmatched.
+	// entity id, plus one unknown id that must come back pending.
 	var items []map[string]any
 	half := len(ids) / 2
 	for i := range half {
@@ -193,12 +203,14 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 	}
 	items = append(items, map[string]any{"request_id": "no-such-request", "label": 1})
 	var fb struct {
-		Accepted  int      `json:"accepted"`
-		Labelled  int      `json:"labelled"`
-		Unmatched []string `json:"unmatched"`
+		Accepted int      `json:"accepted"`
+		Labelled int      `json:"labelled"`
+		Pending  []string `json:"pending"`
+		StoredIn string   `json:"stored_in"`
 	}
 	// Records reach the store after the responses (the recorder batches);
-	// wait until all are stored before labelling them.
+	// wait until all are stored before labelling them: entity labels
+	// apply to the entity's requests stored when they arrive.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var r analysis.MetricsReport
@@ -211,8 +223,8 @@ func TestInsight_MetricsEqualFiguresComputedFromTheRecordsAfterLabels(t *testing
 		}
 	}
 	doJSON(t, "POST", base+"/v1/feedback", map[string]any{"feedback": items}, http.StatusOK, &fb)
-	if fb.Accepted != len(ids) || len(fb.Unmatched) != 1 || fb.Unmatched[0] != "no-such-request" {
-		t.Fatalf("feedback: accepted %d of %d, unmatched %v", fb.Accepted, len(ids), fb.Unmatched)
+	if fb.Accepted != len(ids)+1 || fb.Labelled != len(ids) || len(fb.Pending) != 1 || fb.Pending[0] != "no-such-request" || fb.StoredIn != "store" {
+		t.Fatalf("feedback: %+v; want %d accepted, %d labelled, no-such-request pending", fb, len(ids)+1, len(ids))
 	}
 
 	var rep analysis.MetricsReport

@@ -204,7 +204,6 @@ func (s *server) secure(opts serveOptions) error {
 	if err := auth.CheckBind(s.cfg.Server.Addr, s.auth.Open(), opts.Insecure); err != nil {
 		return err
 	}
-	s.log.Info("auth: " + s.auth.Describe())
 	if opts.TLSCert != "" || opts.TLSKey != "" {
 		s.cfg.Server.TLS.CertFile, s.cfg.Server.TLS.KeyFile = opts.TLSCert, opts.TLSKey
 	}
@@ -314,7 +313,7 @@ func (s *server) routes(ctx context.Context, members []rendezvous.Member) ([]api
 			return nil, fmt.Errorf("build monitor: %w", err)
 		}
 		go s.warmLabels(ctx, mon)
-		extra = append(extra, insightRoutes(s.cfg, s.store, mon, members, s.log)...)
+		extra = append(extra, insightRoutes(s.cfg, s.store, s.recorder, mon, members, s.log)...)
 		dash, err := dashboardRoutes(s.cfg, s.store, mon, s.log)
 		if err != nil {
 			return nil, err
@@ -365,7 +364,7 @@ func (s *server) logStart(configPath string, members []rendezvous.Member) {
 		scheme = "https://"
 	}
 	s.log.Info("rendezvous serving", "addr", scheme+s.ln.Addr().String(), "config", src,
-		"store", store.RedactURL(s.cfg.Store.URL), "models", strings.Join(names, ", "))
+		"store", store.RedactURL(s.cfg.Store.URL), "models", strings.Join(names, ", "), "auth", s.auth.Describe())
 }
 
 // Addr is the address the server listens on.

@@ -1,13 +1,18 @@
 // Package feedback accepts ground-truth labels that arrive after the
-// prediction, validates them against the configured classes, resolves them to
-// stored requests (by request id, or every request of an entity) and appends
-// them to the store. Feedback never rewrites a record; the latest label for a
-// request is the one analysis uses.
+// prediction, validates them against the configured classes and appends
+// them to the store — through the recorder, so they go to its disk spool
+// while the store is down. A label by request id is kept whether or not its
+// record is stored yet: analytics join labels to records when they read, so
+// a label that arrives before its record counts once the record is written,
+// and one whose record never arrives stays pending. A label by entity id
+// labels every request of the entity stored when it arrives (one row per
+// request); later requests of the entity are not labelled by it. Feedback
+// never rewrites a record; the latest label for a request is the one
+// analysis uses.
 package feedback
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
@@ -36,21 +43,68 @@ type Item struct {
 	Label     json.RawMessage `json:"label"`
 }
 
-// Result reports what Submit did. Accepted counts the items that matched at
-// least one stored request; Labelled counts the requests that received a
-// label (an entity item labels all of that entity's requests). Unmatched
-// lists the request or entity ids of items that matched nothing.
+// Result reports what Submit did. Every valid item is kept: a label whose
+// request is not stored yet is appended all the same and joined when
+// analytics read, once the record is stored.
+//
+// Accepted counts the items kept (every item of a valid call). Labelled
+// counts the stored requests that received a label now (an entity item
+// labels every stored request of its entity). Pending lists the ids whose
+// labels label nothing yet: request ids whose record is not in the store
+// (still queued or spooled by the recorder, or never sent: the label waits
+// for it, listed by GET /v1/feedback/pending), and entity ids with no stored
+// request (kept, pending for good: see Entities). Entities reports, per
+// entity item, how many requests it labelled; an entity label applies to
+// the requests of the entity stored when it arrives, and never to requests
+// of the entity recorded later. StoredIn says where the labels went:
+// "store", or "spool" when the store was down or behind (the recorder
+// writes them to the store when it answers).
 type Result struct {
-	Accepted  int      `json:"accepted"`
-	Labelled  int      `json:"labelled"`
-	Unmatched []string `json:"unmatched"`
+	Accepted int            `json:"accepted"`
+	Labelled int            `json:"labelled"`
+	Pending  []string       `json:"pending"`
+	Entities []EntityResult `json:"entities,omitempty"`
+	StoredIn string         `json:"stored_in"`
 }
+
+// EntityResult is what one entity item did.
+type EntityResult struct {
+	EntityID string `json:"entity_id"`
+	// Requests is the number of the entity's stored requests it labelled
+	// (0: none stored; the label is kept, pending, and labels nothing).
+	Requests int `json:"requests"`
+}
+
+// Where Result.StoredIn says the labels went.
+const (
+	StoredInStore = "store"
+	StoredInSpool = "spool"
+)
+
+// EntityRule is the entity-label rule, as the API states it.
+const EntityRule = "an entity label applies to the entity's requests stored when it arrives; requests of the entity recorded later are not labelled by it"
 
 // Store is what the service needs from a record store.
 type Store interface {
 	Match(ctx context.Context, p store.MatchParams) (store.MatchResult, error)
 	WriteFeedback(ctx context.Context, fb []record.Feedback) error
 }
+
+// Sink makes a batch of feedback rows durable and says where (a
+// *record.Recorder: record.FeedbackStored or record.FeedbackSpooled).
+type Sink interface {
+	EnqueueFeedback(ctx context.Context, fb []record.Feedback) (string, error)
+}
+
+// ErrUnavailable is wrapped by Submit's error when the labels could not be
+// made durable anywhere (the store is down and there is no spool, or the
+// spool is full), or when entity items could not be resolved because the
+// store is down. Nothing was written; the client should retry.
+var ErrUnavailable = errors.New("feedback store unavailable")
+
+// MatchTimeout bounds the store lookup that tells stored requests from
+// pending ones; past it the store counts as down.
+const MatchTimeout = 2 * time.Second
 
 // ValidationError lists every invalid item; nothing was written.
 type ValidationError struct{ Fields []schema.FieldError }
@@ -71,18 +125,23 @@ type Service struct {
 	MaxIDBytes int
 
 	store  Store
+	sink   Sink
 	words  map[string]int
 	words2 map[int]string
 	now    func() time.Time
 }
 
-// New returns a Service accepting the classes in labels (class → word).
-// now may be nil (time.Now).
-func New(s Store, labels map[int]string, now func() time.Time) *Service {
+// New returns a Service accepting the classes in labels (class → word),
+// resolving items against s and writing rows through sink (nil: straight
+// to s). now may be nil (time.Now).
+func New(s Store, sink Sink, labels map[int]string, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	svc := &Service{store: s, words: map[string]int{}, words2: labels, now: now}
+	if sink == nil {
+		sink = storeSink{s}
+	}
+	svc := &Service{store: s, sink: sink, words: map[string]int{}, words2: labels, now: now}
 	for c, w := range labels {
 		svc.words[w] = c
 	}
@@ -210,39 +269,80 @@ func (s *Service) Submit(ctx context.Context, items []Item, batch bool) (Result,
 	if len(problems) > 0 {
 		return Result{}, &ValidationError{Fields: problems}
 	}
-	m, err := s.store.Match(ctx, p)
+	mctx, cancel := context.WithTimeout(ctx, MatchTimeout)
+	m, err := s.store.Match(mctx, p)
+	cancel()
 	if err != nil {
-		return Result{}, fmt.Errorf("match feedback to requests: %w", err)
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("match feedback to requests: %w", ctx.Err())
+		}
+		if len(p.EntityIDs) > 0 {
+			// An entity label is resolved to the entity's stored requests
+			// when it arrives; with the store down it cannot be.
+			return Result{}, fmt.Errorf("%w: entity labels need the store to resolve them: %w", ErrUnavailable, err)
+		}
+		// Request-id labels need no store to be kept: all count as
+		// pending, and go to the spool if the store is down.
+		m = store.MatchResult{}
 	}
 	now := s.now().UTC()
-	res := Result{Unmatched: []string{}}
+	res := Result{Accepted: len(items), Pending: []string{}}
 	var rows []record.Feedback
 	for i, it := range items {
-		var ids []string
 		if it.RequestID != "" {
+			rows = append(rows, record.Feedback{ID: newID(), RequestID: it.RequestID, Label: labels[i], ReceivedAt: now})
 			if m.Requests[it.RequestID] {
-				ids = []string{it.RequestID}
+				res.Labelled++
+			} else {
+				res.Pending = append(res.Pending, it.RequestID)
 			}
-		} else {
-			ids = m.Entities[it.EntityID]
-		}
-		if len(ids) == 0 {
-			res.Unmatched = append(res.Unmatched, cmp.Or(it.RequestID, it.EntityID))
 			continue
 		}
-		res.Accepted++
+		ids := m.Entities[it.EntityID]
+		res.Entities = append(res.Entities, EntityResult{EntityID: it.EntityID, Requests: len(ids)})
+		if len(ids) == 0 {
+			// Kept, so no label is thrown away; it labels nothing.
+			rows = append(rows, record.Feedback{ID: newID(), EntityID: it.EntityID, Label: labels[i], ReceivedAt: now})
+			res.Pending = append(res.Pending, it.EntityID)
+			continue
+		}
+		res.Labelled += len(ids)
 		for _, id := range ids {
-			rows = append(rows, record.Feedback{RequestID: id, EntityID: it.EntityID, Label: labels[i], ReceivedAt: now})
+			rows = append(rows, record.Feedback{ID: newID(), RequestID: id, EntityID: it.EntityID, Label: labels[i], ReceivedAt: now})
 		}
 	}
-	res.Labelled = len(rows)
-	if len(rows) == 0 {
-		return res, nil
+	where, err := s.sink.EnqueueFeedback(ctx, rows)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("write feedback: %w", ctx.Err())
+		}
+		return Result{}, fmt.Errorf("%w: write feedback: %w", ErrUnavailable, err)
 	}
-	if err := s.store.WriteFeedback(ctx, rows); err != nil {
-		return Result{}, fmt.Errorf("write feedback: %w", err)
+	res.StoredIn = StoredInStore
+	if where == record.FeedbackSpooled {
+		res.StoredIn = StoredInSpool
 	}
 	return res, nil
+}
+
+// newID names a feedback row (a UUIDv7: time-ordered), so writing it again
+// stores it once.
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// storeSink writes rows straight to a store.
+type storeSink struct{ s Store }
+
+func (k storeSink) EnqueueFeedback(ctx context.Context, fb []record.Feedback) (string, error) {
+	if err := k.s.WriteFeedback(ctx, fb); err != nil {
+		return "", err
+	}
+	return record.FeedbackStored, nil
 }
 
 // IsValidation reports whether err is a *ValidationError and returns it.

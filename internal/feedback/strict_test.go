@@ -25,7 +25,7 @@ func TestDecode_RefusesRepeatedKeysAndInvalidUTF8(t *testing.T) {
 
 func TestSubmit_IDsAreBoundedAtTheEdge(t *testing.T) {
 	st := openStore(t)
-	svc := feedback.New(st, labels, nil)
+	svc := feedback.New(st, nil, labels, nil)
 	svc.MaxIDBytes = 4
 	at := strings.Repeat("x", 4)
 	over := strings.Repeat("x", 5)

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
@@ -63,6 +64,10 @@ type Monitor struct {
 	refs map[string]analysis.Table
 	// labels is the label index kept between calls (see labelIndex).
 	labels labelIndex
+	// confirmed holds, for a store without a feedback log, the labelled
+	// request ids known to be stored (see PendingLabels).
+	confirmedMu sync.Mutex
+	confirmed   map[string]struct{}
 }
 
 // Params configures New.

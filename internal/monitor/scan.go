@@ -19,13 +19,15 @@ type labelIndex struct {
 	mu     sync.RWMutex // write: refresh; read: while a scan uses labels
 	labels *labelSet
 	pos    int64 // feedback log position read so far
+	// pending are the labels read from the log not yet matched to a
+	// stored request (see PendingLabels).
+	pending pendingState
 }
 
 // acquireLabels brings the index up to date and returns it read-locked;
 // call release when done with it.
 func (m *Monitor) acquireLabels(ctx context.Context) (_ *labelSet, release func(), _ error) {
-	fl, ok := m.store.(store.FeedbackLogScanner)
-	if !ok {
+	if _, ok := m.store.(store.FeedbackLogScanner); !ok {
 		l, err := readLabels(ctx, m.store)
 		if err != nil {
 			return nil, nil, err
@@ -34,23 +36,36 @@ func (m *Monitor) acquireLabels(ctx context.Context) (_ *labelSet, release func(
 	}
 	x := &m.labels
 	x.mu.Lock()
+	err := m.refreshLocked(ctx)
+	x.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	x.mu.RLock()
+	return x.labels, x.mu.RUnlock, nil
+}
+
+// refreshLocked reads the feedback appended to the log since the last
+// call into the index (and its rows into the pending candidates). The
+// index's write lock is held; the store is a store.FeedbackLogScanner.
+func (m *Monitor) refreshLocked(ctx context.Context) error {
+	x := &m.labels
 	if x.labels == nil {
 		x.labels = newLabelSet()
 	}
-	err := fl.ScanFeedbackLog(ctx, x.pos, func(pos int64, fb record.Feedback) error {
+	err := m.store.(store.FeedbackLogScanner).ScanFeedbackLog(ctx, x.pos, func(pos int64, fb record.Feedback) error {
 		x.labels.add(fb)
+		x.pending.note(fb)
 		x.pos = pos
 		return nil
 	})
 	x.labels.sort()
-	x.mu.Unlock()
 	if err != nil {
 		// What was read is applied and x.pos says how far: the next call
 		// resumes from there.
-		return nil, nil, fmt.Errorf("scan feedback: %w", err)
+		return fmt.Errorf("scan feedback: %w", err)
 	}
-	x.mu.RLock()
-	return x.labels, x.mu.RUnlock, nil
+	return nil
 }
 
 // pipelineBatch is how many summaries the scanning goroutine hands to the

@@ -86,7 +86,15 @@ type Decision struct {
 // Feedback is one ground-truth label. Feedback is append-only: a later label
 // for the same request supersedes an earlier one when read, and never
 // rewrites a record.
+//
+// ID names the row: a store's WriteFeedback is idempotent by it (a row whose
+// ID is stored already is skipped), so a batch written twice — retried, or
+// replayed from the recorder's spool — is stored once. Rows without an ID
+// (written before feedback had ids) are always appended. A row with an
+// empty RequestID is an entity label that matched no stored request when it
+// arrived (see package feedback): kept, and pending, for good.
 type Feedback struct {
+	ID         string    `json:"id,omitempty"`
 	RequestID  string    `json:"request_id"`
 	EntityID   string    `json:"entity_id,omitempty"`
 	Label      int       `json:"label"`

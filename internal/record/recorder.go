@@ -187,6 +187,11 @@ type RecorderStats struct {
 	Spooled, Replayed, Recovered uint64
 	// SpoolCorrupt counts torn or corrupt spool frames skipped at start.
 	SpoolCorrupt uint64
+	// FeedbackStored counts feedback rows EnqueueFeedback wrote to the
+	// store, FeedbackSpooled those it spooled, FeedbackReplayed those then
+	// written from the spool; FeedbackWriteErrors counts failed feedback
+	// writes (their message is LastError too).
+	FeedbackStored, FeedbackSpooled, FeedbackReplayed, FeedbackWriteErrors uint64
 	// Degraded is true while the queue is over 80% full (in records or
 	// bytes), the spool is over 80% full, or, without a spool, the last
 	// write attempt failed.
@@ -816,12 +821,18 @@ func (r *Recorder) replay() {
 		// books and index are updated, so the frame is settled after that.
 		r.spoolMu.Lock()
 		r.spoolMu.Unlock() //lint:ignore SA2001 an empty critical section is the point
-		if f.Kind != spool.KindRecords {
-			// Only this package appends, and only records so far.
+		switch f.Kind {
+		case spool.KindRecords:
+			if !r.replayFrame(f) {
+				return
+			}
+		case spool.KindFeedback:
+			if !r.replayFeedback(f) {
+				return
+			}
+		default:
 			r.log.Error("recorder: the spool holds a frame of a kind this version does not write; skipped (its bytes follow)",
 				"seq", f.Seq, "kind", f.Kind, "payload", string(f.Data))
-		} else if !r.replayFrame(f) {
-			return
 		}
 		if err := r.sp.Ack(f.Seq); err != nil {
 			r.log.Error("recorder: spool acknowledgement", "err", err)

@@ -16,10 +16,11 @@ const (
 	// steady stream of labels goes out in batches rather than one POST per
 	// label.
 	labelLinger = 100 * time.Millisecond
-	// unmatchedRetry is how long a label the gateway reported as unmatched
-	// waits before it is sent again: the gateway records requests
-	// asynchronously, so a label sent right after the answer can arrive
-	// before its request is stored.
+	// unmatchedRetry is how long a label an older gateway reported as
+	// unmatched (and discarded: it arrived before its request was stored)
+	// waits before it is sent again. A current gateway keeps such labels
+	// (pending, joined once the record is stored) and reports no
+	// unmatched ids, so nothing is resent.
 	unmatchedRetry = 500 * time.Millisecond
 	// maxLabelTries bounds the sends of one label.
 	maxLabelTries = 6

@@ -79,6 +79,13 @@ type Store interface {
 	Close() error
 }
 
+// Matcher resolves request ids and entity ids to stored requests. Every
+// Store is one; readers that need it (the monitor's pending labels) assert
+// it on their store.Reader.
+type Matcher interface {
+	Match(ctx context.Context, p MatchParams) (MatchResult, error)
+}
+
 // Reader is the read side of a Store: the one interface the readers of
 // records and labels (monitor, export, web) take. Every Store is a Reader.
 type Reader interface {

@@ -1,8 +1,9 @@
 // Package insight serves what the records say: ground-truth feedback in, and
 // live metrics, challenger comparison, drift and exports out.
 //
-//	POST /v1/feedback   labels by request id or entity id (one, or {"feedback":[…]})
-//	GET  /v1/metrics    per-model figures [?since&until][&bucket=1h]
+//	POST /v1/feedback          labels by request id or entity id (one, or {"feedback":[…]})
+//	GET  /v1/feedback/pending  labels that label no stored request (yet) [?limit&offset]
+//	GET  /v1/metrics           per-model figures [?since&until][&bucket=1h], pending labels counted
 //	GET  /v1/compare    ?challenger=NAME [&since&until]
 //	GET  /v1/drift      [?model=NAME][&since&until]
 //	GET  /v1/export     ?format=csv|jsonl|parquet [&since&until] (streamed in
@@ -20,8 +21,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/export"
 	"github.com/rendezvous-gw/rendezvous/internal/feedback"
@@ -78,25 +81,43 @@ func Routes(p Params) []api.Route {
 		return map[string]any{"200": map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
 			"400": errResp("bad query parameter")}
 	}
+	feedbackResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
+			"type": "object", "required": []any{"accepted", "labelled", "pending", "stored_in"}, "properties": map[string]any{
+				"accepted": map[string]any{"type": "integer", "description": "items kept (every item of a valid call)"},
+				"labelled": map[string]any{"type": "integer", "description": "stored requests labelled now"},
+				"pending":  map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "request ids not stored yet (joined once they are) and entity ids with no stored request"},
+				"entities": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+					"entity_id": map[string]any{"type": "string"}, "requests": map[string]any{"type": "integer"}}}, "description": feedback.EntityRule},
+				"stored_in": map[string]any{"enum": []any{feedback.StoredInStore, feedback.StoredInSpool}},
+			}}}}}
+	}
 	return []api.Route{
 		{Pattern: "POST /v1/feedback", Handler: http.HandlerFunc(h.feedback), Operation: map[string]any{
 			"operationId": "sendFeedback",
-			"summary":     "Record ground-truth labels (append-only; the latest label of a request counts)",
+			"summary":     "Record ground-truth labels (append-only; the latest label of a request counts; a label whose record is not stored yet is kept, pending, and joined once it is)",
+			"description": "Every valid label is kept. " + feedback.EntityRule + ". 200 when the labels are in the store, 202 when the store was down or behind and they were fsynced to the recorder's spool (stored_in: spool); 503 when they could be kept nowhere, or entity labels could not be resolved with the store down (nothing written; retry).",
 			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
 				"oneOf": []any{
 					map[string]any{"type": "object", "properties": map[string]any{"request_id": map[string]any{"type": "string"}, "entity_id": map[string]any{"type": "string"}, "label": map[string]any{"type": []any{"integer", "string"}}}, "required": []any{"label"}},
 					map[string]any{"type": "object", "properties": map[string]any{"feedback": map[string]any{"type": "array", "maxItems": feedback.MaxBatch}}, "required": []any{"feedback"}},
 				}}}}},
 			"responses": map[string]any{
-				"200": map[string]any{"description": "accepted, labelled and unmatched ids", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
-					"type": "object", "required": []any{"accepted", "labelled"}, "properties": map[string]any{
-						"accepted":  map[string]any{"type": "integer"},
-						"labelled":  map[string]any{"type": "integer"},
-						"unmatched": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
-					}}}}},
+				"200": feedbackResp("labels stored"),
+				"202": feedbackResp("labels fsynced to the spool while the store is down; written to it when it answers"),
+				"503": errResp("the labels could be kept nowhere, or entity labels need the store; nothing written, retry"),
 				"400": errResp("malformed JSON"),
 				"422": errResp("invalid items, nothing written"),
 				"413": errResp("too many items")},
+		}},
+		{Pattern: "GET /v1/feedback/pending", Handler: http.HandlerFunc(h.pending), Operation: map[string]any{
+			"operationId": "listPendingFeedback",
+			"summary":     "Labels that label no stored request yet (their record is not stored, or an entity label matched no stored request), oldest first",
+			"parameters": []any{
+				map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0, "maximum": MaxPendingPage, "default": DefaultPendingPage}},
+				map[string]any{"name": "offset", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0, "default": 0}},
+			},
+			"responses": jsonOK("{total, offset, labels:[{request_id, entity_id, label, received_at}]}"),
 		}},
 		{Pattern: "GET /v1/metrics", Handler: http.HandlerFunc(h.metrics), Operation: map[string]any{
 			"operationId": "getMetrics",
@@ -198,11 +219,66 @@ func (h *handlers) feedback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
+	if errors.Is(err, feedback.ErrUnavailable) {
+		h.p.Logger.Warn("feedback refused: store unavailable", "request_id", api.RequestID(r), "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, res)
+	status := http.StatusOK
+	if res.StoredIn == feedback.StoredInSpool {
+		status = http.StatusAccepted
+	}
+	api.WriteJSON(w, status, res)
+}
+
+// Pending pages: the default and largest limit.
+const (
+	DefaultPendingPage = 100
+	MaxPendingPage     = 10_000
+)
+
+func (h *handlers) pending(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	num := func(name string, def, hi int) (int, error) {
+		v := q.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > hi {
+			return 0, fmt.Errorf("%s: want an integer from 0 to %d, got %q", name, hi, v)
+		}
+		return n, nil
+	}
+	limit, err := num("limit", DefaultPendingPage, MaxPendingPage)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	offset, err := num("offset", 0, int(^uint(0)>>1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := h.p.Monitor.PendingLabels(r.Context(), offset, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, page)
+}
+
+// metricsBody is GET /v1/metrics: the monitor's report and the number of
+// pending labels (all time, whatever the window; absent when the store
+// cannot tell).
+type metricsBody struct {
+	analysis.MetricsReport
+	PendingLabels *int `json:"pending_labels,omitempty"`
 }
 
 func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +300,16 @@ func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, rep)
+	body := metricsBody{MetricsReport: rep}
+	switch page, err := h.p.Monitor.PendingLabels(r.Context(), 0, 0); {
+	case err == nil:
+		body.PendingLabels = &page.Total
+	case errors.Is(err, monitor.ErrCannotMatch):
+	default:
+		h.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, body)
 }
 
 func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {

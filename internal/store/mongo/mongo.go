@@ -550,7 +550,9 @@ func (s *Store) scan(ctx context.Context, coll *mongo.Collection, filter any, op
 	return ctx.Err()
 }
 
-// WriteFeedback inserts the labels; it never modifies records.
+// WriteFeedback inserts the labels; it never modifies records. It is
+// idempotent by Feedback.ID (the document's _id): a row stored already is a
+// duplicate key, ignored.
 func (s *Store) WriteFeedback(ctx context.Context, fbs []record.Feedback) error {
 	if len(fbs) == 0 {
 		return nil
@@ -565,9 +567,10 @@ func (s *Store) WriteFeedback(ctx context.Context, fbs []record.Feedback) error 
 		buf = encodeFeedback(buf, bson.NewObjectID(), s.nextSeq(), &fbs[i])
 		docs[i] = bson.Raw(buf[start:len(buf):len(buf)])
 	}
-	// Ordered: rows keep their order, and a failure stops at the first
-	// unwritten row.
-	if _, err := s.feedback.InsertMany(ctx, docs); err != nil {
+	// Unordered, so a duplicate does not stop the rows after it; readers
+	// order rows by received_us and seq, assigned here in slice order.
+	_, err := s.feedback.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err = ignoreDuplicates(err); err != nil {
 		return fmt.Errorf("write feedback: insert %d rows into %s: %w", len(docs), s.feedback.Name(), err)
 	}
 	return nil

@@ -44,6 +44,10 @@ CREATE TABLE feedback (
 CREATE INDEX feedback_received_at ON feedback (received_at, seq);
 CREATE INDEX feedback_request_id ON feedback (request_id);
 `},
+	{3, "feedback_ids", `
+ALTER TABLE feedback ADD COLUMN id text COLLATE "C"; -- NULL for rows written before feedback had ids
+CREATE UNIQUE INDEX feedback_id ON feedback (id);
+`},
 }
 
 // migrate applies, in one transaction, every migration up to and including

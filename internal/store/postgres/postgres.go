@@ -524,11 +524,13 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 	return nil
 }
 
-const insertFeedback = `INSERT INTO feedback (request_id, entity_id, label, received_at)
-SELECT r, e, l, t FROM unnest($1::text[], $2::text[], $3::integer[], $4::timestamptz[]) WITH ORDINALITY AS u(r, e, l, t, n)
-ORDER BY n`
+const insertFeedback = `INSERT INTO feedback (id, request_id, entity_id, label, received_at)
+SELECT i, r, e, l, t FROM unnest($5::text[], $1::text[], $2::text[], $3::integer[], $4::timestamptz[]) WITH ORDINALITY AS u(i, r, e, l, t, n)
+ORDER BY n
+ON CONFLICT (id) DO NOTHING`
 
-// WriteFeedback appends fb in one statement, in slice order.
+// WriteFeedback appends fb in one statement, in slice order, skipping the
+// rows whose ID is stored already (idempotent by Feedback.ID).
 func (s *Store) WriteFeedback(ctx context.Context, fb []record.Feedback) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write feedback: %w", err)
@@ -536,15 +538,15 @@ func (s *Store) WriteFeedback(ctx context.Context, fb []record.Feedback) error {
 	if len(fb) == 0 {
 		return nil
 	}
-	reqs, ents := make([]string, len(fb)), make([]*string, len(fb))
+	ids, reqs, ents := make([]*string, len(fb)), make([]string, len(fb)), make([]*string, len(fb))
 	labels, ats := make([]int32, len(fb)), make([]time.Time, len(fb))
 	for i, f := range fb {
 		if int64(f.Label) != int64(int32(f.Label)) {
 			return fmt.Errorf("write feedback: label %d of request %q does not fit a 32-bit integer", f.Label, f.RequestID)
 		}
-		reqs[i], ents[i], labels[i], ats[i] = pgText(f.RequestID), pgNullable(f.EntityID), int32(f.Label), record.Timestamp(f.ReceivedAt)
+		ids[i], reqs[i], ents[i], labels[i], ats[i] = pgNullable(f.ID), pgText(f.RequestID), pgNullable(f.EntityID), int32(f.Label), record.Timestamp(f.ReceivedAt)
 	}
-	if _, err := s.pool.Exec(ctx, insertFeedback, reqs, ents, labels, ats); err != nil {
+	if _, err := s.pool.Exec(ctx, insertFeedback, reqs, ents, labels, ats, ids); err != nil {
 		return fmt.Errorf("write %d feedback rows: %w", len(fb), ctxErr(ctx, err))
 	}
 	return nil
@@ -556,7 +558,7 @@ func (s *Store) ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("scan feedback: %w", err)
 	}
-	q := "SELECT request_id, coalesce(entity_id, ''), label, received_at FROM feedback"
+	q := "SELECT coalesce(id, ''), request_id, coalesce(entity_id, ''), label, received_at FROM feedback"
 	var where []string
 	var args []any
 	if !p.Since.IsZero() {
@@ -582,7 +584,7 @@ func (s *Store) ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn
 		}
 		var f record.Feedback
 		var label int32
-		if err := rows.Scan(&f.RequestID, &f.EntityID, &label, &f.ReceivedAt); err != nil {
+		if err := rows.Scan(&f.ID, &f.RequestID, &f.EntityID, &label, &f.ReceivedAt); err != nil {
 			return fmt.Errorf("scan feedback: %w", err)
 		}
 		f.Label, f.ReceivedAt = int(label), f.ReceivedAt.UTC()

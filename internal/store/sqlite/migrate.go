@@ -46,6 +46,10 @@ CREATE INDEX feedback_request_id ON feedback (request_id);
 	{3, "summary_blocks", summaryBlocksV3SQL, nil},
 	{4, "summary_blocks_inputs_apart", summaryBlocksSQL, backfillSummaries},
 	{5, "summary_counts", summaryCountsSQL, backfillCounts},
+	{6, "feedback_ids", `
+ALTER TABLE feedback ADD COLUMN id TEXT; -- NULL for rows written before feedback had ids
+CREATE UNIQUE INDEX feedback_id ON feedback (id);
+`, nil},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).

@@ -299,7 +299,7 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 	}{
 		{s.w, &s.insertRecord, insertRecordsSQL(1)},
 		{s.w, &s.insertRecords, insertRecordsSQL(multiRow)},
-		{s.w, &s.insertFeedback, `INSERT INTO feedback (request_id, entity_id, label, received_at) VALUES (?, ?, ?, ?)`},
+		{s.w, &s.insertFeedback, `INSERT INTO feedback (id, request_id, entity_id, label, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{s.r, &s.getRecord, `SELECT doc FROM records WHERE id = ?`},
 	} {
 		if *p.dst, err = p.db.PrepareContext(ctx, p.sql); err != nil {
@@ -758,7 +758,8 @@ func (s *Store) ScanRecords(ctx context.Context, p store.ScanParams, fn func(rec
 	return nil
 }
 
-// WriteFeedback appends fb in one transaction, in slice order.
+// WriteFeedback appends fb in one transaction, in slice order, skipping the
+// rows whose ID is stored already (idempotent by Feedback.ID).
 func (s *Store) WriteFeedback(ctx context.Context, fb []record.Feedback) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write feedback: %w", err)
@@ -769,7 +770,7 @@ func (s *Store) WriteFeedback(ctx context.Context, fb []record.Feedback) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, s.insertFeedback)
 		for _, f := range fb {
-			if _, err := stmt.ExecContext(ctx, f.RequestID, nullable(f.EntityID), f.Label, micros(f.ReceivedAt)); err != nil {
+			if _, err := stmt.ExecContext(ctx, nullable(f.ID), f.RequestID, nullable(f.EntityID), f.Label, micros(f.ReceivedAt)); err != nil {
 				return fmt.Errorf("insert feedback for %q: %w", f.RequestID, err)
 			}
 		}
@@ -797,7 +798,7 @@ func (s *Store) ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn
 		where = append(where, "received_at < ?")
 		args = append(args, bound(p.Until))
 	}
-	q := "SELECT request_id, coalesce(entity_id, ''), label, received_at FROM feedback"
+	q := "SELECT coalesce(id, ''), request_id, coalesce(entity_id, ''), label, received_at FROM feedback"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -817,7 +818,7 @@ func (s *Store) ScanFeedback(ctx context.Context, p store.FeedbackScanParams, fn
 		}
 		var f record.Feedback
 		var us int64
-		if err := rows.Scan(&f.RequestID, &f.EntityID, &f.Label, &us); err != nil {
+		if err := rows.Scan(&f.ID, &f.RequestID, &f.EntityID, &f.Label, &us); err != nil {
 			return fmt.Errorf("scan feedback: %w", err)
 		}
 		f.ReceivedAt = time.UnixMicro(us).UTC()

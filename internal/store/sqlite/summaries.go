@@ -429,7 +429,7 @@ func (m *merger) emit(s *record.Summary) error {
 // received_at index. seq is AUTOINCREMENT (never reused) and writes are
 // serialized, so a later commit always has greater seqs.
 func (s *Store) ScanFeedbackLog(ctx context.Context, after int64, fn func(pos int64, fb record.Feedback) error) error {
-	st, err := s.prepared(ctx, `SELECT seq, request_id, label, received_at FROM feedback WHERE seq > ? ORDER BY seq`)
+	st, err := s.prepared(ctx, `SELECT seq, coalesce(id, ''), request_id, coalesce(entity_id, ''), label, received_at FROM feedback WHERE seq > ? ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("scan feedback log: %w", err)
 	}
@@ -441,7 +441,7 @@ func (s *Store) ScanFeedbackLog(ctx context.Context, after int64, fn func(pos in
 	for rows.Next() {
 		var f record.Feedback
 		var seq, us int64
-		if err := rows.Scan(&seq, &f.RequestID, &f.Label, &us); err != nil {
+		if err := rows.Scan(&seq, &f.ID, &f.RequestID, &f.EntityID, &f.Label, &us); err != nil {
 			return fmt.Errorf("scan feedback log: %w", err)
 		}
 		f.ReceivedAt = time.UnixMicro(us).UTC()

@@ -96,6 +96,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FeedbackIsAppendOnlyAndLatestWins", testFeedback},
 		{"ScanFeedbackOrdersByTimeThenInsertion", testFeedbackOrder},
 		{"ScanFeedbackStopsAtCallbackError", testFeedbackStops},
+		{"WriteFeedbackIsIdempotentByID", testFeedbackIdempotent},
 		{"MatchResolvesRequestAndEntityIDs", testMatch},
 		{"MatchHandlesManyIDs", testMatchMany},
 		{"ConcurrentWritersNeitherLoseNorDuplicate", testConcurrent},
@@ -869,6 +870,58 @@ func testFeedback(t *testing.T, open func(t *testing.T) store.Store) {
 	got := scanFeedback(t, s, store.FeedbackScanParams{Since: record.Timestamp(t0.Add(2 * time.Hour)), Until: record.Timestamp(t0.Add(3 * time.Hour))})
 	if len(got) != 1 || got[0].Label != 1 || got[0].RequestID != "req-1" {
 		t.Errorf("ScanFeedback [2h, 3h) = %+v, want the second label of req-1", got)
+	}
+}
+
+// testFeedbackIdempotent: a feedback batch written again (a retry after a
+// commit whose acknowledgement was lost, or the recorder's spool replaying
+// a frame) adds no rows; rows without an ID are always appended; an entity
+// label with no request id is kept and comes back as written.
+func testFeedbackIdempotent(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	batch := []record.Feedback{
+		{ID: "fb-1", RequestID: "req-1", Label: 1, ReceivedAt: t0},
+		{ID: "fb-2", RequestID: "req-2", EntityID: "892", Label: 0, ReceivedAt: t0},
+		{ID: "fb-3", EntityID: "893", Label: 1, ReceivedAt: t0.Add(time.Second)},
+	}
+	writeFeedback(t, s, batch...)
+	writeFeedback(t, s, batch...)
+	// A batch that repeats a stored row and one of its own, beside a new one.
+	writeFeedback(t, s,
+		record.Feedback{ID: "fb-2", RequestID: "req-2", EntityID: "892", Label: 0, ReceivedAt: t0},
+		record.Feedback{ID: "fb-4", RequestID: "req-1", Label: 0, ReceivedAt: t0.Add(2 * time.Second)},
+		record.Feedback{ID: "fb-4", RequestID: "req-1", Label: 0, ReceivedAt: t0.Add(2 * time.Second)},
+	)
+	// Rows without an ID are appended every time.
+	anon := record.Feedback{RequestID: "req-9", Label: 1, ReceivedAt: t0.Add(3 * time.Second)}
+	writeFeedback(t, s, anon)
+	writeFeedback(t, s, anon)
+	fbs := scanFeedback(t, s, store.FeedbackScanParams{})
+	want := []record.Feedback{
+		{ID: "fb-1", RequestID: "req-1", Label: 1, ReceivedAt: record.Timestamp(t0)},
+		{ID: "fb-2", RequestID: "req-2", EntityID: "892", Label: 0, ReceivedAt: record.Timestamp(t0)},
+		{ID: "fb-3", EntityID: "893", Label: 1, ReceivedAt: record.Timestamp(t0.Add(time.Second))},
+		{ID: "fb-4", RequestID: "req-1", Label: 0, ReceivedAt: record.Timestamp(t0.Add(2 * time.Second))},
+		{RequestID: "req-9", Label: 1, ReceivedAt: record.Timestamp(t0.Add(3 * time.Second))},
+		{RequestID: "req-9", Label: 1, ReceivedAt: record.Timestamp(t0.Add(3 * time.Second))},
+	}
+	if !reflect.DeepEqual(fbs, want) {
+		t.Errorf("ScanFeedback after rewrites =\n%+v\nwant\n%+v", fbs, want)
+	}
+	if got := latestLabels(t, s); got["req-1"] != 0 || len(got) != 3 {
+		t.Errorf("latest labels = %v, want req-1=0 (fb-4), req-2, req-9; the entity-only row labels no request", got)
+	}
+	if fl, ok := s.(store.FeedbackLogScanner); ok {
+		var log []record.Feedback
+		if err := fl.ScanFeedbackLog(t.Context(), 0, func(_ int64, fb record.Feedback) error {
+			log = append(log, fb)
+			return nil
+		}); err != nil {
+			t.Fatalf("ScanFeedbackLog: %v", err)
+		}
+		if !reflect.DeepEqual(log, want) {
+			t.Errorf("ScanFeedbackLog =\n%+v\nwant\n%+v", log, want)
+		}
 	}
 }
 

@@ -121,7 +121,7 @@ func startGateway(t *testing.T) *testGateway {
 	start := time.Now().Add(-50 * time.Minute)
 	step := 50 * time.Minute / time.Duration(len(g.ref.Rows)+2)
 	var tick atomic.Int64
-	extra := append(insight.Routes(insight.Params{Monitor: g.mon, Feedback: feedback.New(g.store, cfg.Labels.Words, nil), Export: g.store}), g.dash.Routes()...)
+	extra := append(insight.Routes(insight.Params{Monitor: g.mon, Feedback: feedback.New(g.store, nil, cfg.Labels.Words, nil), Export: g.store}), g.dash.Routes()...)
 	g.gw, err = gateway.New(gateway.Params{Deployment: dep, Recorder: g.rec, Store: g.store,
 		Now: func() time.Time { return start.Add(time.Duration(tick.Add(1)) * step) }})
 	if err != nil {
