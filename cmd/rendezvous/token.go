@@ -16,11 +16,10 @@ import (
 // stderr as an auth.tokens entry to paste into the configuration.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const synopsis = "token create --scope SCOPE[,SCOPE…] [--name NAME] [--file tokens.yaml]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		args = []string{"create", "--help"} // the group's help is its one sub-command's
+	}
 	if len(args) == 0 || args[0] != "create" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintf(stderr, "Usage: rendezvous %s\n", synopsis)
-			return nil
-		}
 		return fmt.Errorf("%w: want a subcommand: create (rendezvous %s)", errUsage, synopsis)
 	}
 	fs := newFlagSet(synopsis,
