@@ -265,7 +265,10 @@ func TestLifecycle_NoFailedRequestWhileTheDeploymentChanges(t *testing.T) {
 			},
 			func() error { _, err := g.Promote(ctx, "ch", gateway.Change{}); return err },
 			func() error { _, err := g.Rollback(ctx, gateway.Change{}); return err },
-			func() error { _, err := g.PatchMember(ctx, "ch", gateway.Patch{Sample: fp(0.5)}, gateway.Change{}); return err },
+			func() error {
+				_, err := g.PatchMember(ctx, "ch", gateway.Patch{Sample: fp(0.5)}, gateway.Change{})
+				return err
+			},
 			func() error { _, err := g.RemoveMember(ctx, "ch", gateway.Change{}); return err },
 		}
 		for k, step := range steps {
