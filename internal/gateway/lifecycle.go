@@ -20,6 +20,10 @@ var (
 	ErrUnknownMember = errors.New("no such model in the deployment")
 	ErrConflict      = errors.New("change conflicts with the deployment")
 	ErrNoPrevious    = errors.New("no earlier deployment to roll back to")
+	// ErrEventNotStored is wrapped by a change's error when the change is
+	// live but its event could not be stored (it will not survive a
+	// restart).
+	ErrEventNotStored = errors.New("the change is live but its event was not stored")
 )
 
 // maxPrevious is how many earlier deployments Rollback can go back.
@@ -315,7 +319,7 @@ func (g *Gateway) logEvent(ctx context.Context, kind, name string, ch Change, be
 	stored, err := g.events.AppendEvent(ctx, ev)
 	if err != nil {
 		g.log.Error("deployment event not stored: the change is live but will not survive a restart", "kind", kind, "err", err)
-		return ev, fmt.Errorf("store deployment event: %w", err)
+		return ev, fmt.Errorf("%w: %w", ErrEventNotStored, err)
 	}
 	return stored, nil
 }

@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 
@@ -126,17 +126,24 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 
 // UnmarshalJSON reads a duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	// An *json.UnmarshalTypeError gets the field's name from the decoder.
+	bad := &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[durationString]()}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`want a duration string such as "250ms" or "2s"`)
+		return bad
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf(`%q: want a duration string such as "250ms" or "2s"`, s)
+		return bad
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// durationString names the expected type in decoding errors.
+type durationString string
+
+func (durationString) String() string { return `a duration string such as "250ms"` }
 
 // FieldError is a refused change, naming the field at fault (the API
 // answers 400 with it).
