@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/api"
 	"github.com/rendezvous-gw/rendezvous/internal/api/oip"
 	"github.com/rendezvous-gw/rendezvous/internal/auth"
@@ -126,6 +127,9 @@ type server struct {
 	tls      *tls.Config // nil: plain HTTP
 	recorder *record.Recorder
 	store    store.Store
+	// mon reads the live comparison for the promotion gate (nil without a
+	// store).
+	mon *monitor.Monitor
 }
 
 // newServer loads and validates the configuration, loads the models, opens
@@ -161,6 +165,9 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	if s.recorder != nil {
 		gp.Recorder, gp.Store = s.recorder, s.store
 		gp.Durable = s.cfg.Recorder.Durability == config.DurabilitySync
+		if ev, ok := s.store.(store.EventLog); ok {
+			gp.Events = ev
+		}
 	}
 	if s.gateway, err = gateway.New(gp); err != nil {
 		return nil, err
@@ -170,7 +177,15 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		return nil, err
 	}
 	extra = append(extra, s.loginRoutes()...)
-	h, err := api.New(api.Params{Config: s.cfg, Gateway: s.gateway, Logger: s.log, Registry: reg, Extra: extra, Guard: s.auth.Route})
+	ap := api.Params{Config: s.cfg, Gateway: s.gateway, Logger: s.log, Registry: reg, Extra: extra, Guard: s.auth.Route}
+	if s.mon != nil {
+		rule := analysis.GateRule{Require: s.cfg.Promotion.Require, Margin: s.cfg.Promotion.Margin, MaxP99Latency: s.cfg.Promotion.MaxP99Latency}
+		mon := s.mon
+		ap.Gate = func(ctx context.Context, challenger string) (analysis.GateResult, error) {
+			return mon.PromotionGate(ctx, challenger, rule)
+		}
+	}
+	h, err := api.New(ap)
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +327,7 @@ func (s *server) routes(ctx context.Context, members []rendezvous.Member) ([]api
 		if err != nil {
 			return nil, fmt.Errorf("build monitor: %w", err)
 		}
+		s.mon = mon
 		go s.warmLabels(ctx, mon)
 		extra = append(extra, insightRoutes(s.cfg, s.store, s.recorder, mon, members, s.log)...)
 		dash, err := dashboardRoutes(s.cfg, s.store, mon, s.log)

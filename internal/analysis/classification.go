@@ -291,6 +291,32 @@ func (p PairedCounts) N() int64 { return p.BothRight + p.OnlyA + p.OnlyB + p.Bot
 // Z95 is the two-sided 95 % standard normal quantile.
 const Z95 = 1.959963984540054
 
+// PairedAccuracyDiffExact returns accuracy(B) − accuracy(A) on paired
+// samples and its exact conditional 95 % interval: given the m = b + c
+// discordant pairs (b = OnlyA, c = OnlyB), c ~ Binomial(m, π) and the
+// difference is (m/n)(2π − 1), so the Clopper–Pearson interval (L, U) of π
+// maps to ((m/n)(2L − 1), (m/n)(2U − 1)). It is the interval McNemar's exact
+// test inverts: it excludes 0 exactly when McNemarExact(b, c) has p < 0.05,
+// so a verdict never contradicts the interval printed beside it (the Wald
+// interval can: it is narrower than the exact test near the boundary).
+// Without discordant pairs the interval is the point 0 (the models agree on
+// every pair). NaNs when n = 0.
+func PairedAccuracyDiffExact(p PairedCounts) (diff, lo, hi float64) {
+	n := float64(p.N())
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	b, c := p.OnlyA, p.OnlyB
+	m := b + c
+	diff = float64(c-b) / n
+	if m == 0 {
+		return 0, 0, 0
+	}
+	l, u := ClopperPearson(int(c), int(m), 0.95)
+	scale := float64(m) / n
+	return diff, scale * (2*l - 1), scale * (2*u - 1)
+}
+
 // PairedAccuracyDiff returns accuracy(B) − accuracy(A) on paired samples and
 // its 95 % Wald interval for the difference of paired proportions:
 // d = (c − b)/n, se = √(b + c − (c − b)²/n)/n with b = OnlyA, c = OnlyB.

@@ -189,3 +189,25 @@ func McNemarExact(b, c int) TestResult {
 func binomHalfCDF(k, n int) float64 {
 	return distuv.Binomial{N: float64(n), P: 0.5}.CDF(float64(k))
 }
+
+// ClopperPearson is the exact (Clopper–Pearson) two-sided interval for a
+// binomial proportion, k successes of n, at confidence level conf
+// (scipy.stats.binomtest(k, n).proportion_ci(conf, method="exact")): the
+// lower bound solves Pr(X ≥ k | p) = α/2, the upper Pr(X ≤ k | p) = α/2,
+// through the beta quantile. It is the inversion of the exact binomial test
+// with twice the smaller tail, so it excludes p0 exactly when that test
+// rejects p0 at α = 1 − conf. n = 0 gives (0, 1).
+func ClopperPearson(k, n int, conf float64) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	alpha := 1 - conf
+	lo, hi = 0, 1
+	if k > 0 {
+		lo = distuv.Beta{Alpha: float64(k), Beta: float64(n - k + 1)}.Quantile(alpha / 2)
+	}
+	if k < n {
+		hi = distuv.Beta{Alpha: float64(k + 1), Beta: float64(n - k)}.Quantile(1 - alpha/2)
+	}
+	return lo, hi
+}

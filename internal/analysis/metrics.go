@@ -597,8 +597,9 @@ type Comparison struct {
 	// Accuracies on the pairs; null without pairs.
 	ProductionAccuracy *float64 `json:"production_accuracy"`
 	ChallengerAccuracy *float64 `json:"challenger_accuracy"`
-	// Difference is challenger − production accuracy with its 95 % Wald
-	// interval for paired proportions.
+	// Difference is challenger − production accuracy with its exact
+	// conditional 95 % interval (PairedAccuracyDiffExact): it excludes 0
+	// exactly when McNemarPValue < 0.05, so it always agrees with Verdict.
 	Difference *float64 `json:"difference"`
 	CI95Low    *float64 `json:"ci95_low"`
 	CI95High   *float64 `json:"ci95_high"`
@@ -653,7 +654,7 @@ func ComparePairs(production, challenger string, pc PairedCounts, minPairs int) 
 	n := float64(c.Pairs)
 	c.ProductionAccuracy = ptr(float64(pc.BothRight+pc.OnlyA) / n)
 	c.ChallengerAccuracy = ptr(float64(pc.BothRight+pc.OnlyB) / n)
-	d, lo, hi := PairedAccuracyDiff(pc)
+	d, lo, hi := PairedAccuracyDiffExact(pc)
 	c.Difference, c.CI95Low, c.CI95High = ptr(d), ptr(lo), ptr(hi)
 	mc := McNemarExact(int(pc.OnlyA), int(pc.OnlyB))
 	c.McNemarPValue = ptr(mc.PValue)

@@ -36,6 +36,10 @@ type Params struct {
 	// Registry receives the HTTP metrics and is served at /metrics (nil: a
 	// new registry). Pass the gateway's registry so /metrics shows both.
 	Registry *prometheus.Registry
+	// Gate evaluates the promotion gate (nil: every promotion needs force).
+	Gate GateFunc
+	// Reload re-reads the configuration (nil: POST /v1/reload is 501).
+	Reload ReloadFunc
 	// Extra mounts more routes (feedback, analysis, OIP v2 …) with the
 	// same request ids, metrics, panic recovery and JSON 404/405.
 	Extra []Route
@@ -75,6 +79,8 @@ type Handler struct {
 	exact map[exactRoute]http.Handler
 	// retryAfter is the Retry-After value of a 503, in whole seconds.
 	retryAfter string
+	gate       GateFunc
+	reloadFn   ReloadFunc
 }
 
 // New builds the Handler and registers its metrics.
@@ -90,6 +96,8 @@ func New(p Params) (*Handler, error) {
 		mux:        http.NewServeMux(),
 		exact:      map[exactRoute]http.Handler{},
 		retryAfter: "1",
+		gate:       p.Gate,
+		reloadFn:   p.Reload,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -114,6 +122,7 @@ func New(p Params) (*Handler, error) {
 	h.handle("GET /readyz", h.readyz)
 	h.handle("GET /v1/status", h.readyz)
 	h.handle("GET /openapi.json", h.getOpenAPI)
+	h.registerLifecycle()
 	h.mux.Handle("GET /metrics", h.instrument("GET /metrics",
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
 	for _, x := range p.Extra {

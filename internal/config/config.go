@@ -29,6 +29,8 @@ type Config struct {
 	Training Training `yaml:"training"`
 	Analysis Analysis `yaml:"analysis"`
 	Auth     Auth     `yaml:"auth"`
+	// Promotion is the gate POST /v1/models/{name}/promote applies.
+	Promotion Promotion `yaml:"promotion"`
 
 	// Dir is the directory relative bundle paths resolve against (the
 	// config file's directory); empty for the embedded example.
@@ -205,6 +207,24 @@ type Training struct {
 }
 
 // Analysis holds thresholds for comparisons and drift.
+// Promotion configures the promotion gate. Every rule also needs
+// analysis.min_labelled_pairs labelled pairs.
+type Promotion struct {
+	// Require is not_production_better (default: refuse only when
+	// production is significantly better), not_worse (the 95 % interval's
+	// lower bound above −margin) or challenger_better.
+	Require string `yaml:"require"`
+	// Margin is not_worse's non-inferiority margin as a share of accuracy
+	// (default 0.02: two accuracy points).
+	Margin float64 `yaml:"margin"`
+	// MaxP99Latency, when set, refuses a challenger whose live p99 latency
+	// is above it.
+	MaxP99Latency time.Duration `yaml:"max_p99_latency"`
+}
+
+// DefaultPromotionMargin is promotion.margin when unset.
+const DefaultPromotionMargin = 0.02
+
 type Analysis struct {
 	// MinLabelledPairs before /v1/compare gives a verdict (default 200).
 	MinLabelledPairs int `yaml:"min_labelled_pairs"`

@@ -157,6 +157,12 @@ func (c *Config) ApplyDefaults() {
 	if c.Schema.MaxEntityIDBytes == 0 {
 		c.Schema.MaxEntityIDBytes = schema.DefaultMaxEntityIDBytes
 	}
+	if c.Promotion.Require == "" {
+		c.Promotion.Require = "not_production_better"
+	}
+	if c.Promotion.Margin == 0 {
+		c.Promotion.Margin = DefaultPromotionMargin
+	}
 }
 
 // minSpoolMaxBytes is the smallest spool_max_bytes accepted: a spool needs
@@ -208,6 +214,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Analysis.DriftMinSample < -1 {
 		ps.add("analysis.drift_min_sample", "must be > 0, or -1 for no minimum")
+	}
+	switch c.Promotion.Require {
+	case "", "not_production_better", "not_worse", "challenger_better":
+	default:
+		ps.add("promotion.require", "%q: must be not_production_better, not_worse or challenger_better", c.Promotion.Require)
+	}
+	if c.Promotion.Margin < 0 || c.Promotion.Margin >= 1 {
+		ps.add("promotion.margin", "%v: must be a share of accuracy in [0, 1), e.g. 0.02 for two points", c.Promotion.Margin)
+	}
+	if c.Promotion.MaxP99Latency < 0 {
+		ps.add("promotion.max_p99_latency", "must be > 0")
 	}
 	if len(ps) == 0 {
 		return nil

@@ -27,8 +27,14 @@ type Deployment struct {
 	// EntityField is the schema field that names the entity when a request
 	// names none ("" for none).
 	EntityField string
+	// Policy is the fallback policy the router was built with.
+	Policy rendezvous.Policy
+	// Sources say where each member's model came from (by member name), so
+	// the deployment can be saved and loaded again (State, LoadState).
+	Sources map[string]Source
 	// production is the production member's index in Members.
 	production int
+	options    []rendezvous.Option
 }
 
 // DeploymentParams builds a Deployment. Members and Validator are required.
@@ -39,6 +45,9 @@ type DeploymentParams struct {
 	Words         map[int]string
 	EntityField   string
 	RouterOptions []rendezvous.Option
+	// Sources, by member name (optional; a member without one cannot be
+	// restored after a restart).
+	Sources map[string]Source
 }
 
 // NewDeployment builds the router over p.Members (the rendezvous checks the
@@ -57,6 +66,12 @@ func NewDeployment(p DeploymentParams) (*Deployment, error) {
 		Validator:   p.Validator,
 		Words:       p.Words,
 		EntityField: p.EntityField,
+		Policy:      p.Policy,
+		Sources:     p.Sources,
+		options:     p.RouterOptions,
+	}
+	if d.Sources == nil {
+		d.Sources = map[string]Source{}
 	}
 	for i, m := range p.Members {
 		if m.Role == model.RoleProduction {

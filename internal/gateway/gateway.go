@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,9 @@ type Params struct {
 	// Now is the clock for Request.Received when it is zero (default
 	// time.Now).
 	Now func() time.Time
+	// Events stores the deployment events of runtime changes (nil: changes
+	// are applied and logged, not stored).
+	Events store.EventLog
 }
 
 // Gateway is the prediction service. It is safe for concurrent use.
@@ -110,6 +114,12 @@ type Gateway struct {
 
 	mu      sync.Mutex
 	retired []*rendezvous.Router // routers of swapped-out deployments, for Wait
+
+	// changeMu serialises deployment changes (lifecycle.go); previous
+	// holds the deployments before the last changes, for Rollback.
+	changeMu sync.Mutex
+	earlier  []*Deployment
+	events   store.EventLog
 }
 
 // New returns a Gateway serving p.Deployment.
@@ -124,6 +134,7 @@ func New(p Params) (*Gateway, error) {
 		maxBody: p.MaxRecordedBody,
 		log:     p.Logger,
 		now:     p.Now,
+		events:  p.Events,
 	}
 	g.dep.Store(p.Deployment)
 	if p.Durable {
@@ -170,7 +181,9 @@ func (g *Gateway) Swap(d *Deployment) (*Deployment, error) {
 	}
 	old := g.dep.Swap(d)
 	g.mu.Lock()
-	g.retired = append(g.retired, old.Router)
+	if !slices.Contains(g.retired, old.Router) {
+		g.retired = append(g.retired, old.Router)
+	}
 	g.mu.Unlock()
 	return old, nil
 }
@@ -300,7 +313,7 @@ func (g *Gateway) route(ctx context.Context, dep *Deployment, req Request) (Answ
 	if g.durable != nil {
 		durable = make(chan error, 1)
 	}
-	dec, err := dep.Router.Route(ctx, req.Input, func(dec rendezvous.Decision, results []rendezvous.Result) {
+	dec, err := dep.Router.RouteKey(ctx, req.ID, req.Input, func(dec rendezvous.Decision, results []rendezvous.Result) {
 		rec := dep.BuildRecord(req, dec, results)
 		g.metrics.observe(dec, results)
 		if durable != nil {

@@ -25,7 +25,12 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Deployment, error) {
 	if err != nil {
 		return nil, err
 	}
+	sources := make(map[string]Source, len(cfg.Models))
+	for _, mc := range cfg.Models {
+		sources[mc.Name] = ConfigSource(mc)
+	}
 	return NewDeployment(DeploymentParams{
+		Sources:       sources,
 		Members:       members,
 		Policy:        rendezvous.Policy{Fallback: cfg.Policy.Fallback, OverallDeadline: cfg.Policy.OverallDeadline},
 		Validator:     val,

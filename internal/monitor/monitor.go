@@ -181,15 +181,17 @@ func (m *Monitor) Metrics(ctx context.Context, w Window, bucket time.Duration) (
 // Compare compares challenger with production on requests labelled and
 // answered by both within w.
 func (m *Monitor) Compare(ctx context.Context, challenger string, w Window) (analysis.Comparison, error) {
-	if !m.known(challenger) {
-		return analysis.Comparison{}, fmt.Errorf("%w %q", ErrUnknownModel, challenger)
-	}
 	acc, err := m.accumulate(ctx, w, 0)
 	if err != nil {
 		return analysis.Comparison{}, err
 	}
 	c, err := acc.Compare(challenger, m.minPairs)
 	if errors.Is(err, analysis.ErrUnknownModel) {
+		if !m.known(challenger) {
+			// Neither configured nor in any record of the window (a model
+			// added at runtime is known by its records).
+			return analysis.Comparison{}, fmt.Errorf("%w %q", ErrUnknownModel, challenger)
+		}
 		// Configured but absent from every record in the window.
 		return analysis.ComparePairs(m.production(), challenger, analysis.PairedCounts{}, m.minPairs), nil
 	}
@@ -289,4 +291,28 @@ func (m *Monitor) Drift(ctx context.Context, modelName string, w Window) (DriftR
 // holds histogram columns (analysis.Column.Counts).
 type Samples struct {
 	Reference, Current analysis.Table
+}
+
+// PromotionGate applies rule to the live comparison of challenger with
+// production over every stored record (pairs use each record's own
+// production model) and to the challenger's live p99 latency. A model in
+// no record yet has no pairs: insufficient data.
+func (m *Monitor) PromotionGate(ctx context.Context, challenger string, rule analysis.GateRule) (analysis.GateResult, error) {
+	acc, err := m.accumulate(ctx, Window{}, 0)
+	if err != nil {
+		return analysis.GateResult{}, err
+	}
+	c, err := acc.Compare(challenger, m.minPairs)
+	if errors.Is(err, analysis.ErrUnknownModel) {
+		c = analysis.ComparePairs(m.production(), challenger, analysis.PairedCounts{}, m.minPairs)
+	} else if err != nil {
+		return analysis.GateResult{}, err
+	}
+	var p99 *float64
+	for _, mm := range acc.Result().Models {
+		if mm.Model == challenger {
+			p99 = mm.LatencyMS.P99
+		}
+	}
+	return analysis.Gate(c, p99, rule), nil
 }

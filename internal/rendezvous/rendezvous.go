@@ -71,6 +71,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -115,6 +116,11 @@ var (
 	// ErrCutOff is wrapped by Result.Err of a member that had not returned
 	// by its deadline plus the grace period.
 	ErrCutOff = errors.New("no answer by the hard cut-off")
+	// ErrNotSampled is wrapped by Result.Err of a member skipped because
+	// the request is outside its sample (Member.Skip).
+	ErrNotSampled = errors.New("request not in the member's sample")
+	// ErrPaused is wrapped by Result.Err of a paused member.
+	ErrPaused = errors.New("member is paused")
 )
 
 // Option configures a Router.
@@ -262,6 +268,12 @@ func (b *builder) addMembers(members []Member) {
 		} else if m.Deadline == 0 {
 			m.Deadline = DefaultDeadline
 		}
+		if m.Skip < 0 || m.Skip > 1 || m.Skip != m.Skip {
+			b.bad("%s: skip %v: must be in [0, 1]", who, m.Skip)
+		}
+		if m.Role == model.RoleProduction && (m.Skip != 0 || m.Paused) {
+			b.bad("%s: the production model serves every request: it cannot be paused or sampled", who)
+		}
 		if m.MaxInFlight < 0 {
 			b.bad("%s: max in-flight %d: must be >= 0", who, m.MaxInFlight)
 		} else if m.MaxInFlight == 0 {
@@ -370,7 +382,15 @@ const inlineMembers = 4
 // complete is recovered and logged. in must not be modified until complete
 // has been called.
 func (r *Router) Route(ctx context.Context, in schema.Input, complete func(Decision, []Result)) (Decision, error) {
+	return r.RouteKey(ctx, "", in, complete)
+}
+
+// RouteKey is Route with a sampling key (the request id): a member with
+// Skip > 0 is called only when SampleHash(key) >= Skip. An empty key draws
+// a random value instead.
+func (r *Router) RouteKey(ctx context.Context, key string, in schema.Input, complete func(Decision, []Result)) (Decision, error) {
 	n := len(r.members)
+	u := -1.0 // the key's hash, computed once when a member samples
 	c := &call{
 		r:     r,
 		start: time.Now(),
@@ -392,6 +412,21 @@ func (r *Router) Route(ctx context.Context, in schema.Input, complete func(Decis
 	for i, m := range r.members {
 		res := &c.results[i]
 		res.Name, res.Role, res.Info = m.Name, m.Role, m.Model.Info()
+		if m.Paused || m.Skip > 0 {
+			if !m.Paused && u < 0 {
+				u = sampleValue(key)
+			}
+			if m.Paused || u < m.Skip {
+				res.Status = record.StatusSkipped
+				if m.Paused {
+					res.Err = ErrPaused
+				} else {
+					res.Err = fmt.Errorf("%w (sample %.4g)", ErrNotSampled, 1-m.Skip)
+				}
+				c.final[i] = true
+				continue
+			}
+		}
 		if m.inFlight.Add(1) > int64(m.MaxInFlight) {
 			m.inFlight.Add(-1)
 			res.Status = record.StatusSkipped
@@ -718,7 +753,35 @@ func (r *Router) Members() []MemberStats {
 			MaxInFlight: m.MaxInFlight,
 			InFlight:    int(m.inFlight.Load()),
 			State:       state,
+			Skip:        m.Skip,
+			Paused:      m.Paused,
 		}
 	}
 	return out
+}
+
+// SampleHash maps a sampling key to [0, 1): FNV-1a over the key, then the
+// SplitMix64 finaliser so that keys differing in one character (req-1,
+// req-2 …) spread over the whole range. It is stable across versions and
+// processes: a replayed request id sees the same members.
+func SampleHash(key string) float64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return float64(h>>11) / (1 << 53)
+}
+
+// sampleValue is SampleHash(key), or a random value for an empty key.
+func sampleValue(key string) float64 {
+	if key == "" {
+		return rand.Float64()
+	}
+	return SampleHash(key)
 }

@@ -19,6 +19,18 @@ type Member struct {
 	// MaxInFlight caps concurrent calls to this model; over it the model is
 	// skipped for the request (default 1024).
 	MaxInFlight int
+	// Skip is the share of requests, in [0, 1], the member is not called
+	// for: a request whose sampling key (RouteKey) hashes below Skip skips
+	// it, recorded as skipped with ErrNotSampled. The share a member sees
+	// (its "sample") is 1 − Skip. 0, the default, calls it for every
+	// request. The hash depends on the key alone, so a replay of a request
+	// id sees the same members, and a member with a smaller Skip sees a
+	// superset of the requests one with a larger Skip sees. Production
+	// cannot skip.
+	Skip float64
+	// Paused members are not called at all (recorded as skipped with
+	// ErrPaused). Production cannot be paused.
+	Paused bool
 }
 
 // Policy configures which answer the caller gets.
@@ -67,6 +79,9 @@ type MemberStats struct {
 	Deadline    time.Duration
 	MaxInFlight int
 	InFlight    int
+	// Skip and Paused are the member's (see Member).
+	Skip   float64
+	Paused bool
 	// State is "ready" or, for members that report one (remote models with
 	// a circuit breaker), their own state such as "open".
 	State string
