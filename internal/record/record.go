@@ -52,10 +52,10 @@ type Record struct {
 	// body Raw was cut from, when Raw is not the whole body.
 	RawBytes  int64                  `json:"raw_bytes,omitempty"`
 	RawSHA256 string                 `json:"raw_sha256,omitempty"`
-	Status   string                 `json:"status"`
-	Problems []schema.FieldError    `json:"problems,omitempty"`
-	Models   map[string]ModelResult `json:"models,omitempty"`
-	Decision *Decision              `json:"decision,omitempty"`
+	Status    string                 `json:"status"`
+	Problems  []schema.FieldError    `json:"problems,omitempty"`
+	Models    map[string]ModelResult `json:"models,omitempty"`
+	Decision  *Decision              `json:"decision,omitempty"`
 }
 
 // ModelResult is one model's part of a request.

@@ -112,7 +112,7 @@ type Store struct {
 	// after Close is an error ("sql: database is closed"), not a panic.
 	closeOnce sync.Once
 	closeErr  error
-	ckDone   chan struct{} // closed when the checkpointer has stopped
+	ckDone    chan struct{} // closed when the checkpointer has stopped
 	// onCheckpoint, when set (by tests, before any write), is called after
 	// each checkpoint with its outcome.
 	onCheckpoint func(busy bool, walFrames, copied int, err error)
