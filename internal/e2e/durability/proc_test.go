@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 // workspace writes the embedded example (`rendezvous init DIR`: the
 // configuration and its model bundles) to a temporary directory and edits
 // the configuration: recorder.durability and any other "key: value" lines
-// given (matched on their first occurrence). The SQLite store and its spool
+// given (every line with that key). The SQLite store and its spool
 // stay in the directory (sqlite://./rendezvous.db resolves against it).
 func workspace(t *testing.T, durability string, edits map[string]string) (dir, cfgPath string) {
 	t.Helper()
@@ -74,7 +74,7 @@ func workspace(t *testing.T, durability string, edits map[string]string) (dir, c
 	done := map[string]bool{}
 	for i, l := range lines {
 		key, _, ok := strings.Cut(strings.TrimSpace(l), ":")
-		if v, want := edits[key]; ok && want && !done[key] {
+		if v, want := edits[key]; ok && want {
 			indent := l[:len(l)-len(strings.TrimLeft(l, " "))]
 			lines[i] = indent + key + ": " + v
 			done[key] = true
@@ -230,6 +230,7 @@ func (g *gateway) rssKB() int64 {
 // readiness is /readyz's body.
 type readiness struct {
 	Status     string            `json:"status"`
+	Reasons    []string          `json:"reasons"`
 	Components map[string]string `json:"components"`
 }
 
@@ -312,6 +313,8 @@ type load struct {
 	mu       sync.Mutex
 	ok       []answer
 	statuses map[int]int // non-200 answers by status
+	badAt    []time.Time // when each non-200 answer arrived
+	badBody  string      // the last non-200 answer's body
 	errs     int         // transport errors (refused, reset, timeout)
 	lastErr  string
 	next     int
@@ -373,8 +376,9 @@ func (l *load) one(c *http.Client, n int) {
 		req.Header.Set("X-Request-ID", fmt.Sprintf("%s-%d", l.prefix, n))
 	}
 	resp, err := c.Do(req)
+	var body []byte
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
+		body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
 	at := time.Now()
@@ -389,6 +393,8 @@ func (l *load) one(c *http.Client, n int) {
 		l.ok = append(l.ok, answer{id: resp.Header.Get("X-Request-ID"), at: at})
 	default:
 		l.statuses[resp.StatusCode]++
+		l.badAt = append(l.badAt, at)
+		l.badBody = string(body)
 	}
 }
 
