@@ -60,7 +60,9 @@ func privatePG(t *testing.T) (url string, ctl func(cmd string)) {
 }
 
 // PostgreSQL (a private cluster) stopped under 1,000 requests/s for
-// $RENDEZVOUS_OUTAGE (default 30 s; bench/outage.sh runs 10m), then started
+// $RENDEZVOUS_OUTAGE (default 30 s; bench/outage.sh runs 10m; also
+// RENDEZVOUS_OUTAGE_RATE, RENDEZVOUS_OUTAGE_DRAIN, RENDEZVOUS_OUTAGE_SPOOL_MAX
+// in bytes), then started
 // again, with the gateway in async mode: predictions keep answering, /readyz
 // stays 200 while /readyz?verbose reports the store degraded and spooling,
 // RSS stays bounded (the spool takes the records), the spool drains within
@@ -81,7 +83,11 @@ func TestPostgresOutage(t *testing.T) {
 	// Deadlines far above the example's 50 ms, so that a CPU-starved
 	// shared machine does not turn into 503s that have nothing to do with
 	// the store (the deadline misses are still counted and reported).
-	_, cfg := workspace(t, "async", map[string]string{"url": pgURL, "deadline": "1s", "overall_deadline": "2s"})
+	edits := map[string]string{"url": pgURL, "deadline": "1s", "overall_deadline": "2s"}
+	if v := os.Getenv("RENDEZVOUS_OUTAGE_SPOOL_MAX"); v != "" {
+		edits["spool_max_bytes"] = v // default 1 GiB: about 12 minutes at 1,000 requests/s (≈1.4 KB a record)
+	}
+	_, cfg := workspace(t, "async", edits)
 	g := startGateway(t, cfg)
 
 	l := startLoad(g.url, "", false, rate, 64)
