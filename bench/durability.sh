@@ -101,8 +101,11 @@ for r in $(seq 1 "$ROUNDS"); do
 		p50=$(ms "$(awk '$1 == "50%" {print $2}' "$f")")
 		p99=$(ms "$(awk '$1 == "99%" {print $2}' "$f")")
 		non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
-		log "($mode) round $r: wrk $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx ${non2xx:-0}"
-		echo "$mode $rps $p50 $p99 ${non2xx:-0}" >>"$WORK/rows"
+		# 2xx answers per second: wrk's requests/s counts the 503s of
+		# admission control (server.max_in_flight) too.
+		okrps=$(awk -v n="${non2xx:-0}" '/requests in/ {d = $4; sub(/s,?$/, "", d); printf "%.2f", ($1 - n) / d}' "$f")
+		log "($mode) round $r: wrk $rps req/s ($okrps 2xx/s), p50 $p50 ms, p99 $p99 ms, non-2xx ${non2xx:-0}"
+		echo "$mode $rps $p50 $p99 ${non2xx:-0} $okrps" >>"$WORK/rows"
 	done
 	for mode in async sync; do
 		f=$WORK/$mode.$r.fixed.json
@@ -131,7 +134,7 @@ c503() { awk 'index($0, "rendezvous_http_requests_total{code=\"503\"") == 1 {s +
 col() { awk -v m="$1" -v c="$2" '$1 == m {print $c}' "$3" | median; }
 sum() { awk -v m="$1" -v c="$2" '$1 == m {s += $c} END {printf "%d", s}' "$3"; }
 per_round() { awk -v c="$2" '{printf "%s%s %s", (NR > 1 ? "; " : ""), $1, $c}' "$1"; }
-A_RPS=$(col async 2 "$WORK/rows") S_RPS=$(col sync 2 "$WORK/rows")
+A_RPS=$(col async 6 "$WORK/rows") S_RPS=$(col sync 6 "$WORK/rows")
 RATIO=$(awk -v a="$A_RPS" -v s="$S_RPS" 'BEGIN {printf "%.0f", 100 * s / a}')
 S_FIX_P99=$(col sync 6 "$WORK/fixed")
 FLUSH_MS=$(awk '/flush_interval:/ {v = $2; sub(/ms/, "", v); print v; exit}' "$WORK/sync/rendezvous.yaml")
@@ -166,12 +169,12 @@ SECTION=$WORK/section.md
 	echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go env GOVERSION); load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)."
 	echo "Two gateways (\`rendezvous init\`: three models, SQLite in its own directory), \`recorder.durability: async\` and \`sync\` (SQLite at synchronous=full), flush_interval ${FLUSH_MS} ms, batch_size 512; servers on CPU ${SERVER_CPUS:-any}, load on CPU ${WRK_CPUS:-any} (taskset). $ROUNDS rounds, each: wrk on async, wrk on sync (\`wrk -t1 -c$CONNS -d$DURATION --latency -s bench/post.lua\`), then \`simulate --rate $FIXED_RATE --duration $FIXED_DURATION --route original --concurrency $CONNS\` on each. Medians over rounds; non-2xx and ok/sent are sums."
 	echo
-	echo "Closed loop, requests/s per round: $(per_round "$WORK/rows" 2)."
+	echo "Closed loop, 2xx answers/s per round: $(per_round "$WORK/rows" 6)."
 	echo
-	echo "| mode | requests/s | p50 | p99 | non-2xx | at $FIXED_RATE req/s: achieved | ok / sent | p50 | p99 |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| mode | requests/s (wrk) | 2xx/s | p50 | p99 | non-2xx | at $FIXED_RATE req/s: achieved | ok / sent | p50 | p99 |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for mode in async sync; do
-		echo "| $mode | $(col "$mode" 2 "$WORK/rows") | $(col "$mode" 3 "$WORK/rows") ms | $(col "$mode" 4 "$WORK/rows") ms | $(sum "$mode" 5 "$WORK/rows") | $(col "$mode" 2 "$WORK/fixed") | $(sum "$mode" 3 "$WORK/fixed") / $(sum "$mode" 4 "$WORK/fixed") | $(col "$mode" 5 "$WORK/fixed") ms | $(col "$mode" 6 "$WORK/fixed") ms |"
+		echo "| $mode | $(col "$mode" 2 "$WORK/rows") | $(col "$mode" 6 "$WORK/rows") | $(col "$mode" 3 "$WORK/rows") ms | $(col "$mode" 4 "$WORK/rows") ms | $(sum "$mode" 5 "$WORK/rows") | $(col "$mode" 2 "$WORK/fixed") | $(sum "$mode" 3 "$WORK/fixed") / $(sum "$mode" 4 "$WORK/fixed") | $(col "$mode" 5 "$WORK/fixed") ms | $(col "$mode" 6 "$WORK/fixed") ms |"
 	done
 	echo
 	echo "Fixed-rate p99 per round: $(per_round "$WORK/fixed" 6)."
@@ -179,7 +182,7 @@ SECTION=$WORK/section.md
 	echo
 	echo "Targets:"
 	echo
-	echo "- sync ≥ 50 % of async requests/s (closed loop): $RATIO % — $(awk -v r="$RATIO" 'BEGIN {print (r >= 50 ? "met" : "**not met**")}')"
+	echo "- sync ≥ 50 % of async throughput (closed loop, 2xx answers/s): $RATIO % — $(awk -v r="$RATIO" 'BEGIN {print (r >= 50 ? "met" : "**not met**")}')"
 	echo "- sync p99 ≤ flush_interval + 10 ms = $P99_LIMIT ms at $FIXED_RATE requests/s: $S_FIX_P99 ms — $(awk -v p="$S_FIX_P99" -v l="$P99_LIMIT" 'BEGIN {print (p + 0 <= l ? "met" : "**not met**")}')"
 	echo
 	echo "Spool write rate during a store outage (\`BenchmarkRecorder_SpoolWriteRate\`: gateway-shaped records with three models, encoded, one frame and one fsync per batch; median of 3):"

@@ -154,8 +154,8 @@ func TestRejectedBodiesByteBound(t *testing.T) {
 	// In async mode a record the queue has no room for is dropped, counted
 	// and logged (docs/DURABILITY.md): 8 senders of 1 MiB bodies as fast as
 	// loopback goes can outrun the disk. None may go missing uncounted.
-	if found+dropped != n || found < n/2 {
-		t.Errorf("%d rejected records stored and %d counted as dropped, want %d in all (at least half stored)", found, dropped, n)
+	if found+dropped != n || found == 0 {
+		t.Errorf("%d rejected records stored and %d counted as dropped, want %d in all (some stored)", found, dropped, n)
 	}
 }
 
