@@ -386,14 +386,15 @@ func (g *Gateway) Reject(_ context.Context, r Rejected) {
 		ID:         r.ID,
 		ReceivedAt: r.Received,
 		Endpoint:   r.Endpoint,
-		Raw:        string(r.Raw),
 		Status:     record.RequestRejected,
 		Problems:   r.Problems,
 	}
 	if int64(len(r.Raw)) > g.maxBody {
 		sum := sha256.Sum256(r.Raw)
-		rec.Raw = string(r.Raw[:g.maxBody])
+		rec.Raw = string(r.Raw[:g.maxBody]) // copies only what is kept
 		rec.RawBytes, rec.RawSHA256 = int64(len(r.Raw)), hex.EncodeToString(sum[:])
+	} else {
+		rec.Raw = string(r.Raw)
 	}
 	g.hand(rec)
 	r.Claim.Done()

@@ -47,6 +47,7 @@ const (
 	DefaultQueueSize       = 100_000
 	DefaultQueueMaxBytes   = 64 << 20
 	DefaultBatchSize       = 512
+	DefaultBatchMaxBytes   = 4 << 20
 	DefaultFlushInterval   = 50 * time.Millisecond
 	DefaultRetryInitial    = 100 * time.Millisecond
 	DefaultRetryMax        = 5 * time.Second
@@ -100,6 +101,12 @@ type RecorderOptions struct {
 	// BatchSize is the most records passed to one WriteRecords call
 	// (default 512). A full batch is written at once.
 	BatchSize int
+	// BatchMaxBytes bounds a batch in bytes as well, as estimated by
+	// Record.SizeHint (default 4 MiB, at most QueueMaxBytes): a batch
+	// closes when it holds that much, so large records (rejected bodies)
+	// are written, spooled and replayed in batches of a few MiB rather than
+	// BatchSize of them at once. A batch always holds at least one record.
+	BatchMaxBytes int64
 	// FlushInterval bounds how long a record waits for its batch to fill
 	// (default 50ms).
 	FlushInterval time.Duration
@@ -247,8 +254,9 @@ type Recorder struct {
 	spooling bool
 
 	mu sync.Mutex
-	// chunks is the queue, oldest first: every chunk but the last holds
-	// exactly BatchSize records, and each chunk is written as one batch.
+	// chunks is the queue, oldest first: every chunk but the last is
+	// full (BatchSize records, or BatchMaxBytes), and each chunk is
+	// written as one batch.
 	chunks  []*chunk
 	spare   []*chunk // emptied chunks kept for reuse
 	current *chunk   // the chunk the batcher is writing or spooling
@@ -303,6 +311,10 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 	if opts.QueueMaxBytes <= 0 {
 		opts.QueueMaxBytes = DefaultQueueMaxBytes
 	}
+	if opts.BatchMaxBytes <= 0 {
+		opts.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	opts.BatchMaxBytes = min(opts.BatchMaxBytes, opts.QueueMaxBytes)
 	defDur(&opts.FlushInterval, DefaultFlushInterval)
 	defDur(&opts.RetryInitial, DefaultRetryInitial)
 	defDur(&opts.RetryMax, DefaultRetryMax)
@@ -395,9 +407,11 @@ func (r *Recorder) Enqueue(rec Record) bool { return r.enqueue(rec, nil) == "" }
 // error wrapping ErrDropped (a *DropError naming the reason) when rec was
 // dropped, or one wrapping ctx's error when ctx ended first; rec may still
 // be written later then, but the caller must not promise it (the gateway
-// answers 503). Batching is unchanged: a record waits for its batch to fill
-// or for FlushInterval, and one commit or fsync makes a whole batch durable
-// (group commit).
+// answers 503). A batch holding a durable caller's record does not wait for
+// FlushInterval: it is written as soon as the batcher is free, with every
+// record queued by then, and records arriving during that write make the
+// next batch; one commit or fsync makes a whole batch durable (group
+// commit, with no added delay).
 func (r *Recorder) EnqueueDurable(ctx context.Context, rec Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("record %s not durable: %w", rec.ID, err)
@@ -435,7 +449,7 @@ func (r *Recorder) enqueue(rec Record, waiter chan error) string {
 		return reason
 	}
 	n := len(r.chunks)
-	if n == 0 || len(r.chunks[n-1].recs) == r.opts.BatchSize {
+	if n == 0 || r.fullLocked(r.chunks[n-1]) {
 		r.chunks = append(r.chunks, r.newChunk())
 		n++
 	}
@@ -450,7 +464,12 @@ func (r *Recorder) enqueue(rec Record, waiter chan error) string {
 	r.depth++
 	r.bytes += size
 	r.stats.Enqueued++
-	signal := r.depth == 1 || len(c.recs) == r.opts.BatchSize
+	// Wake the batcher for the first record (it arms the flush timer), a
+	// full batch, and a durable caller: a batch with waiters is written as
+	// soon as the batcher is free (group commit without a delay, like
+	// PostgreSQL's default commit_delay 0; what arrives during a write is
+	// the next batch).
+	signal := r.depth == 1 || r.fullLocked(c) || waiter != nil
 	r.mu.Unlock()
 	if signal {
 		select {
@@ -459,6 +478,12 @@ func (r *Recorder) enqueue(rec Record, waiter chan error) string {
 		}
 	}
 	return ""
+}
+
+// fullLocked reports whether chunk c is a whole batch: BatchSize records
+// or BatchMaxBytes. r.mu is held.
+func (r *Recorder) fullLocked(c *chunk) bool {
+	return len(c.recs) >= r.opts.BatchSize || c.bytes >= r.opts.BatchMaxBytes
 }
 
 // newChunk returns an empty chunk with room for a batch. r.mu is held.
@@ -645,16 +670,17 @@ func (r *Recorder) run() {
 	}
 }
 
-// take removes and returns the oldest chunk if it is a full batch, or if
-// partial is set and it holds anything, and makes it r.current. more
-// reports whether records remain queued.
+// take removes and returns the oldest chunk if it is a full batch, has
+// EnqueueDurable callers waiting, or if partial is set and it holds
+// anything, and makes it r.current. more reports whether records remain
+// queued.
 func (r *Recorder) take(partial bool) (c *chunk, more bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.chunks) == 0 {
 		return nil, false
 	}
-	if !partial && len(r.chunks[0].recs) < r.opts.BatchSize {
+	if head := r.chunks[0]; !partial && !r.fullLocked(head) && len(head.waiters) == 0 {
 		return nil, true
 	}
 	c = r.chunks[0]

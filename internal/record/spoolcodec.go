@@ -101,12 +101,31 @@ func decodeBatch(p []byte) ([]Record, error) {
 	return recs, err
 }
 
+// jsonLen is the length of s as a JSON string's contents: a control
+// character takes six bytes (\u0001), a quote or backslash two. Raw bodies
+// are what the client sent, so a body of control characters is six times
+// as large in a batch being encoded, in the spool and in the store.
+func jsonLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20:
+			n += 5
+		case c == '"' || c == '\\':
+			n++
+		}
+	}
+	return n
+}
+
 // SizeHint is a cheap estimate of the bytes rec holds in memory (its
 // strings, input, model results, problems), used to bound the recorder's
-// queue in bytes. It counts what a record can hold in bulk, not exactly.
+// queue and its batches in bytes. It counts what a record can hold in bulk,
+// not exactly; the raw body counts at its JSON-escaped length, the size it
+// takes once encoded.
 func (rec *Record) SizeHint() int {
 	const overhead = 160 // the struct, map headers, times
-	n := overhead + len(rec.ID) + len(rec.Endpoint) + len(rec.EntityID) + len(rec.Raw) + len(rec.Status)
+	n := overhead + len(rec.ID) + len(rec.Endpoint) + len(rec.EntityID) + jsonLen(rec.Raw) + len(rec.Status)
 	for k, v := range rec.Input {
 		n += len(k) + 24
 		if s, ok := v.(string); ok {
