@@ -2,7 +2,6 @@ package durability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -202,12 +201,6 @@ func (g *gateway) dumpLog(n int) {
 		lines = lines[len(lines)-n:]
 	}
 	g.t.Logf("gateway log (last %d lines):\n%s", len(lines), strings.Join(lines, "\n"))
-}
-
-// logContains reports whether the gateway's log has a line containing s.
-func (g *gateway) logContains(s string) bool {
-	data, _ := os.ReadFile(g.log.Name())
-	return bytes.Contains(data, []byte(s))
 }
 
 // rssKB reads VmRSS of the gateway process in KiB (0 once it is gone).
