@@ -121,7 +121,7 @@ func (h *Handler) writeChange(w http.ResponseWriter, status int, ev store.Deploy
 		writeError(w, http.StatusNotFound, errorBody{Error: err.Error()})
 	case errors.Is(err, gateway.ErrConflict), errors.Is(err, gateway.ErrNoPrevious):
 		writeError(w, http.StatusConflict, errorBody{Error: err.Error()})
-	case errors.Is(err, gateway.ErrNoStore):
+	case errors.Is(err, gateway.ErrNoStore), errors.Is(err, gateway.ErrNoEventLog):
 		writeError(w, http.StatusServiceUnavailable, errorBody{Error: err.Error()})
 	default:
 		h.log.Error("deployment change", "err", err)

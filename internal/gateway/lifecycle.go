@@ -260,10 +260,14 @@ func (g *Gateway) Replace(ctx context.Context, kind string, d *Deployment, ch Ch
 	return g.change(ctx, kind, "", ch, func(*Deployment) (*Deployment, error) { return d, nil })
 }
 
+// ErrNoEventLog is Events' error when the store keeps no deployment
+// history (no backend does yet: the history lives only in the log).
+var ErrNoEventLog = errors.New("deployment history is not kept by this store yet (changes are logged by the server; a restart returns to the configuration file)")
+
 // Events lists the deployment events (limit > 0: the newest limit).
 func (g *Gateway) Events(ctx context.Context, limit int) ([]store.DeploymentEvent, error) {
 	if g.events == nil {
-		return nil, ErrNoStore
+		return nil, ErrNoEventLog
 	}
 	return g.events.ListEvents(ctx, limit)
 }
