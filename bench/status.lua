@@ -37,6 +37,6 @@ function done(summary, latency, requests)
 	end
 	io.write(string.format("status ok=%d s503=%d other=%d no_retry_after=%d errors=%d timeouts=%d\n",
 		ok, s503, other, nr,
-		summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status,
+		summary.errors.connect + summary.errors.read + summary.errors.write,
 		summary.errors.timeout))
 end
