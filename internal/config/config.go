@@ -58,11 +58,11 @@ type Server struct {
 	// MaxBatch caps the instances of one batch request (default 1000).
 	MaxBatch int `yaml:"max_batch"`
 	// MaxInFlight is the admission limit: predictions in flight at once, a
-	// batch counting its instances (0: 32 × GOMAXPROCS; -1: no limit).
+	// batch counting its instances (0: 64 × GOMAXPROCS; -1: no limit).
 	// Over it a request is refused with 503 and Retry-After before any work.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// MaxQueueWait bounds how long a request waits for admission (default
-	// 10ms).
+	// 2ms).
 	MaxQueueWait time.Duration `yaml:"max_queue_wait"`
 	// MaxConnections caps open client connections (default 4096; -1: no
 	// cap); further connections wait in the kernel's accept queue.

@@ -241,7 +241,7 @@ func (c *Config) validateServer(ps *problems) {
 		ps.add("server.max_body_bytes", "must be > 0")
 	}
 	if s.MaxInFlight < -1 {
-		ps.add("server.max_in_flight", "must be -1 (no limit), 0 (32 × the CPUs) or a limit > 0, got %d", s.MaxInFlight)
+		ps.add("server.max_in_flight", "must be -1 (no limit), 0 (64 × the CPUs) or a limit > 0, got %d", s.MaxInFlight)
 	}
 	if s.MaxQueueWait < 0 {
 		ps.add("server.max_queue_wait", "must be >= 0, got %v", s.MaxQueueWait)

@@ -31,8 +31,8 @@ const (
 // Params.MaxInFlight is 0; DefaultMaxQueueWait is the queue wait when
 // Params.MaxQueueWait is 0.
 const (
-	DefaultMaxInFlightPerCPU = 32
-	DefaultMaxQueueWait      = 10 * time.Millisecond
+	DefaultMaxInFlightPerCPU = 64
+	DefaultMaxQueueWait      = 2 * time.Millisecond
 )
 
 // OverloadError is Admit's error: why the request was shed.
