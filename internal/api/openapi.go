@@ -251,6 +251,9 @@ func mountExtra(paths, comps obj, extra []Route) error {
 			return fmt.Errorf("extra route %q: %s %s is already documented", x.Pattern, method, path)
 		}
 		item[strings.ToLower(method)] = op
+		if resps, ok := op["responses"].(obj); ok && x.JSONBody && resps["415"] == nil {
+			resps["415"] = errResp("Content type is not JSON: this route changes state and takes application/json only.")
+		}
 		for name, s := range x.Schemas {
 			if _, dup := comps[name]; dup {
 				return fmt.Errorf("extra route %q: schema %q already defined", x.Pattern, name)

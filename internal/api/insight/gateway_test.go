@@ -1,6 +1,7 @@
 package insight_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -105,5 +106,23 @@ func TestFeedback_OnlyJSONIsAccepted(t *testing.T) {
 	get(t, srv.URL+"/v1/feedback/pending", &page)
 	if page.Total != 1 {
 		t.Fatalf("JSON feedback not stored: %+v", page)
+	}
+}
+
+func TestFeedback_OpenAPIDeclares415(t *testing.T) {
+	h, _ := gatewayHandler(t)
+	req := httptest.NewRequest(http.MethodGet, "/openapi.json", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Paths["/v1/feedback"]["post"].Responses["415"] == nil {
+		t.Errorf("POST /v1/feedback declares no 415: %v", doc.Paths["/v1/feedback"]["post"].Responses)
 	}
 }
