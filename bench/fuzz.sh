@@ -25,6 +25,7 @@ targets=(
   "./internal/api FuzzDecodeFlat"
   "./internal/api FuzzPredictHandler"
   "./internal/record/spool FuzzReadSegment"
+  "./internal/api/insight FuzzFeedbackHandler"
   "./internal/api/oip FuzzDecodeInferRequest"
   "./internal/config FuzzLoadBytes"
   "./internal/model FuzzLoadBytes"

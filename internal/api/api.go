@@ -59,6 +59,10 @@ type Route struct {
 	// "#/components/schemas/NAME" must be given in Schemas.
 	Operation map[string]any
 	Schemas   map[string]any
+	// JSONBody marks a state-changing route that takes a JSON body (not
+	// a prediction route): 415 for another Content-Type, 403 for a
+	// cross-origin browser request (see cors.go).
+	JSONBody bool
 }
 
 // RequestID returns the request id the Handler assigned to r (the valid
@@ -81,6 +85,9 @@ type Handler struct {
 	retryAfter string
 	gate       GateFunc
 	reloadFn   ReloadFunc
+	// crossOrigin refuses cross-origin browser requests on the
+	// state-changing routes (origins in server.cors_origins excepted).
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds the Handler and registers its metrics.
@@ -111,6 +118,9 @@ func New(p Params) (*Handler, error) {
 		return nil, fmt.Errorf("api: register metrics: %w", err)
 	}
 	h.metrics = m
+	if h.crossOrigin, err = newCrossOrigin(h.cfg.Server.CORSOrigins); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	if h.openapi, err = OpenAPI(h.cfg, p.Extra...); err != nil {
 		return nil, fmt.Errorf("api: build OpenAPI document: %w", err)
 	}
@@ -129,7 +139,11 @@ func New(p Params) (*Handler, error) {
 		if x.Handler == nil || !strings.Contains(x.Pattern, " ") {
 			return nil, fmt.Errorf("api: extra route %q: want a \"METHOD /path\" pattern and a handler", x.Pattern)
 		}
-		h.mux.Handle(x.Pattern, h.instrument(x.Pattern, h.guarded(x.Pattern, x.Handler)))
+		hd := x.Handler
+		if x.JSONBody {
+			hd = h.stateChanging(hd)
+		}
+		h.mux.Handle(x.Pattern, h.instrument(x.Pattern, h.guarded(x.Pattern, hd)))
 	}
 	for i := range h.cfg.Routes {
 		rt := &h.cfg.Routes[i]
@@ -226,6 +240,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set(headerClientID, "1")
 	}
 	w.Header().Set(headerRequestID, id)
+	if h.corsEnabled() && h.cors(w, r) {
+		return
+	}
 
 	if hd, ok := h.exact[exactRoute{r.Method, r.URL.Path}]; ok {
 		hd.ServeHTTP(w, r) // a prediction route: what the mux would pick, without matching twice

@@ -54,8 +54,10 @@ func (h *Handler) registerLifecycle() {
 }
 
 // admin allows fn from loopback clients only, until access control gives
-// an admin scope.
+// an admin scope, and takes JSON bodies only from the same origin
+// (stateChanging).
 func (h *Handler) admin(fn http.HandlerFunc) http.HandlerFunc {
+	checked := h.stateChanging(fn)
 	return func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
@@ -65,7 +67,7 @@ func (h *Handler) admin(fn http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, errorBody{Error: "deployment changes are allowed from the server's own host (loopback) only until access control is configured", RequestID: requestID(r)})
 			return
 		}
-		fn(w, r)
+		checked.ServeHTTP(w, r)
 	}
 }
 

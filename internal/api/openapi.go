@@ -19,6 +19,32 @@ func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
 // OpenAPI returns the OpenAPI 3.1 document of every route the Handler
 // serves, generated from cfg (input schema, labels, compatibility routes).
 func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
+	classes, words := labelEnums(cfg)
+	comps := components(cfg, classes, words)
+	paths := corePaths(cfg)
+	compatPaths(cfg, paths, comps, classes, words)
+	if err := mountExtra(paths, comps, extra); err != nil {
+		return nil, err
+	}
+	completeOperations(paths)
+	addSecurity(paths)
+	doc := obj{
+		"openapi": "3.1.0",
+		// Relative: the gateway that serves this document.
+		"servers": []any{obj{"url": "/", "description": "the gateway serving this document"}},
+		"info": obj{
+			"title":       "Rendezvous gateway",
+			"version":     "1",
+			"description": "Every prediction request goes to every live model; one answer comes back; everything is recorded.",
+		},
+		"paths":      paths,
+		"components": obj{"schemas": comps, "securitySchemes": auth.OpenAPISecuritySchemes()},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// components returns the schemas of the core routes.
+func components(cfg *config.Config, classes []int, words []string) obj {
 	comps := obj{}
 	comps["Input"] = inputSchema(cfg.Schema.Fields, cfg.RejectUnknown(), nil)
 	comps["FieldError"] = obj{"type": "object", "required": []string{"field", "problem"}, "properties": obj{
@@ -30,7 +56,6 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 		"fields":     obj{"type": "array", "items": ref("FieldError")},
 		"request_id": obj{"type": "string"},
 	}}
-	classes, words := labelEnums(cfg)
 	comps["PredictRequest"] = obj{"type": "object", "required": []string{"input"}, "additionalProperties": false, "properties": obj{
 		"entity_id": obj{"type": []string{"string", "number"}, "description": "Your id of the entity (e.g. a passenger); recorded and echoed."},
 		"input":     ref("Input"),
@@ -104,34 +129,50 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 		"checks":  obj{"type": "object", "additionalProperties": obj{"type": "string"}},
 		"reasons": obj{"type": "array", "items": obj{"type": "string"}},
 	}}
+	return comps
+}
 
-	reqID := obj{"name": "X-Request-ID", "in": "header", "required": false,
+// reqIDParam is the X-Request-ID header parameter.
+func reqIDParam() obj {
+	return obj{"name": "X-Request-ID", "in": "header", "required": false,
 		"description": "Your request id (1-128 characters of [A-Za-z0-9._:-]); otherwise a UUIDv7 is assigned.",
 		"schema":      obj{"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}}
-	errResp := func(desc string) obj {
-		return obj{"description": desc, "content": obj{"application/json": obj{"schema": ref("Error")}}}
-	}
-	predictErrors := func(resps obj) obj {
-		resps["400"] = errResp("Malformed JSON (the error names the byte offset) or a body of the wrong shape.")
-		resps["413"] = errResp(fmt.Sprintf("Body larger than %d bytes.", cfg.Server.MaxBodyBytes))
-		resps["415"] = errResp("Content type is not JSON.")
-		resps["422"] = errResp("Invalid input: every field problem is listed.")
-		resps["503"] = obj{"description": "No model answered in time.", "headers": obj{"Retry-After": obj{"schema": obj{"type": "integer"}}},
-			"content": obj{"application/json": obj{"schema": ref("Error")}}}
-		return resps
-	}
-	jsonBody := func(s obj) obj { return obj{"required": true, "content": obj{"application/json": obj{"schema": s}}} }
-	jsonResp := func(desc string, s obj) obj {
-		return obj{"description": desc, "content": obj{"application/json": obj{"schema": s}}}
-	}
+}
 
-	paths := obj{
+// errResp is an error response with the Error schema.
+func errResp(desc string) obj {
+	return obj{"description": desc, "content": obj{"application/json": obj{"schema": ref("Error")}}}
+}
+
+// predictErrors adds the error responses of a prediction route to resps.
+func predictErrors(cfg *config.Config, resps obj) obj {
+	resps["400"] = errResp("Malformed JSON (the error names the byte offset) or a body of the wrong shape.")
+	resps["413"] = errResp(fmt.Sprintf("Body larger than %d bytes.", cfg.Server.MaxBodyBytes))
+	resps["415"] = errResp("Content type is not JSON.")
+	resps["422"] = errResp("Invalid input: every field problem is listed.")
+	resps["503"] = obj{"description": "No model answered in time.", "headers": obj{"Retry-After": obj{"schema": obj{"type": "integer"}}},
+		"content": obj{"application/json": obj{"schema": ref("Error")}}}
+	return resps
+}
+
+func jsonBody(s obj) obj {
+	return obj{"required": true, "content": obj{"application/json": obj{"schema": s}}}
+}
+
+func jsonResp(desc string, s obj) obj {
+	return obj{"description": desc, "content": obj{"application/json": obj{"schema": s}}}
+}
+
+// corePaths documents the built-in routes (the lifecycle routes are added
+// by completeOperations).
+func corePaths(cfg *config.Config) obj {
+	return obj{
 		"/v1/predict": obj{"post": obj{
 			"operationId": "predict",
 			"summary":     "Predict with every live model; answer with production's result or a fallback.",
-			"parameters":  []any{reqID},
+			"parameters":  []any{reqIDParam()},
 			"requestBody": jsonBody(obj{"oneOf": []any{ref("PredictRequest"), ref("BatchPredictRequest")}}),
-			"responses": predictErrors(obj{
+			"responses": predictErrors(cfg, obj{
 				"200": jsonResp("The prediction (or, for a batch, every prediction in order).", obj{"oneOf": []any{ref("Prediction"), ref("BatchPrediction")}}),
 			}),
 		}},
@@ -167,7 +208,11 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 			"responses": obj{"200": obj{"description": "Prometheus text exposition format.", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}},
 		}},
 	}
+}
 
+// compatPaths documents the configured compatibility routes and their
+// schemas.
+func compatPaths(cfg *config.Config, paths, comps obj, classes []int, words []string) {
 	for _, rt := range cfg.Routes {
 		name := "Compat_" + componentName(rt.Path)
 		comps[name+"_Request"] = compatRequestSchema(cfg, rt)
@@ -181,12 +226,15 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 		paths[rt.Path] = obj{"post": obj{
 			"operationId": "compat_" + componentName(rt.Path),
 			"summary":     fmt.Sprintf("Compatibility route (%s): the original service's request and response shape.", rt.Kind),
-			"parameters":  []any{reqID},
+			"parameters":  []any{reqIDParam()},
 			"requestBody": jsonBody(reqSchema),
-			"responses":   predictErrors(obj{"200": jsonResp("The prediction in the original shape.", respSchema)}),
+			"responses":   predictErrors(cfg, obj{"200": jsonResp("The prediction in the original shape.", respSchema)}),
 		}}
 	}
+}
 
+// mountExtra documents the routes mounted through Params.Extra.
+func mountExtra(paths, comps obj, extra []Route) error {
 	for _, x := range extra {
 		method, path, _ := strings.Cut(x.Pattern, " ")
 		path = openAPIPath(path)
@@ -200,20 +248,25 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 			paths[path] = item
 		}
 		if _, dup := item[strings.ToLower(method)]; dup {
-			return nil, fmt.Errorf("extra route %q: %s %s is already documented", x.Pattern, method, path)
+			return fmt.Errorf("extra route %q: %s %s is already documented", x.Pattern, method, path)
 		}
 		item[strings.ToLower(method)] = op
+		if resps, ok := op["responses"].(obj); ok && x.JSONBody && resps["415"] == nil {
+			resps["415"] = errResp("Content type is not JSON: this route changes state and takes application/json only.")
+		}
 		for name, s := range x.Schemas {
 			if _, dup := comps[name]; dup {
-				return nil, fmt.Errorf("extra route %q: schema %q already defined", x.Pattern, name)
+				return fmt.Errorf("extra route %q: schema %q already defined", x.Pattern, name)
 			}
 			comps[name] = s
 		}
 	}
+	return nil
+}
 
-	completeOperations(paths)
-	// Every operation names the token scope it needs (auth.RouteScope);
-	// open routes take none.
+// addSecurity makes every operation name the token scope it needs
+// (auth.RouteScope); open routes take none.
+func addSecurity(paths obj) {
 	for path, item := range paths {
 		for method, op := range item.(obj) {
 			o, ok := op.(obj)
@@ -231,20 +284,6 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 			}
 		}
 	}
-
-	doc := obj{
-		"openapi": "3.1.0",
-		// Relative: the gateway that serves this document.
-		"servers": []any{obj{"url": "/", "description": "the gateway serving this document"}},
-		"info": obj{
-			"title":       "Rendezvous gateway",
-			"version":     "1",
-			"description": "Every prediction request goes to every live model; one answer comes back; everything is recorded.",
-		},
-		"paths":      paths,
-		"components": obj{"schemas": comps, "securitySchemes": auth.OpenAPISecuritySchemes()},
-	}
-	return json.MarshalIndent(doc, "", "  ")
 }
 
 // openAPIPath turns a net/http pattern path into an OpenAPI path: "{$}"

@@ -74,6 +74,11 @@ type Server struct {
 	// TLS serves HTTPS (and optionally requires client certificates);
 	// relative paths resolve against the configuration file's directory.
 	TLS TLS `yaml:"tls"`
+	// CORSOrigins lists the exact origins ("https://app.example.com")
+	// whose browser pages may call the API (Access-Control-Allow-Origin,
+	// preflight, and the state-changing routes' cross-origin check).
+	// Empty (default): CORS is off.
+	CORSOrigins []string `yaml:"cors_origins"`
 }
 
 // TLS is the server.tls section (see package tlsconf).

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,5 +257,44 @@ recorder:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+func TestValidate_CORSOriginsMustBeExactOrigins(t *testing.T) {
+	const cfg = `server:
+  cors_origins:
+    - https://app.example.com
+    - http://localhost:3000
+    - "*"
+    - https://app.example.com/
+    - https://*.example.com
+    - ftp://files.example.com
+    - app.example.com
+    - https://app.example.com
+    - HTTPS://APP.example.com
+    - https://user@app.example.com
+`
+	_, err := LoadBytes([]byte(cfg), t.TempDir())
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v", err)
+	}
+	for i := 2; i <= 9; i++ {
+		if !strings.Contains(err.Error(), fmt.Sprintf("server.cors_origins[%d]: ", i)) {
+			t.Errorf("server.cors_origins[%d] not reported in:\n%v", i, err)
+		}
+	}
+	for _, ok := range []string{"server.cors_origins[0]", "server.cors_origins[1]"} {
+		if strings.Contains(err.Error(), ok+":") {
+			t.Errorf("%s reported as a problem:\n%v", ok, err)
+		}
+	}
+	if !strings.Contains(err.Error(), `server.cors_origins[7]: duplicate origin "https://app.example.com"`) {
+		t.Errorf("duplicate not named:\n%v", err)
+	}
+	c := &Config{}
+	c.ApplyDefaults()
+	if len(c.Server.CORSOrigins) != 0 {
+		t.Errorf("default cors_origins %v, want none", c.Server.CORSOrigins)
 	}
 }

@@ -261,6 +261,16 @@ func (c *Config) validateServer(ps *problems) {
 	if s.MaxBatch < 0 {
 		ps.add("server.max_batch", "must be > 0")
 	}
+	seen := map[string]bool{}
+	for i, o := range s.CORSOrigins {
+		key := fmt.Sprintf("server.cors_origins[%d]", i)
+		if msg := checkOrigin(o); msg != "" {
+			ps.add(key, "%s, got %q", msg, o)
+		} else if seen[o] {
+			ps.add(key, "duplicate origin %q", o)
+		}
+		seen[o] = true
+	}
 	if u, err := url.Parse(c.Store.URL); err != nil || u.Scheme == "" {
 		ps.add("store.url", "must be a URL such as sqlite:///path/file.db, postgres://host/db or mongodb://host/db")
 	}
@@ -690,4 +700,17 @@ func unwrapPathErr(err error) error {
 		return u.Unwrap()
 	}
 	return err
+}
+
+// checkOrigin returns why o is not an exact browser origin
+// (scheme://host[:port], http or https, nothing after) or "".
+func checkOrigin(o string) string {
+	const want = "must be an exact origin such as https://app.example.com (scheme://host[:port], no path, no wildcard)"
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") ||
+		strings.Contains(u.Host, "*") || o != strings.ToLower(u.Scheme)+"://"+u.Host {
+		return want
+	}
+	return ""
 }

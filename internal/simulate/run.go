@@ -251,45 +251,11 @@ type runner struct {
 // sequence order, so a run with the same generator seed and Count sends the
 // same inputs whatever the timing.
 func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
-	if err := opt.check(); err != nil {
+	r, workers, err := newRunner(opt)
+	if err != nil {
 		return nil, err
 	}
-	workers := opt.Concurrency
-	if workers == 0 {
-		workers = 4
-		if opt.Rate > 0 {
-			workers = 256
-		}
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = 10 * time.Second
-	}
-	client := opt.Client
-	if client == nil {
-		client = NewClient(workers, opt.Timeout)
-	}
-	r := &runner{opt: opt, client: client, errs: map[string]int{}, unavail: map[string]int{}}
-	target, err := url.Parse(strings.TrimRight(opt.Target, "/"))
-	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
-		return nil, fmt.Errorf("%w: target %q is not an http:// or https:// URL", ErrBadOptions, opt.Target)
-	}
-	if target.Scheme == "http" {
-		r.raw = true
-		r.host = target.Host
-		r.addr = target.Host
-		if target.Port() == "" {
-			r.addr = net.JoinHostPort(target.Hostname(), "80")
-		}
-		r.path = target.Path + opt.Route.Path
-		r.dial = opt.Dial
-		if r.dial == nil {
-			r.dial = (&net.Dialer{Timeout: opt.Timeout}).DialContext
-		}
-	}
-	if opt.Labels {
-		r.labels = newLabeler(client, strings.TrimRight(opt.Target, "/")+"/v1/feedback", opt.LabelDelay)
-	}
-
+	opt = r.opt
 	start := time.Now()
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -325,6 +291,56 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 	<-labelsDone
 	stopProgress()
 
+	return r.summary(workers, elapsed, backlog, interrupted || ctx.Err() != nil), nil
+}
+
+// newRunner checks opt, fills its defaults and prepares the connections;
+// it returns the number of workers.
+func newRunner(opt Options) (*runner, int, error) {
+	if err := opt.check(); err != nil {
+		return nil, 0, err
+	}
+	workers := opt.Concurrency
+	if workers == 0 {
+		workers = 4
+		if opt.Rate > 0 {
+			workers = 256
+		}
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	client := opt.Client
+	if client == nil {
+		client = NewClient(workers, opt.Timeout)
+	}
+	r := &runner{opt: opt, client: client, errs: map[string]int{}, unavail: map[string]int{}}
+	target, err := url.Parse(strings.TrimRight(opt.Target, "/"))
+	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
+		return nil, 0, fmt.Errorf("%w: target %q is not an http:// or https:// URL", ErrBadOptions, opt.Target)
+	}
+	if target.Scheme == "http" {
+		r.raw = true
+		r.host = target.Host
+		r.addr = target.Host
+		if target.Port() == "" {
+			r.addr = net.JoinHostPort(target.Hostname(), "80")
+		}
+		r.path = target.Path + opt.Route.Path
+		r.dial = opt.Dial
+		if r.dial == nil {
+			r.dial = (&net.Dialer{Timeout: opt.Timeout}).DialContext
+		}
+	}
+	if opt.Labels {
+		r.labels = newLabeler(client, strings.TrimRight(opt.Target, "/")+"/v1/feedback", opt.LabelDelay)
+	}
+	return r, workers, nil
+}
+
+// summary is what the run did.
+func (r *runner) summary(workers int, elapsed time.Duration, backlog int, interrupted bool) *Summary {
+	opt := r.opt
 	s := &Summary{
 		Mode:               r.mode(workers),
 		Target:             strings.TrimRight(opt.Target, "/"),
@@ -342,7 +358,7 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 		Max:                r.hist.Max(),
 		Mean:               r.hist.Mean(),
 		Backlog:            int64(backlog),
-		Interrupted:        interrupted || ctx.Err() != nil,
+		Interrupted:        interrupted,
 	}
 	if elapsed > 0 {
 		s.Rate = float64(s.Sent) / elapsed.Seconds()
@@ -362,7 +378,7 @@ func Run(ctx context.Context, opt Options, gen *Generator) (*Summary, error) {
 		s.Labels = true
 		s.LabelsSent, s.LabelErrors, s.LabelsUnsent, s.LabelsUnmatched, s.LabelError = c.sent, c.failed, c.unsent, c.unmatched, c.firstErr
 	}
-	return s, nil
+	return s
 }
 
 func (r *runner) mode(workers int) string {

@@ -245,21 +245,8 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 		v.From, v.To = from, to
 		v.Bucket = bucketWidth(to.Sub(from), rows)
 	}
-	ax := timeAxis{width: v.Bucket}
-	if v.Bucket > 0 {
-		for t := v.From.UTC().Truncate(v.Bucket); t.Before(v.To); t = t.Add(v.Bucket) {
-			ax.starts = append(ax.starts, t)
-		}
-	}
-	models := d.mon.Models()
-	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(x.Role.Rank(), y.Role.Rank()) })
-	prod := ""
-	for _, m := range models {
-		if m.Role == model.RoleProduction {
-			prod = m.Name
-			break
-		}
-	}
+	ax := v.axis()
+	models, prod := d.rankedModels()
 
 	var (
 		tg       = newTasks(d.parallel)
@@ -300,26 +287,7 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 		})
 	}
 	if prod != "" {
-		for i, t := range ax.starts {
-			tg.run(func() error {
-				w := monitor.Window{Since: t, Until: t.Add(v.Bucket)}
-				if !win.Since.IsZero() && w.Since.Before(win.Since) {
-					w.Since = win.Since
-				}
-				if !win.Until.IsZero() && w.Until.After(win.Until) {
-					w.Until = win.Until
-				}
-				res, _, err := d.mon.Drift(ctx, prod, w)
-				if errors.Is(err, monitor.ErrNoReference) {
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("drift of bucket %s: %w", t.Format(time.RFC3339), err)
-				}
-				buckets[i] = &res
-				return nil
-			})
-		}
+		b.bucketDrift(tg, win, prod, ax, buckets)
 	}
 	tg.run(func() error { return b.recent(win, static) })
 	if err := tg.wait(); err != nil {
@@ -337,6 +305,55 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 	b.recentColumns()
 	b.records()
 	return v, nil
+}
+
+// axis is the view's time buckets (none without a bucket width).
+func (v *view) axis() timeAxis {
+	ax := timeAxis{width: v.Bucket}
+	if v.Bucket > 0 {
+		for t := v.From.UTC().Truncate(v.Bucket); t.Before(v.To); t = t.Add(v.Bucket) {
+			ax.starts = append(ax.starts, t)
+		}
+	}
+	return ax
+}
+
+// rankedModels is the monitor's models by role (production first) and
+// production's name ("" without one).
+func (d *Dashboard) rankedModels() ([]monitor.Model, string) {
+	models := d.mon.Models()
+	slices.SortStableFunc(models, func(x, y monitor.Model) int { return cmp.Compare(x.Role.Rank(), y.Role.Rank()) })
+	for _, m := range models {
+		if m.Role == model.RoleProduction {
+			return models, m.Name
+		}
+	}
+	return models, ""
+}
+
+// bucketDrift runs on tg one drift report of production per time bucket
+// of ax (clipped to win), into buckets.
+func (b *builder) bucketDrift(tg *tasks, win monitor.Window, prod string, ax timeAxis, buckets []*monitor.DriftResult) {
+	for i, t := range ax.starts {
+		tg.run(func() error {
+			w := monitor.Window{Since: t, Until: t.Add(ax.width)}
+			if !win.Since.IsZero() && w.Since.Before(win.Since) {
+				w.Since = win.Since
+			}
+			if !win.Until.IsZero() && w.Until.After(win.Until) {
+				w.Until = win.Until
+			}
+			res, _, err := b.d.mon.Drift(b.ctx, prod, w)
+			if errors.Is(err, monitor.ErrNoReference) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("drift of bucket %s: %w", t.Format(time.RFC3339), err)
+			}
+			buckets[i] = &res
+			return nil
+		})
+	}
 }
 
 // driftFetch is one model's drift report (err: ErrNoReference or nil).

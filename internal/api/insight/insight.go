@@ -93,7 +93,7 @@ func Routes(p Params) []api.Route {
 			}}}}}
 	}
 	return []api.Route{
-		{Pattern: "POST /v1/feedback", Handler: http.HandlerFunc(h.feedback), Operation: map[string]any{
+		{Pattern: "POST /v1/feedback", Handler: http.HandlerFunc(h.feedback), JSONBody: true, Operation: map[string]any{
 			"operationId": "sendFeedback",
 			"summary":     "Record ground-truth labels (append-only; the latest label of a request counts; a label whose record is not stored yet is kept, pending, and joined once it is)",
 			"description": "Every valid label is kept. " + feedback.EntityRule + ". 200 when the labels are in the store, 202 when the store was down or behind and they were fsynced to the recorder's spool (stored_in: spool); 503 when they could be kept nowhere, or entity labels could not be resolved with the store down (nothing written; retry).",

@@ -79,65 +79,15 @@ func ReadFile(path string, m Mapping, requireLabel bool) (*Dataset, error) {
 func Read(name string, data []byte, m Mapping, requireLabel bool) (*Dataset, error) {
 	sum := sha256.Sum256(data)
 	d := &Dataset{Name: name, SHA256: hex.EncodeToString(sum[:]), Fields: m.Fields}
-	fail := func(line, col int, colName, format string, args ...any) error {
-		where := fmt.Sprintf("%s line %d", name, line)
-		if col > 0 {
-			where += fmt.Sprintf(", column %d (%s)", col, colName)
-		}
-		return fmt.Errorf("%w: %s: %s", ErrBadCSV, where, fmt.Sprintf(format, args...))
-	}
+	fail := csvFailure(name)
 	r := csv.NewReader(bytes.NewReader(data))
 	r.ReuseRecord = false
-	header, err := r.Read()
-	if err == io.EOF {
-		return nil, fail(1, 0, "", "empty file (want a header row)")
-	}
+	l, err := readLayout(r, fail, m, requireLabel)
 	if err != nil {
-		return nil, csvErr(name, err)
+		return nil, err
 	}
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "\ufeff")
-	}
-	index := map[string]int{}
-	for i, h := range header {
-		if _, dup := index[h]; dup {
-			return nil, fail(1, i+1, h, "duplicate column")
-		}
-		index[h] = i
-	}
-	type colField struct {
-		col   int
-		name  string
-		field schema.Field
-	}
-	var cols []colField
-	keys := make([]string, 0, len(m.Columns))
-	for c := range m.Columns {
-		keys = append(keys, c)
-	}
-	slices.Sort(keys)
-	for _, c := range keys {
-		i, ok := index[c]
-		if !ok {
-			return nil, fail(1, 0, "", "missing column %q (mapped to field %q)", c, m.Columns[c])
-		}
-		f, _ := m.Validator.Field(m.Columns[c])
-		cols = append(cols, colField{col: i, name: c, field: f})
-	}
-	slices.SortFunc(cols, func(a, b colField) int { return a.col - b.col })
-	idCol, labelCol := -1, -1
-	if m.IDColumn != "" {
-		if i, ok := index[m.IDColumn]; ok {
-			idCol = i
-		} else {
-			return nil, fail(1, 0, "", "missing id column %q", m.IDColumn)
-		}
-	}
-	if i, ok := index[m.LabelColumn]; ok && m.LabelColumn != "" {
-		labelCol = i
+	if l.labelCol >= 0 {
 		d.Labels = []int{}
-	} else if requireLabel {
-		return nil, fail(1, 0, "", "missing label column %q", m.LabelColumn)
 	}
 	for {
 		rec, err := r.Read()
@@ -148,63 +98,155 @@ func Read(name string, data []byte, m Mapping, requireLabel bool) (*Dataset, err
 			return nil, csvErr(name, err)
 		}
 		line, _ := r.FieldPos(0)
-		raw := make(map[string]any, len(cols))
-		for _, c := range cols {
-			cell := strings.TrimSpace(rec[c.col])
-			if cell == "" {
-				continue
-			}
-			switch c.field.Type {
-			case schema.TypeInteger, schema.TypeNumber:
-				x, err := strconv.ParseFloat(cell, 64)
-				if err != nil {
-					return nil, fail(line, c.col+1, c.name, "invalid number %q", cell)
-				}
-				raw[c.field.Name] = x
-			case schema.TypeBoolean:
-				b, err := strconv.ParseBool(cell)
-				if err != nil {
-					return nil, fail(line, c.col+1, c.name, "invalid boolean %q", cell)
-				}
-				raw[c.field.Name] = b
-			default:
-				raw[c.field.Name] = cell
-			}
+		in, err := l.input(fail, m, rec, line)
+		if err != nil {
+			return nil, err
 		}
-		in, errs := m.Validator.Validate(raw, "")
-		if len(errs) > 0 {
-			e := errs[0]
-			col, colName := 0, ""
-			for _, c := range cols {
-				if c.field.Name == e.Field {
-					col, colName = c.col+1, c.name
-				}
-			}
-			return nil, fail(line, col, colName, "field %s: %s", e.Field, e.Problem)
-		}
-		if labelCol >= 0 {
-			cell := strings.TrimSpace(rec[labelCol])
-			v, err := strconv.Atoi(cell)
+		if l.labelCol >= 0 {
+			v, err := l.label(fail, m, rec, line)
 			if err != nil {
-				return nil, fail(line, labelCol+1, m.LabelColumn, "invalid label %q (want an integer class)", cell)
-			}
-			if len(m.Classes) > 0 && !slices.Contains(m.Classes, v) {
-				return nil, fail(line, labelCol+1, m.LabelColumn, "label %d is not a configured class %v", v, m.Classes)
+				return nil, err
 			}
 			d.Labels = append(d.Labels, v)
 		}
 		id := ""
-		if idCol >= 0 {
-			id = strings.TrimSpace(rec[idCol])
+		if l.idCol >= 0 {
+			id = strings.TrimSpace(rec[l.idCol])
 		}
 		d.Rows = append(d.Rows, in)
 		d.IDs = append(d.IDs, id)
 		d.Lines = append(d.Lines, line)
 	}
 	if len(d.Rows) == 0 {
-		return nil, fail(2, 0, "", "no data rows after the header")
+		return nil, fail.at(2, 0, "", "no data rows after the header")
 	}
 	return d, nil
+}
+
+// csvFailure is a file name that makes Read's one-line errors.
+type csvFailure string
+
+func (name csvFailure) at(line, col int, colName, format string, args ...any) error {
+	where := fmt.Sprintf("%s line %d", string(name), line)
+	if col > 0 {
+		where += fmt.Sprintf(", column %d (%s)", col, colName)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrBadCSV, where, fmt.Sprintf(format, args...))
+}
+
+// colField is a mapped column and its schema field.
+type colField struct {
+	col   int
+	name  string
+	field schema.Field
+}
+
+// csvLayout is where the header puts the mapped columns, the id and the
+// label (-1: absent).
+type csvLayout struct {
+	cols            []colField
+	idCol, labelCol int
+}
+
+// readLayout reads the header row and finds every mapped column in it.
+func readLayout(r *csv.Reader, fail csvFailure, m Mapping, requireLabel bool) (*csvLayout, error) {
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, fail.at(1, 0, "", "empty file (want a header row)")
+	}
+	if err != nil {
+		return nil, csvErr(string(fail), err)
+	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	}
+	index := map[string]int{}
+	for i, h := range header {
+		if _, dup := index[h]; dup {
+			return nil, fail.at(1, i+1, h, "duplicate column")
+		}
+		index[h] = i
+	}
+	l := &csvLayout{idCol: -1, labelCol: -1}
+	keys := make([]string, 0, len(m.Columns))
+	for c := range m.Columns {
+		keys = append(keys, c)
+	}
+	slices.Sort(keys)
+	for _, c := range keys {
+		i, ok := index[c]
+		if !ok {
+			return nil, fail.at(1, 0, "", "missing column %q (mapped to field %q)", c, m.Columns[c])
+		}
+		f, _ := m.Validator.Field(m.Columns[c])
+		l.cols = append(l.cols, colField{col: i, name: c, field: f})
+	}
+	slices.SortFunc(l.cols, func(a, b colField) int { return a.col - b.col })
+	if m.IDColumn != "" {
+		if i, ok := index[m.IDColumn]; ok {
+			l.idCol = i
+		} else {
+			return nil, fail.at(1, 0, "", "missing id column %q", m.IDColumn)
+		}
+	}
+	if i, ok := index[m.LabelColumn]; ok && m.LabelColumn != "" {
+		l.labelCol = i
+	} else if requireLabel {
+		return nil, fail.at(1, 0, "", "missing label column %q", m.LabelColumn)
+	}
+	return l, nil
+}
+
+// input converts a row's mapped cells to their types and validates them.
+func (l *csvLayout) input(fail csvFailure, m Mapping, rec []string, line int) (schema.Input, error) {
+	raw := make(map[string]any, len(l.cols))
+	for _, c := range l.cols {
+		cell := strings.TrimSpace(rec[c.col])
+		if cell == "" {
+			continue
+		}
+		switch c.field.Type {
+		case schema.TypeInteger, schema.TypeNumber:
+			x, err := strconv.ParseFloat(cell, 64)
+			if err != nil {
+				return nil, fail.at(line, c.col+1, c.name, "invalid number %q", cell)
+			}
+			raw[c.field.Name] = x
+		case schema.TypeBoolean:
+			b, err := strconv.ParseBool(cell)
+			if err != nil {
+				return nil, fail.at(line, c.col+1, c.name, "invalid boolean %q", cell)
+			}
+			raw[c.field.Name] = b
+		default:
+			raw[c.field.Name] = cell
+		}
+	}
+	in, errs := m.Validator.Validate(raw, "")
+	if len(errs) > 0 {
+		e := errs[0]
+		col, colName := 0, ""
+		for _, c := range l.cols {
+			if c.field.Name == e.Field {
+				col, colName = c.col+1, c.name
+			}
+		}
+		return nil, fail.at(line, col, colName, "field %s: %s", e.Field, e.Problem)
+	}
+	return in, nil
+}
+
+// label reads a row's class.
+func (l *csvLayout) label(fail csvFailure, m Mapping, rec []string, line int) (int, error) {
+	cell := strings.TrimSpace(rec[l.labelCol])
+	v, err := strconv.Atoi(cell)
+	if err != nil {
+		return 0, fail.at(line, l.labelCol+1, m.LabelColumn, "invalid label %q (want an integer class)", cell)
+	}
+	if len(m.Classes) > 0 && !slices.Contains(m.Classes, v) {
+		return 0, fail.at(line, l.labelCol+1, m.LabelColumn, "label %d is not a configured class %v", v, m.Classes)
+	}
+	return v, nil
 }
 
 func csvErr(name string, err error) error {

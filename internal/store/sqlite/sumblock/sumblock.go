@@ -245,41 +245,14 @@ func (d *Decoder) Decode(data, inputs []byte, blk *Block) error {
 		d.intern = make(map[string]string, 64)
 	}
 	r := reader{b: data}
-	if v := r.byte(); v != Version {
-		return fmt.Errorf("%w: version %d", ErrCorrupt, v)
+	n, err := d.header(&r)
+	if err != nil {
+		return err
 	}
-	ns := r.uvarint()
-	if r.err != nil || ns > uint64(len(data)) {
-		return fmt.Errorf("%w: symbol count", ErrCorrupt)
+	ids, err := blk.reset(&r, n)
+	if err != nil {
+		return err
 	}
-	d.syms = slices.Grow(d.syms[:0], int(ns))[:ns]
-	for i := range d.syms {
-		d.syms[i] = d.str(r.bytes())
-	}
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(data)) {
-		return fmt.Errorf("%w: count", ErrCorrupt)
-	}
-	blk.Summaries = slices.Grow(blk.Summaries[:0], int(n))[:n]
-	blk.models = blk.models[:0]
-	blk.preds = blk.preds[:0]
-	blk.probs = blk.probs[:0]
-	blk.idLens = slices.Grow(blk.idLens[:0], int(n))[:n]
-	blk.counts = blk.counts[:0]
-	total := 0
-	for i := range blk.idLens {
-		l := r.uvarint()
-		if l > uint64(r.left()) {
-			r.fail()
-		}
-		blk.idLens[i] = int(l)
-		total += int(l)
-	}
-	if r.err != nil || total > r.left() {
-		return fmt.Errorf("%w: ids", ErrCorrupt)
-	}
-	ids := string(r.b[r.i : r.i+total]) // one allocation for every id
-	r.i += total
 	var prev int64
 	var ir reader
 	if inputs != nil {
@@ -296,35 +269,9 @@ func (d *Decoder) Decode(data, inputs []byte, blk *Block) error {
 		s.Status = d.sym(&r)
 		s.ServedBy = d.sym(&r)
 		s.DecisionReason = d.sym(&r)
-		nm := r.uvarint()
-		if r.err != nil || nm > uint64(r.left()) {
-			return fmt.Errorf("%w: model count", ErrCorrupt)
+		if err := d.models(&r, blk); err != nil {
+			return err
 		}
-		for range nm {
-			m := record.ModelSummary{
-				Name:    d.sym(&r),
-				Role:    model.Role(d.sym(&r)),
-				Version: d.sym(&r),
-				Status:  record.Status(d.sym(&r)),
-			}
-			flags := r.byte()
-			// Prediction and Probability point into preds and probs once
-			// every model is read (appends may move the arrays).
-			if flags&flagPrediction != 0 {
-				blk.preds = append(blk.preds, int(r.varint()))
-				m.Prediction = &pending
-			}
-			if flags&flagProbability != 0 {
-				blk.probs = append(blk.probs, math.Float64frombits(r.uint64()))
-				m.Probability = &pendingF
-			}
-			m.LatencyUS = r.varint()
-			blk.models = append(blk.models, m)
-		}
-		if r.err != nil {
-			return fmt.Errorf("%w: %v", ErrCorrupt, r.err)
-		}
-		blk.counts = append(blk.counts, int(nm))
 		if inputs != nil {
 			var err error
 			if s.Input, err = d.input(&ir); err != nil {
@@ -338,6 +285,94 @@ func (d *Decoder) Decode(data, inputs []byte, blk *Block) error {
 	if inputs != nil && (ir.err != nil || ir.left() != 0) {
 		return fmt.Errorf("%w: inputs: %d trailing bytes", ErrCorrupt, ir.left())
 	}
+	blk.link()
+	return nil
+}
+
+// header reads the version and the block's symbols, and returns the
+// number of summaries.
+func (d *Decoder) header(r *reader) (uint64, error) {
+	if v := r.byte(); v != Version {
+		return 0, fmt.Errorf("%w: version %d", ErrCorrupt, v)
+	}
+	ns := r.uvarint()
+	if r.err != nil || ns > uint64(len(r.b)) {
+		return 0, fmt.Errorf("%w: symbol count", ErrCorrupt)
+	}
+	d.syms = slices.Grow(d.syms[:0], int(ns))[:ns]
+	for i := range d.syms {
+		d.syms[i] = d.str(r.bytes())
+	}
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		return 0, fmt.Errorf("%w: count", ErrCorrupt)
+	}
+	return n, nil
+}
+
+// reset sizes blk for n summaries and reads their ids (one string for
+// all, which Decode slices).
+func (blk *Block) reset(r *reader, n uint64) (string, error) {
+	blk.Summaries = slices.Grow(blk.Summaries[:0], int(n))[:n]
+	blk.models = blk.models[:0]
+	blk.preds = blk.preds[:0]
+	blk.probs = blk.probs[:0]
+	blk.idLens = slices.Grow(blk.idLens[:0], int(n))[:n]
+	blk.counts = blk.counts[:0]
+	total := 0
+	for i := range blk.idLens {
+		l := r.uvarint()
+		if l > uint64(r.left()) {
+			r.fail()
+		}
+		blk.idLens[i] = int(l)
+		total += int(l)
+	}
+	if r.err != nil || total > r.left() {
+		return "", fmt.Errorf("%w: ids", ErrCorrupt)
+	}
+	ids := string(r.b[r.i : r.i+total]) // one allocation for every id
+	r.i += total
+	return ids, nil
+}
+
+// models reads one summary's models into blk.
+func (d *Decoder) models(r *reader, blk *Block) error {
+	nm := r.uvarint()
+	if r.err != nil || nm > uint64(r.left()) {
+		return fmt.Errorf("%w: model count", ErrCorrupt)
+	}
+	for range nm {
+		m := record.ModelSummary{
+			Name:    d.sym(r),
+			Role:    model.Role(d.sym(r)),
+			Version: d.sym(r),
+			Status:  record.Status(d.sym(r)),
+		}
+		flags := r.byte()
+		// Prediction and Probability point into preds and probs once
+		// every model is read (appends may move the arrays).
+		if flags&flagPrediction != 0 {
+			blk.preds = append(blk.preds, int(r.varint()))
+			m.Prediction = &pending
+		}
+		if flags&flagProbability != 0 {
+			blk.probs = append(blk.probs, math.Float64frombits(r.uint64()))
+			m.Probability = &pendingF
+		}
+		m.LatencyUS = r.varint()
+		blk.models = append(blk.models, m)
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, r.err)
+	}
+	blk.counts = append(blk.counts, int(nm))
+	return nil
+}
+
+// link points the models' predictions and probabilities at their final
+// place and gives each summary its models.
+func (blk *Block) link() {
 	pi, qi := 0, 0
 	for i := range blk.models {
 		m := &blk.models[i]
@@ -359,7 +394,6 @@ func (d *Decoder) Decode(data, inputs []byte, blk *Block) error {
 			blk.Summaries[i].Models = nil
 		}
 	}
-	return nil
 }
 
 func (d *Decoder) input(r *reader) (schema.Input, error) {
