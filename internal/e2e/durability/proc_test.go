@@ -2,7 +2,6 @@ package durability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
-	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
 // binary is the rendezvous binary built once by TestMain.
@@ -202,12 +200,6 @@ func (g *gateway) dumpLog(n int) {
 		lines = lines[len(lines)-n:]
 	}
 	g.t.Logf("gateway log (last %d lines):\n%s", len(lines), strings.Join(lines, "\n"))
-}
-
-// logContains reports whether the gateway's log has a line containing s.
-func (g *gateway) logContains(s string) bool {
-	data, _ := os.ReadFile(g.log.Name())
-	return bytes.Contains(data, []byte(s))
 }
 
 // rssKB reads VmRSS of the gateway process in KiB (0 once it is gone).
@@ -414,15 +406,13 @@ func (l *load) snapshot() (ok []answer, non200, errs int) {
 	return append([]answer(nil), l.ok...), non200, l.errs
 }
 
-// needShort skips a slow test under -short.
+// needLong skips a slow test under -short.
 func needLong(t *testing.T, what string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skipping " + what)
 	}
 }
-
-var _ = testenv.InCI
 
 // metric sums the samples of a Prometheus metric family on /metrics (every
 // label set), or returns -1 when it is not there.
