@@ -48,7 +48,8 @@ func TestMain(m *testing.M) {
 // workspace writes the embedded example (`rendezvous init DIR`: the
 // configuration and its model bundles) to a temporary directory and edits
 // the configuration: recorder.durability and any other "key: value" lines
-// given (every line with that key). The SQLite store and its spool
+// given (every line with that key; a "section.key" is added under the
+// top-level section). The SQLite store and its spool
 // stay in the directory (sqlite://./rendezvous.db resolves against it).
 func workspace(t *testing.T, durability string, edits map[string]string) (dir, cfgPath string) {
 	t.Helper()
@@ -76,6 +77,20 @@ func workspace(t *testing.T, durability string, edits map[string]string) (dir, c
 			indent := l[:len(l)-len(strings.TrimLeft(l, " "))]
 			lines[i] = indent + key + ": " + v
 			done[key] = true
+		}
+	}
+	// "section.key" adds a line under the top-level section.
+	for k, v := range edits {
+		section, key, ok := strings.Cut(k, ".")
+		if !ok {
+			continue
+		}
+		for i, l := range lines {
+			if l == section+":" {
+				lines = append(lines[:i+1], append([]string{"  " + key + ": " + v}, lines[i+1:]...)...)
+				done[k] = true
+				break
+			}
 		}
 	}
 	for k := range edits {
