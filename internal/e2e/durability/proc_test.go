@@ -21,7 +21,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 	"github.com/rendezvous-gw/rendezvous/internal/store/storeall"
-	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
 // binary is the rendezvous binary built once by TestMain.
@@ -49,7 +48,8 @@ func TestMain(m *testing.M) {
 // workspace writes the embedded example (`rendezvous init DIR`: the
 // configuration and its model bundles) to a temporary directory and edits
 // the configuration: recorder.durability and any other "key: value" lines
-// given (every line with that key). The SQLite store and its spool
+// given (every line with that key; a "section.key" is added under the
+// top-level section). The SQLite store and its spool
 // stay in the directory (sqlite://./rendezvous.db resolves against it).
 func workspace(t *testing.T, durability string, edits map[string]string) (dir, cfgPath string) {
 	t.Helper()
@@ -77,6 +77,20 @@ func workspace(t *testing.T, durability string, edits map[string]string) (dir, c
 			indent := l[:len(l)-len(strings.TrimLeft(l, " "))]
 			lines[i] = indent + key + ": " + v
 			done[key] = true
+		}
+	}
+	// "section.key" adds a line under the top-level section.
+	for k, v := range edits {
+		section, key, ok := strings.Cut(k, ".")
+		if !ok {
+			continue
+		}
+		for i, l := range lines {
+			if l == section+":" {
+				lines = append(lines[:i+1], append([]string{"  " + key + ": " + v}, lines[i+1:]...)...)
+				done[k] = true
+				break
+			}
 		}
 	}
 	for k := range edits {
@@ -407,15 +421,13 @@ func (l *load) snapshot() (ok []answer, non200, errs int) {
 	return append([]answer(nil), l.ok...), non200, l.errs
 }
 
-// needShort skips a slow test under -short.
+// needLong skips a slow test under -short.
 func needLong(t *testing.T, what string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skipping " + what)
 	}
 }
-
-var _ = testenv.InCI
 
 // metric sums the samples of a Prometheus metric family on /metrics (every
 // label set), or returns -1 when it is not there.
