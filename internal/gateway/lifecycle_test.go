@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,6 +273,11 @@ func TestLifecycle_NoFailedRequestWhileTheDeploymentChanges(t *testing.T) {
 			func() error { _, err := g.RemoveMember(ctx, "ch", gateway.Change{}); return err },
 		}
 		for k, step := range steps {
+			// Let the workers serve a few requests on this deployment
+			// first, so changes and requests really interleave.
+			for target := served.Load() + 4; served.Load() < target; {
+				runtime.Gosched()
+			}
 			if err := step(); err != nil {
 				t.Fatalf("round %d step %d: %v", round, k, err)
 			}
