@@ -38,7 +38,7 @@ SECTION=$(mktemp)
 	echo "### PostgreSQL outage of $OUTAGE under $RENDEZVOUS_OUTAGE_RATE requests/s (issue 14) — run of $DATE: $status"
 	echo
 	echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go env GOVERSION); load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)."
-	echo "\`TestPostgresOutage\` (internal/e2e/durability): the built binary, async mode, a private PostgreSQL cluster stopped (\`pg_ctl -m fast\`) for $OUTAGE and started again; the load (64 senders, open loop, POST /v1/predict, no X-Request-ID: the gateway's ids are read from the answers) runs 3 s before, through the outage and 5 s after; model deadlines are raised to 1 s so that CPU starvation on the shared machine does not show up as 503s."
+	echo "\`TestPostgresOutage\` (internal/e2e/durability): the built binary, async mode, a private PostgreSQL cluster stopped (\`pg_ctl -m fast\`) for $OUTAGE and started again; the load (64 senders, open loop, POST /v1/predict, no X-Request-ID: the gateway's ids are read from the answers) runs 3 s before, through the outage and 5 s after; model deadlines are raised to 1 s and \`server.max_in_flight\` to 256 (above the 65 senders) so that CPU starvation on the shared machine does not show up as 503s."
 	echo
 	echo "| figure | value |"
 	echo "|---|---:|"
