@@ -2,12 +2,6 @@ package record_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,48 +13,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
-// privatePG starts a throwaway PostgreSQL cluster on a port of its own (the
-// machine's PostgreSQL is never stopped) and returns its URL and a function
-// running private-pg.sh with a command (start, stop) on it.
-func privatePG(t *testing.T) (url string, ctl func(cmd string)) {
-	t.Helper()
-	script := testenv.SharedFile(t, "tools/private-pg.sh")
-	if bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(bins) == 0 {
-		testenv.Missing(t, "the PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql) are missing; install the postgresql package")
-	}
-	parent, err := os.MkdirTemp("", "rdv-private-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(parent, 0o755) // the cluster belongs to the postgres user
-	dir := filepath.Join(parent, "data")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	run := func(args ...string) string {
-		out, err := exec.Command(script, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("private-pg.sh %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	url = run("start", dir, port)
-	t.Cleanup(func() {
-		exec.Command(script, "destroy", dir).Run()
-		os.RemoveAll(parent)
-	})
-	return url, func(cmd string) {
-		if cmd == "start" {
-			run(cmd, dir, port)
-		} else {
-			run(cmd, dir)
-		}
-	}
-}
-
 // PostgreSQL stopped for 10 s under load, then started again: every record
 // EnqueueDurable accepted is in the store afterwards (the outage went to the
 // spool), none twice.
@@ -68,7 +20,7 @@ func TestRecorder_PrivatePostgresOutageUnderLoadLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 15-second outage test")
 	}
-	url, ctl := privatePG(t)
+	url, ctl := testenv.PrivatePostgres(t)
 	s, err := postgres.Open(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,8 @@ package durability
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,50 +11,6 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
-
-// privatePG starts a throwaway PostgreSQL cluster on a port of its own with
-// $RENDEZVOUS_SHARED/tools/private-pg.sh (the machine's PostgreSQL is never
-// stopped) and returns its URL and a function running the script with a
-// command (start, stop, kill) on it. Missing server binaries fail the test
-// under CI=true and skip it elsewhere.
-func privatePG(t *testing.T) (url string, ctl func(cmd string)) {
-	t.Helper()
-	script := testenv.SharedFile(t, "tools/private-pg.sh")
-	if bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(bins) == 0 {
-		testenv.Missing(t, "the PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql) are missing; install the postgresql package")
-	}
-	parent, err := os.MkdirTemp("", "rdv-private-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(parent, 0o755) // the cluster belongs to the postgres user
-	dir := filepath.Join(parent, "data")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	run := func(args ...string) string {
-		out, err := exec.Command(script, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("private-pg.sh %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	url = run("start", dir, port)
-	t.Cleanup(func() {
-		exec.Command(script, "destroy", dir).Run()
-		os.RemoveAll(parent)
-	})
-	return url, func(cmd string) {
-		if cmd == "start" {
-			run(cmd, dir, port)
-		} else {
-			run(cmd, dir)
-		}
-	}
-}
 
 // PostgreSQL (a private cluster) stopped under 1,000 requests/s for
 // $RENDEZVOUS_OUTAGE (default 30 s; bench/outage.sh runs 10m; also
@@ -79,7 +32,7 @@ func TestPostgresOutage(t *testing.T) {
 	outage := envDuration(t, "RENDEZVOUS_OUTAGE", 30*time.Second)
 	rate := float64(envInt(t, "RENDEZVOUS_OUTAGE_RATE", 1000))
 	drainWithin := envDuration(t, "RENDEZVOUS_OUTAGE_DRAIN", 3*time.Minute)
-	pgURL, ctl := privatePG(t)
+	pgURL, ctl := testenv.PrivatePostgres(t)
 	// Deadlines far above the example's 50 ms, and an admission limit
 	// above the load's 65 senders, so that a CPU-starved shared machine
 	// does not turn into 503s that have nothing to do with the store (a
