@@ -121,6 +121,12 @@ type Store struct {
 	// catchUpBytes in WAL frames (pages).
 	catchUp       atomic.Bool
 	catchUpFrames int
+	// restart asks the writer's catch-up to be a RESTART checkpoint, which
+	// waits for the readers in the WAL (see inTx); restartFrames is
+	// restartBytes in frames.
+	restart       atomic.Bool
+	restartFrames int
+	busy          time.Duration // busy_timeout of the connections
 
 	insertRecord   *sql.Stmt // one row
 	insertRecords  *sql.Stmt // multiRow rows
@@ -243,7 +249,7 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 	}
 	base := (&url.URL{Scheme: "file", Path: abs}).String() +
 		fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(%s)", busy.Milliseconds(), sync)
-	s := &Store{path: abs, scans: map[string]*sql.Stmt{}}
+	s := &Store{path: abs, scans: map[string]*sql.Stmt{}, busy: busy}
 	s.buffers = make(chan *[]byte, spareBuffers)
 	defer func() {
 		if err != nil {
@@ -290,6 +296,7 @@ func openAt(ctx context.Context, cfg Config, upTo int) (_ *Store, err error) {
 		return nil, fmt.Errorf("read page size: %w", err)
 	}
 	s.catchUpFrames = int(max(1, catchUpBytes/page))
+	s.restartFrames = int(max(1, restartBytes/page))
 	s.kick, s.stop, s.ckDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.checkpointLoop()
 	for _, p := range []struct {
@@ -582,6 +589,9 @@ func (s *Store) checkpointLoop() {
 			var busy, walFrames, copied int
 			err := s.ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
 			if err == nil && walFrames >= s.catchUpFrames {
+				if walFrames >= s.restartFrames {
+					s.restart.Store(true)
+				}
 				s.catchUp.Store(true)
 			}
 			if s.onCheckpoint != nil {
@@ -600,8 +610,13 @@ func insertRecordsSQL(n int) string {
 }
 
 // catchUpBytes is how large the WAL may grow before the writer finishes a
-// background checkpoint itself (see checkpointLoop).
-const catchUpBytes = 16 << 20
+// background checkpoint itself (see checkpointLoop); past restartBytes the
+// writer waits for the readers in the WAL to leave it.
+const (
+	catchUpBytes = 16 << 20
+	restartBytes = 32 << 20
+	restartWait  = 200 * time.Millisecond
+)
 
 // inTx runs fn in a write transaction and commits it when fn succeeds.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -616,8 +631,24 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		// commit can come in between, and this transaction restarts the
 		// WAL. PASSIVE: it waits for no one; a reader still in the WAL
 		// leaves it to the next round.
+		//
+		// When readers keep coming (each short, but one always in the WAL)
+		// PASSIVE never restarts it; past restartBytes the catch-up is a
+		// RESTART: it waits, up to busy_timeout, for the readers already
+		// in the WAL — readers arriving meanwhile read the database file,
+		// every frame being copied — so the WAL restarts and stays
+		// bounded at the cost of one write waiting a read's length.
+		// The wait is restartWait, not busy_timeout: a long analytics read
+		// holding the WAL delays this write that long at most, and the
+		// next catch-up tries again.
 		var busy, walFrames, copied int
-		_ = s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+		if s.restart.Swap(false) {
+			_, _ = s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds()))
+			_ = s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &walFrames, &copied)
+			_, _ = s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", s.busy.Milliseconds()))
+		} else {
+			_ = s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &copied)
+		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
