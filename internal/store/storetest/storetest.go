@@ -105,11 +105,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WritesLargeBatch", testLargeBatch},
 		{"CancelledContextFailsCalls", testCancel},
 		{"CancelledContextStopsScan", testCancelScan},
-		{"EventsRoundTripEveryFieldInAppendOrder", testEventsRoundTrip},
-		{"ListEventsKeepsTheNewestLimitOldestFirst", testEventsLimit},
-		{"ConcurrentAppendEventsGetDistinctIncreasingSeqs", testEventsConcurrent},
-		{"CancelledContextFailsEventCalls", testEventsCancel},
 	}
+	tests = append(tests, eventTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
 	}
