@@ -122,6 +122,9 @@ func components(cfg *config.Config, classes []int, words []string) obj {
 			"in_flight":     obj{"type": "integer"},
 			"max_in_flight": obj{"type": "integer"},
 			"state":         obj{"type": "string"},
+			"sample":        obj{"type": "number", "minimum": 0, "maximum": 1, "description": "Share of requests the model is called for (chosen by request id); 1 for production."},
+			"paused":        obj{"type": "boolean", "description": "A paused model is not called (recorded as skipped)."},
+			"fallback":      obj{"type": "integer", "minimum": -1, "description": "Position in the fallback order (0: first backstop after production); -1 for production and shadows."},
 		}}},
 	}}
 	comps["Readiness"] = obj{"type": "object", "required": []string{"status", "checks"}, "properties": obj{
