@@ -22,6 +22,8 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 	classes, words := labelEnums(cfg)
 	comps := components(cfg, classes, words)
 	paths := corePaths(cfg)
+	lifecycleComponents(comps)
+	lifecyclePaths(paths)
 	compatPaths(cfg, paths, comps, classes, words)
 	if err := mountExtra(paths, comps, extra); err != nil {
 		return nil, err
@@ -166,8 +168,8 @@ func jsonResp(desc string, s obj) obj {
 	return obj{"description": desc, "content": obj{"application/json": obj{"schema": s}}}
 }
 
-// corePaths documents the built-in routes (the lifecycle routes are added
-// by completeOperations).
+// corePaths documents the built-in routes but the lifecycle ones
+// (lifecyclePaths).
 func corePaths(cfg *config.Config) obj {
 	return obj{
 		"/v1/predict": obj{"post": obj{
