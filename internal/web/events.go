@@ -38,6 +38,10 @@ type eventMark struct {
 	X     float64
 	Label string
 	Tip   string
+	// End anchors the label on the line's left (right half of the plot);
+	// DY staggers the labels of neighbouring events.
+	End bool
+	DY  float64
 }
 
 // events reads the newest deployment events (none without an event log).
@@ -114,7 +118,8 @@ func (b *builder) markEvents(ax timeAxis) {
 		if ev.Reason != "" {
 			tip += ": " + ev.Reason
 		}
-		marks = append(marks, eventMark{X: ax.x(ev.Time), Label: label, Tip: tip})
+		x := ax.x(ev.Time)
+		marks = append(marks, eventMark{X: x, Label: label, Tip: tip, End: x > wideW/2, DY: float64(9 + 11*(len(marks)%4))})
 	}
 	for i := range b.v.Timeline {
 		if b.v.Timeline[i].Empty == "" {
