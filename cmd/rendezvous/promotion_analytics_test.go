@@ -209,4 +209,3 @@ func storedRecords(t *testing.T, url string) []record.Record {
 	}
 	return out
 }
-
