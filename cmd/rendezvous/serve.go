@@ -167,6 +167,9 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		gp.Durable = s.cfg.Recorder.Durability == config.DurabilitySync
 		if ev, ok := s.store.(store.EventLog); ok {
 			gp.Events = ev
+			// Runtime changes survive a restart (docs/LIFECYCLE.md).
+			dep = gateway.Restore(ctx, dep, ev, gateway.ConfigLoader(s.cfg, s.log), s.log)
+			gp.Deployment = dep
 		}
 	}
 	if s.gateway, err = gateway.New(gp); err != nil {

@@ -401,8 +401,9 @@ type ModelMetrics struct {
 	// PositiveRate is the share of answered results predicting class 1.
 	PositiveRate *float64 `json:"positive_rate"`
 	// Agreement is the share of requests answered by both this model and
-	// production where both predicted the same class; null for production
-	// itself. AgreementN is that number of requests.
+	// that request's production model (another model) where both predicted
+	// the same class; null when there is none (production all along).
+	// AgreementN is that number of requests.
 	Agreement  *float64 `json:"agreement"`
 	AgreementN int64    `json:"agreement_n"`
 	// Labelled holds metrics on answered results with a label.
@@ -453,7 +454,7 @@ func (a *MetricsAccumulator) Result() MetricsReport {
 		Requests:  a.all.requests,
 		Labelled:  a.all.labelled,
 		Fallbacks: a.all.fallbacks,
-		Models:    a.all.result(a.lastProd),
+		Models:    a.all.result(),
 	}
 	if !a.all.first.IsZero() {
 		f, l := a.all.first, a.all.last
@@ -468,16 +469,16 @@ func (a *MetricsAccumulator) Result() MetricsReport {
 		slices.SortFunc(keys, func(x, y time.Time) int { return x.Compare(y) })
 		for _, k := range keys {
 			w := a.buckets[k]
-			rep.Buckets = append(rep.Buckets, BucketMetrics{Start: k, Requests: w.requests, Labelled: w.labelled, Fallbacks: w.fallbacks, Models: w.result(a.lastProd)})
+			rep.Buckets = append(rep.Buckets, BucketMetrics{Start: k, Requests: w.requests, Labelled: w.labelled, Fallbacks: w.fallbacks, Models: w.result()})
 		}
 	}
 	return rep
 }
 
-func (w *window) result(lastProd string) []ModelMetrics {
+func (w *window) result() []ModelMetrics {
 	out := make([]ModelMetrics, 0, len(w.models))
 	for name, m := range w.models {
-		out = append(out, m.result(name, name == lastProd))
+		out = append(out, m.result(name))
 	}
 	slices.SortFunc(out, func(x, y ModelMetrics) int {
 		if c := x.Role.Rank() - y.Role.Rank(); c != 0 {
@@ -488,7 +489,7 @@ func (w *window) result(lastProd string) []ModelMetrics {
 	return out
 }
 
-func (m *modelAcc) result(name string, isProduction bool) ModelMetrics {
+func (m *modelAcc) result(name string) ModelMetrics {
 	mm := ModelMetrics{
 		Model:    name,
 		Role:     m.role,
@@ -503,7 +504,9 @@ func (m *modelAcc) result(name string, isProduction bool) ModelMetrics {
 		p := latencyPercentiles(m.latency, []float64{50, 95, 99})
 		mm.LatencyMS = Latency{P50: ptr(p[0]), P95: ptr(p[1]), P99: ptr(p[2])}
 	}
-	if !isProduction && m.role != model.RoleProduction && m.agreeN > 0 {
+	// agreeN counts only the requests this model was not production for,
+	// so a model promoted within the window has its agreement from before.
+	if m.agreeN > 0 {
 		mm.Agreement = ptr(float64(m.agreeEq) / float64(m.agreeN))
 	}
 	mm.AgreementN = m.agreeN

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,10 +57,19 @@ type modelView struct {
 	InFlight    int        `json:"in_flight"`
 	MaxInFlight int        `json:"max_in_flight"`
 	State       string     `json:"state"`
+	// Sample is the share of requests the member is called for (1 for
+	// production); Paused, whether it is paused.
+	Sample float64 `json:"sample"`
+	Paused bool    `json:"paused"`
+	// Fallback is the member's position in the fallback order (0: first
+	// backstop after production); -1 for production and shadows.
+	Fallback int `json:"fallback"`
 }
 
 func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
-	ms := h.gw.Models()
+	d := h.gw.Deployment()
+	ms := d.Router.Members()
+	order := d.FallbackOrder()
 	out := make([]modelView, len(ms))
 	for i, m := range ms {
 		out[i] = modelView{
@@ -72,6 +82,12 @@ func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
 			InFlight:    m.InFlight,
 			MaxInFlight: m.MaxInFlight,
 			State:       m.State,
+			Sample:      gateway.Sample(m.Skip),
+			Paused:      m.Paused,
+			Fallback:    slices.Index(order, m.Name),
+		}
+		if m.Role == model.RoleProduction {
+			out[i].Fallback = -1
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"models": out})

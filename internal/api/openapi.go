@@ -22,6 +22,8 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 	classes, words := labelEnums(cfg)
 	comps := components(cfg, classes, words)
 	paths := corePaths(cfg)
+	lifecycleComponents(comps)
+	lifecyclePaths(paths)
 	compatPaths(cfg, paths, comps, classes, words)
 	if err := mountExtra(paths, comps, extra); err != nil {
 		return nil, err
@@ -122,6 +124,9 @@ func components(cfg *config.Config, classes []int, words []string) obj {
 			"in_flight":     obj{"type": "integer"},
 			"max_in_flight": obj{"type": "integer"},
 			"state":         obj{"type": "string"},
+			"sample":        obj{"type": "number", "minimum": 0, "maximum": 1, "description": "Share of requests the model is called for (chosen by request id); 1 for production."},
+			"paused":        obj{"type": "boolean", "description": "A paused model is not called (recorded as skipped)."},
+			"fallback":      obj{"type": "integer", "minimum": -1, "description": "Position in the fallback order (0: first backstop after production); -1 for production and shadows."},
 		}}},
 	}}
 	comps["Readiness"] = obj{"type": "object", "required": []string{"status", "checks"}, "properties": obj{
@@ -163,8 +168,8 @@ func jsonResp(desc string, s obj) obj {
 	return obj{"description": desc, "content": obj{"application/json": obj{"schema": s}}}
 }
 
-// corePaths documents the built-in routes (the lifecycle routes are added
-// by completeOperations).
+// corePaths documents the built-in routes but the lifecycle ones
+// (lifecyclePaths).
 func corePaths(cfg *config.Config) obj {
 	return obj{
 		"/v1/predict": obj{"post": obj{

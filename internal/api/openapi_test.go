@@ -34,7 +34,8 @@ func TestOpenAPI_DocumentIsStructurallyValidAndMatchesTheConfig(t *testing.T) {
 	// Every route the handler serves is documented, with operations that
 	// have responses, and operationIds are unique.
 	paths := doc["paths"].(map[string]any)
-	want := []string{"/v1/predict", "/v1/requests/{id}", "/v1/models", "/healthz", "/readyz", "/openapi.json", "/metrics"}
+	want := []string{"/v1/predict", "/v1/requests/{id}", "/v1/models", "/healthz", "/readyz", "/openapi.json", "/metrics",
+		"/v1/models/{name}", "/v1/models/{name}/promote", "/v1/rollback", "/v1/reload", "/v1/deployments"}
 	for _, rt := range f.cfg.Routes {
 		want = append(want, rt.Path)
 	}
@@ -73,7 +74,7 @@ func TestOpenAPI_DocumentIsStructurallyValidAndMatchesTheConfig(t *testing.T) {
 	// Each path is actually served (no 404 for a documented route).
 	for _, p := range want {
 		for method := range paths[p].(map[string]any) {
-			path := strings.Replace(p, "{id}", "x", 1)
+			path := strings.NewReplacer("{id}", "x", "{name}", "prod-gbt").Replace(p)
 			if r := f.do(t, strings.ToUpper(method), path, "application/json", "{}"); r.code == 404 && p != "/v1/requests/{id}" || r.code == 405 {
 				t.Errorf("documented %s %s answers %d", method, p, r.code)
 			}

@@ -260,9 +260,10 @@ func (g *Gateway) Replace(ctx context.Context, kind string, d *Deployment, ch Ch
 	return g.change(ctx, kind, "", ch, func(*Deployment) (*Deployment, error) { return d, nil })
 }
 
-// ErrNoEventLog is Events' error when the store keeps no deployment
-// history (no backend does yet: the history lives only in the log).
-var ErrNoEventLog = errors.New("deployment history is not kept by this store yet (changes are logged by the server; a restart returns to the configuration file)")
+// ErrNoEventLog is Events' error when the gateway has no event log (no
+// store: recording is off, so changes are only logged and a restart
+// returns to the configuration file).
+var ErrNoEventLog = errors.New("deployment history is not kept without a store (changes are logged by the server; a restart returns to the configuration file)")
 
 // Events lists the deployment events (limit > 0: the newest limit).
 func (g *Gateway) Events(ctx context.Context, limit int) ([]store.DeploymentEvent, error) {
@@ -341,8 +342,11 @@ func (d *Deployment) index(name string) int {
 	return slices.IndexFunc(d.Members, func(m rendezvous.Member) bool { return m.Name == name })
 }
 
-// fallbackOrder is the explicit fallback list, or the default one (the
-// canary, then the challengers in member order).
+// FallbackOrder is the order in which members back production up: the
+// explicit policy.fallback list, or the default one (the canary, then the
+// challengers in member order). Members not in it are shadows.
+func (d *Deployment) FallbackOrder() []string { return d.fallbackOrder() }
+
 func (d *Deployment) fallbackOrder() []string {
 	if len(d.Policy.Fallback) > 0 {
 		return slices.Clone(d.Policy.Fallback)

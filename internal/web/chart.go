@@ -75,6 +75,9 @@ type chart struct {
 	Empty string
 	// Note is a line of text under the chart (missing values, bucket rule).
 	Note string
+	// Events are the deployment changes drawn as vertical lines (time
+	// charts).
+	Events []eventMark
 }
 
 // Geometry of the frame, for the template.

@@ -89,7 +89,9 @@ type view struct {
 	ModelNames  []string
 	Recent      []recentRow
 	Records     []recordView // static report: the recent requests in full
-	Problems    []string     // non-fatal: a figure that could not be computed
+	// Events are the deployment changes in the window, newest first.
+	Events   []eventRow
+	Problems []string // non-fatal: a figure that could not be computed
 }
 
 type rangeOption struct {
@@ -190,6 +192,10 @@ type builder struct {
 	// and their latest labels (nil: none).
 	full  []record.Record
 	truth []*int
+	// evs are the newest deployment events; evErr why they could not be
+	// read.
+	evs   []store.DeploymentEvent
+	evErr error
 }
 
 // window resolves the window actually drawn: [since, until) with the
@@ -290,6 +296,7 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 		b.bucketDrift(tg, win, prod, ax, buckets)
 	}
 	tg.run(func() error { return b.recent(win, static) })
+	tg.run(b.events)
 	if err := tg.wait(); err != nil {
 		return nil, err
 	}
@@ -302,6 +309,8 @@ func (d *Dashboard) build(ctx context.Context, win monitor.Window, static bool) 
 	b.models(mr, out, compareOf)
 	b.drift(drifts)
 	b.timeline(ax, mr, out, buckets)
+	b.markEvents(ax)
+	b.eventPanel()
 	b.recentColumns()
 	b.records()
 	return v, nil

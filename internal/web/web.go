@@ -55,6 +55,9 @@ type Monitor interface {
 type Params struct {
 	Monitor Monitor
 	Store   store.Reader
+	// Events is the deployment history, marked on the time charts and
+	// listed in a panel (default: Store when it keeps one; nil: none).
+	Events Events
 	// Title heads the page (default "Rendezvous").
 	Title string
 	// Fields orders a record's input fields (the schema's order); fields
@@ -81,6 +84,7 @@ type Params struct {
 type Dashboard struct {
 	mon      Monitor
 	store    store.Reader
+	events   Events
 	title    string
 	fields   []string
 	labels   map[int]string
@@ -112,7 +116,10 @@ func New(p Params) (*Dashboard, error) {
 		return nil, errors.New("web: Monitor and Store are required")
 	}
 	d := &Dashboard{mon: p.Monitor, store: p.Store, title: p.Title, fields: p.Fields, labels: p.Labels,
-		recentN: p.Recent, now: p.Now, log: p.Logger}
+		recentN: p.Recent, now: p.Now, log: p.Logger, events: p.Events}
+	if ev, ok := p.Store.(Events); ok && d.events == nil {
+		d.events = ev
+	}
 	if d.title == "" {
 		d.title = "Rendezvous"
 	}

@@ -11,8 +11,8 @@
 //
 // The path names the database (default "rendezvous"). Three query
 // parameters belong to this store and are removed before the URL reaches
-// the driver: records and feedback name the two collections (defaults
-// "records" and "feedback"), and connect_timeout (a Go duration, default
+// the driver: records, feedback and events name the three collections
+// (defaults "records", "feedback" and "deployment_events"), and connect_timeout (a Go duration, default
 // 10s) bounds Open's connect and ping. Every other parameter is the driver's
 // (authSource, replicaSet, tls, w, serverSelectionTimeoutMS, …). Errors name
 // the URL with its password redacted.
@@ -42,6 +42,14 @@
 //
 // seq is strictly increasing within a process (wall-clock nanoseconds, bumped
 // past the previous value) and orders rows with the same received_us.
+//
+// Deployment events (store.EventLog) are only ever inserted, one document
+// each, with the store-assigned sequence number as _id:
+//
+//	{_id: Long(seq), at: ISODate(…), at_us: Long(…), kind, doc: "<the event as JSON>"}
+//
+// doc is JSON text, not a sub-document, so the event's strings (U+0000
+// included) and its gate figures round-trip exactly on FerretDB too.
 //
 // Open creates the indexes when missing: records on {received_us: 1, _id: 1},
 // {entity_id: 1, received_us: 1} and {received_at: 1}; feedback on
@@ -92,6 +100,7 @@ const (
 	DefaultDatabase       = "rendezvous"
 	DefaultRecords        = "records"
 	DefaultFeedback       = "feedback"
+	DefaultEvents         = "deployment_events"
 	DefaultConnectTimeout = 10 * time.Second
 )
 
@@ -112,8 +121,9 @@ type Config struct {
 	// URI is the connection string handed to the driver: the store URL
 	// without this store's own query parameters.
 	URI string
-	// Database, Records and Feedback name the database and the collections.
-	Database, Records, Feedback string
+	// Database, Records, Feedback and Events name the database and the
+	// collections.
+	Database, Records, Feedback, Events string
 	// ConnectTimeout bounds Open's connect and ping.
 	ConnectTimeout time.Duration
 }
@@ -129,7 +139,7 @@ func ParseURL(rawURL string) (Config, error) {
 	if !ok || (!strings.EqualFold(scheme, Scheme) && !strings.EqualFold(scheme, SchemeSRV)) {
 		return fail("scheme must be %s:// or %s://", Scheme, SchemeSRV)
 	}
-	cfg := Config{Database: DefaultDatabase, Records: DefaultRecords, Feedback: DefaultFeedback, ConnectTimeout: DefaultConnectTimeout}
+	cfg := Config{Database: DefaultDatabase, Records: DefaultRecords, Feedback: DefaultFeedback, Events: DefaultEvents, ConnectTimeout: DefaultConnectTimeout}
 	authority, pathQuery := rest, ""
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		authority, pathQuery = rest[:i], rest[i:]
@@ -157,7 +167,7 @@ func ParseURL(rawURL string) (Config, error) {
 		}
 		k, v, _ := strings.Cut(part, "=")
 		key := strings.ToLower(k)
-		if key != "records" && key != "feedback" && key != "connect_timeout" {
+		if key != "records" && key != "feedback" && key != "events" && key != "connect_timeout" {
 			kept = append(kept, part) // the driver's: passed on untouched
 			continue
 		}
@@ -166,14 +176,17 @@ func ParseURL(rawURL string) (Config, error) {
 			return fail("query parameter %s: %v", key, err)
 		}
 		switch key {
-		case "records", "feedback":
+		case "records", "feedback", "events":
 			if err := checkCollectionName(val); err != nil {
 				return fail("%s collection %q: %v", key, val, err)
 			}
-			if key == "records" {
+			switch key {
+			case "records":
 				cfg.Records = val
-			} else {
+			case "feedback":
 				cfg.Feedback = val
+			default:
+				cfg.Events = val
 			}
 		case "connect_timeout":
 			d, err := time.ParseDuration(val)
@@ -185,6 +198,9 @@ func ParseURL(rawURL string) (Config, error) {
 	}
 	if cfg.Records == cfg.Feedback {
 		return fail("records and feedback collections are both %q", cfg.Records)
+	}
+	if cfg.Events == cfg.Records || cfg.Events == cfg.Feedback {
+		return fail("the events collection %q is also the records or feedback collection", cfg.Events)
 	}
 	cfg.URI = strings.ToLower(scheme) + "://" + authority + path
 	if len(kept) > 0 {
@@ -224,6 +240,7 @@ type Store struct {
 	client   *mongo.Client
 	records  *mongo.Collection
 	feedback *mongo.Collection
+	events   *mongo.Collection
 	redacted string // the URL with its password redacted, for errors
 
 	seqMu   sync.Mutex
@@ -273,6 +290,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 		client:   client,
 		records:  client.Database(cfg.Database).Collection(cfg.Records),
 		feedback: client.Database(cfg.Database).Collection(cfg.Feedback),
+		events:   client.Database(cfg.Database).Collection(cmp.Or(cfg.Events, DefaultEvents)),
 		redacted: redacted,
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {

@@ -17,19 +17,21 @@ func TestParseURL(t *testing.T) {
 		want Config
 	}{
 		{"mongodb://127.0.0.1:27017", Config{URI: "mongodb://127.0.0.1:27017",
-			Database: "rendezvous", Records: "records", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
+			Database: "rendezvous", Records: "records", Feedback: "feedback", Events: "deployment_events", ConnectTimeout: 10 * time.Second}},
 		{"mongodb://u:p%40ss@db1:27017,db2:27017/analytics?replicaSet=rs0&records=req&feedback=labels&connect_timeout=3s&authSource=admin",
 			Config{URI: "mongodb://u:p%40ss@db1:27017,db2:27017/analytics?replicaSet=rs0&authSource=admin",
-				Database: "analytics", Records: "req", Feedback: "labels", ConnectTimeout: 3 * time.Second}},
+				Database: "analytics", Records: "req", Feedback: "labels", Events: "deployment_events", ConnectTimeout: 3 * time.Second}},
 		{"mongodb+srv://u:p@cluster0.example.net/?retryWrites=true&w=majority",
 			Config{URI: "mongodb+srv://u:p@cluster0.example.net/?retryWrites=true&w=majority",
-				Database: "rendezvous", Records: "records", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
+				Database: "rendezvous", Records: "records", Feedback: "feedback", Events: "deployment_events", ConnectTimeout: 10 * time.Second}},
 		{"mongodb://h/?authMechanismProperties=SERVICE_NAME:other%2Cx&Records=r2", Config{URI: "mongodb://h/?authMechanismProperties=SERVICE_NAME:other%2Cx",
-			Database: "rendezvous", Records: "r2", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
+			Database: "rendezvous", Records: "r2", Feedback: "feedback", Events: "deployment_events", ConnectTimeout: 10 * time.Second}},
 		{"MongoDB://h", Config{URI: "mongodb://h",
-			Database: "rendezvous", Records: "records", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
+			Database: "rendezvous", Records: "records", Feedback: "feedback", Events: "deployment_events", ConnectTimeout: 10 * time.Second}},
 		{"mongodb://h/db?records=a.b", Config{URI: "mongodb://h/db",
-			Database: "db", Records: "a.b", Feedback: "feedback", ConnectTimeout: 10 * time.Second}},
+			Database: "db", Records: "a.b", Feedback: "feedback", Events: "deployment_events", ConnectTimeout: 10 * time.Second}},
+		{"mongodb://h/db?events=history", Config{URI: "mongodb://h/db",
+			Database: "db", Records: "records", Feedback: "feedback", Events: "history", ConnectTimeout: 10 * time.Second}},
 	}
 	for _, tc := range tests {
 		got, err := ParseURL(tc.raw)
@@ -54,6 +56,7 @@ func TestParseURL_RejectsBadURLsNamingTheProblemWithoutThePassword(t *testing.T)
 		{"mongodb://u:secret@h/db?records=$x", `must not contain "$"`},
 		{"mongodb://u:secret@h/db?connect_timeout=soon", "connect_timeout \"soon\": want a positive duration"},
 		{"mongodb://u:secret@h/db?records=x&feedback=x", `records and feedback collections are both "x"`},
+		{"mongodb://u:secret@h/db?events=feedback", `the events collection "feedback" is also the records or feedback collection`},
 	}
 	for _, tc := range tests {
 		_, err := ParseURL(tc.raw)

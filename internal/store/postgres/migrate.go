@@ -48,6 +48,14 @@ CREATE INDEX feedback_request_id ON feedback (request_id);
 ALTER TABLE feedback ADD COLUMN id text COLLATE "C"; -- NULL for rows written before feedback had ids
 CREATE UNIQUE INDEX feedback_id ON feedback (id);
 `},
+	{4, "deployment_events", `
+CREATE TABLE deployment_events (
+	seq  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at   timestamptz NOT NULL,
+	kind text COLLATE "C" NOT NULL,
+	doc  json NOT NULL -- the whole store.DeploymentEvent (json, not jsonb: exact text, U+0000 escapes kept)
+);
+`},
 }
 
 // migrate applies, in one transaction, every migration up to and including

@@ -23,6 +23,7 @@
 //	        doc jsonb, feature_order json, doc_exact json)
 //	feedback(seq bigint identity PRIMARY KEY, request_id text, entity_id text, label integer, received_at timestamptz)
 //	schema_migrations(version integer PRIMARY KEY, name text, applied_at timestamptz)
+//	deployment_events(seq bigint identity PRIMARY KEY, at timestamptz, kind text, doc json)
 //
 // doc is the whole record (the record.Record JSON shape, so
 // doc->'models'->'prod-gbt'->>'prediction' works). jsonb keeps neither object

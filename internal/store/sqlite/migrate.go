@@ -50,6 +50,14 @@ CREATE INDEX feedback_request_id ON feedback (request_id);
 ALTER TABLE feedback ADD COLUMN id TEXT; -- NULL for rows written before feedback had ids
 CREATE UNIQUE INDEX feedback_id ON feedback (id);
 `, nil},
+	{7, "deployment_events", `
+CREATE TABLE deployment_events (
+	seq  INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, -- never reused, so strictly increasing
+	at   INTEGER NOT NULL, -- microseconds since the Unix epoch, UTC
+	kind TEXT    NOT NULL,
+	doc  TEXT    NOT NULL  -- the whole store.DeploymentEvent as JSON
+);
+`, nil},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).

@@ -32,6 +32,7 @@
 //	feedback(seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id, entity_id, label INTEGER, received_at INTEGER)
 //	schema_migrations(version INTEGER PRIMARY KEY, name, applied_at)
 //	summary_blocks(seq INTEGER PRIMARY KEY AUTOINCREMENT, min_at INTEGER, max_at INTEGER, n INTEGER, data BLOB, inputs BLOB)
+//	deployment_events(seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER, kind TEXT, doc TEXT)
 //
 // doc is the whole record as JSON (the record.Record encoding, "_id" first);
 // received_at is microseconds since the Unix epoch in UTC; entity_id is NULL

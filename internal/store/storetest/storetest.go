@@ -32,6 +32,8 @@
 //     requests in ReceivedAt order (ID for ties).
 //   - A cancelled context fails the call with an error wrapping the
 //     context's error, and a cancelled WriteRecords writes nothing.
+//   - Every backend keeps deployment events (store.EventLog); the event
+//     log's own contract is in events.go.
 package storetest
 
 import (
@@ -104,6 +106,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelledContextFailsCalls", testCancel},
 		{"CancelledContextStopsScan", testCancelScan},
 	}
+	tests = append(tests, eventTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
 	}

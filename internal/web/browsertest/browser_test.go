@@ -122,7 +122,7 @@ func startGateway(t *testing.T) *testGateway {
 	step := 50 * time.Minute / time.Duration(len(g.ref.Rows)+2)
 	var tick atomic.Int64
 	extra := append(insight.Routes(insight.Params{Monitor: g.mon, Feedback: feedback.New(g.store, nil, cfg.Labels.Words, nil), Export: g.store}), g.dash.Routes()...)
-	g.gw, err = gateway.New(gateway.Params{Deployment: dep, Recorder: g.rec, Store: g.store,
+	g.gw, err = gateway.New(gateway.Params{Deployment: dep, Recorder: g.rec, Store: g.store, Events: g.store,
 		Now: func() time.Time { return start.Add(time.Duration(tick.Add(1)) * step) }})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +135,26 @@ func startGateway(t *testing.T) *testGateway {
 	t.Cleanup(srv.Close)
 	g.url = srv.URL
 	return g
+}
+
+// promoteAndRollBack promotes dev-logreg through the API (forced: no gate
+// is configured) and rolls back, after the traffic, so the deployment
+// history has two events inside the window and the figures are unchanged.
+func (g *testGateway) promoteAndRollBack(t *testing.T) {
+	t.Helper()
+	for _, c := range []struct{ path, body string }{
+		{"/v1/models/dev-logreg/promote", `{"force": true, "reason": "browser test"}`},
+		{"/v1/rollback", `{"reason": "undo the browser test"}`},
+	} {
+		resp, err := http.Post(g.url+c.path, "application/json", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d", c.path, resp.StatusCode)
+		}
+	}
 }
 
 // sendTraffic replays the production bundle's 891 reference rows through
@@ -382,6 +402,7 @@ func TestDashboard_InBrowserShowsDriftedAgeModelsTrendsAndRecords(t *testing.T) 
 	b := newBrowser(t)
 	g := startGateway(t)
 	g.sendTraffic(t)
+	g.promoteAndRollBack(t)
 	shots := screenshotDir(t)
 
 	b.do(t, "load the dashboard",
@@ -432,6 +453,18 @@ func TestDashboard_InBrowserShowsDriftedAgeModelsTrendsAndRecords(t *testing.T) 
 		t.Errorf("%d verdicts, want 2 (canary and challenger)", verdicts)
 	}
 
+	// The promotion and the rollback are marked on every time chart and
+	// listed in the deployment changes panel.
+	for _, id := range []string{"c-requests", "c-accuracy", "c-drift", "c-latency"} {
+		if n := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('#%s .event-mark').length`, id)); n != 2 {
+			t.Errorf("chart %s shows %d deployment event marks, want 2", id, n)
+		}
+	}
+	rows := eval[[]string](t, b, `[...document.querySelectorAll('#deployments tbody tr')].map(r => r.innerText.replace(/\s+/g, ' ').trim())`)
+	if len(rows) != 2 || !strings.Contains(rows[0], "rollback") || !strings.Contains(rows[1], "promote") ||
+		!strings.Contains(rows[1], "forced") || !strings.Contains(rows[1], "browser test") {
+		t.Errorf("deployment changes panel rows = %q, want the rollback then the forced promotion", rows)
+	}
 	b.screenshot(t, shots, "dashboard-1280x800.png", true)
 
 	// A hostile entity id is shown as text on its record page, never run.

@@ -61,6 +61,10 @@ func TestStore_ContractOnMongoDB(t *testing.T) {
 // docs/FERRETDB.md). These tests cover the rest of the behaviour on it and
 // pin the limit down.
 
+func TestStore_KeepsDeploymentEventsOnFerretDBWithPostgreSQL(t *testing.T) {
+	storetest.RunEvents(t, opener(ferrettest.Start(t, ferrettest.PostgreSQL)))
+}
+
 func TestStore_WritesScansAndMatchesOnFerretDBWithPostgreSQL(t *testing.T) {
 	s := opener(ferrettest.Start(t, ferrettest.PostgreSQL))(t)
 	t.Cleanup(func() { s.Close() })
