@@ -110,7 +110,9 @@ var (
 	descBatches = prometheus.NewDesc("rendezvous_recorder_batches_total",
 		"Batches written to the store.", nil, nil)
 	descDropped = prometheus.NewDesc("rendezvous_recorder_dropped_total",
-		"Records dropped because the recorder's queue was full.", nil, nil)
+		"Records dropped: the queue was full and there was no spool, or the spool was full or failing, or recording had stopped.", nil, nil)
+	descSpilled = prometheus.NewDesc("rendezvous_recorder_spilled_total",
+		"Records sent to the spool because the recorder's queue was full.", nil, nil)
 	descQuarantined = prometheus.NewDesc("rendezvous_recorder_quarantined_total",
 		"Records the reachable store refused on their own; logged in full and not retried.", nil, nil)
 	descWriteErrors = prometheus.NewDesc("rendezvous_recorder_write_errors_total",
@@ -129,7 +131,7 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueCap, descEnqueued, descWritten, descBatches,
-		descDropped, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
+		descDropped, descSpilled, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
 		ch <- d
 	}
 }
@@ -146,6 +148,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWritten, s.Written)
 		counter(descBatches, s.Batches)
 		counter(descDropped, s.Dropped)
+		counter(descSpilled, s.Spilled)
 		counter(descQuarantined, s.Quarantined)
 		counter(descWriteErrors, s.WriteErrors)
 		deg := 0.0
