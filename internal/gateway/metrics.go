@@ -113,6 +113,10 @@ var (
 		"Records dropped: the queue was full and there was no spool, or the spool was full or failing, or recording had stopped.", nil, nil)
 	descSpilled = prometheus.NewDesc("rendezvous_recorder_spilled_total",
 		"Records sent to the spool because the recorder's queue was full.", nil, nil)
+	descIDUnchecked = prometheus.NewDesc("rendezvous_request_id_unchecked_total",
+		"Client request ids accepted while the store could not say whether they were used before.", nil, nil)
+	descIDOutcome = prometheus.NewDesc("rendezvous_request_id_unchecked_outcome_total",
+		"What the store showed, once reachable, for client ids accepted unchecked: verified, conflict (an earlier different request kept), retry (an earlier same request kept), unverified.", []string{"outcome"}, nil)
 	descQuarantined = prometheus.NewDesc("rendezvous_recorder_quarantined_total",
 		"Records the reachable store refused on their own; logged in full and not retried.", nil, nil)
 	descWriteErrors = prometheus.NewDesc("rendezvous_recorder_write_errors_total",
@@ -131,7 +135,7 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueCap, descEnqueued, descWritten, descBatches,
-		descDropped, descSpilled, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
+		descDropped, descSpilled, descIDUnchecked, descIDOutcome, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
 		ch <- d
 	}
 }
@@ -156,6 +160,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			deg = 1
 		}
 		gauge(descDegraded, deg)
+	}
+	ids, _ := c.g.IDCheckStats()
+	ch <- prometheus.MustNewConstMetric(descIDUnchecked, prometheus.CounterValue, float64(ids.Unchecked))
+	for _, o := range []struct {
+		name string
+		n    uint64
+	}{{"verified", ids.Verified}, {"conflict", ids.Conflicts}, {"retry", ids.Retries}, {"unverified", ids.Unverified}} {
+		ch <- prometheus.MustNewConstMetric(descIDOutcome, prometheus.CounterValue, float64(o.n), o.name)
 	}
 	inFlight, limit := c.g.AdmissionState()
 	ch <- prometheus.MustNewConstMetric(descAdmitted, prometheus.GaugeValue, float64(inFlight))
