@@ -276,10 +276,10 @@ type Recorder struct {
 	stats   RecorderStats
 	// failing is true while the last write attempt failed.
 	failing bool
-	// spooled maps the id of each record in the spool and not yet
-	// written to the seq of its frame (for Lookup); spoolRecs counts them
-	// (an id spooled twice counts twice).
-	spooled   map[string]uint64
+	// spooled indexes the ids of the records in the spool and not yet
+	// written by frame (for Lookup); spoolRecs counts them (an id spooled
+	// twice counts twice).
+	spooled   *spoolIndex
 	spoolRecs int
 	// spilling holds the chunks a spill (full queue) took from the queue
 	// and has not yet appended to the spool, for Lookup; spilledSeq is the
@@ -372,7 +372,7 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 		r.kick = make(chan struct{}, 1)
 		r.replayDone = make(chan struct{})
 		r.replayCtx, r.replayCancel = context.WithCancel(context.Background())
-		r.spooled = map[string]uint64{}
+		r.spooled = newSpoolIndex()
 		r.recover()
 		go r.replay()
 	}
@@ -391,11 +391,14 @@ func (r *Recorder) recover() {
 		if f.Kind != spool.KindRecords {
 			return nil
 		}
-		return scanBatch(f.Data, func(id string, _ []byte) bool {
-			r.spooled[id] = f.Seq
-			r.spoolRecs++
+		var ids []string
+		err := scanBatch(f.Data, func(id string, _ []byte) bool {
+			ids = append(ids, id)
 			return true
 		})
+		r.spooled.add(f.Seq, ids)
+		r.spoolRecs += len(ids)
+		return err
 	})
 	if err != nil {
 		// The replayer meets the same frame and deals with it.
@@ -562,27 +565,32 @@ func (r *Recorder) Lookup(id string) (Record, bool) {
 			}
 		}
 	}
-	seq, ok := r.spooled[id]
+	var seqs []uint64
+	if r.spooled != nil {
+		seqs = r.spooled.candidates(id)
+	}
 	r.mu.Unlock()
-	if !ok {
-		return Record{}, false
-	}
-	f, err := r.sp.Read(seq)
-	if err != nil {
-		return Record{}, false // written and acknowledged meanwhile, or the spool is closed
-	}
-	var (
-		rec   Record
-		found bool
-	)
-	scanBatch(f.Data, func(rid string, doc []byte) bool {
-		if rid != id {
-			return true
+	for _, seq := range seqs {
+		f, err := r.sp.Read(seq)
+		if err != nil {
+			continue // written and acknowledged meanwhile, or the spool is closed
 		}
-		found = json.Unmarshal(doc, &rec) == nil
-		return false
-	})
-	return rec, found
+		var (
+			rec   Record
+			found bool
+		)
+		scanBatch(f.Data, func(rid string, doc []byte) bool {
+			if rid != id {
+				return true
+			}
+			found = json.Unmarshal(doc, &rec) == nil
+			return false
+		})
+		if found {
+			return rec, true
+		}
+	}
+	return Record{}, false
 }
 
 // Stats returns a point-in-time view of the Recorder.
@@ -858,11 +866,13 @@ func (r *Recorder) spoolLocked(batches [][]Record) error {
 		return &DropError{Reason: reason}
 	}
 	for j, recs := range framed {
+		ids := make([]string, 0, len(recs))
 		for i := range recs {
 			if !refusedIDs[recs[i].ID] {
-				r.spooled[recs[i].ID] = first + uint64(j)
+				ids = append(ids, recs[i].ID)
 			}
 		}
+		r.spooled.add(first+uint64(j), ids)
 	}
 	r.spoolRecs += kept
 	r.stats.Spooled += uint64(kept)
@@ -970,12 +980,7 @@ func (r *Recorder) replayFrame(f spool.Frame) bool {
 func (r *Recorder) forgetSpooled(f spool.Frame, extra int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	scanBatch(f.Data, func(id string, _ []byte) bool {
-		if r.spooled[id] == f.Seq {
-			delete(r.spooled, id)
-		}
-		return true
-	})
+	r.spooled.forget(f.Seq)
 	r.spoolRecs -= extra
 }
 
