@@ -44,9 +44,9 @@ type Claim struct {
 	// served as new, and its record is verified against the store once the
 	// store answers (see idcheck.go).
 	Unchecked bool
-	mu       sync.Mutex
-	pending  int // records still to hand over before the id is released
-	released bool
+	mu        sync.Mutex
+	pending   int // records still to hand over before the id is released
+	released  bool
 }
 
 // Claim reserves a client-chosen id and looks up what an earlier request
