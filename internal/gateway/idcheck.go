@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
-	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
 // While the store is unreachable, a client-chosen request id cannot be
@@ -38,9 +37,9 @@ const (
 	// unchecked id is accepted and counted but not verified.
 	maxUnchecked = 100_000
 	// verifyEvery is the verifier's pace; verifyMissing is how many passes
-	// with the store reachable an id may be missing from both the store and
-	// the recorder before the verifier gives up on it (its record was
-	// dropped, or the recorder has not written it yet after a long spool).
+	// with the store answering its ping an id may be missing from both the
+	// store and the recorder (or unreadable) before the verifier gives up
+	// on it (its record was dropped).
 	verifyEvery   = time.Second
 	verifyMissing = 600
 )
@@ -221,9 +220,9 @@ func (g *Gateway) verifyPass() int {
 		lctx, lcancel := context.WithTimeout(context.Background(), idCheckTimeout)
 		stored, err := g.store.GetRecord(lctx, id)
 		lcancel()
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			break // unreachable again: next pass
-		}
+		// An error other than not-found (unreachable again, or a record
+		// the store cannot read) counts like a miss: verifyMissing of them
+		// and the id is given up on, so the verifier always ends.
 		g.settleUnchecked(id, stored, err == nil)
 	}
 	return ic.pendingCount()
