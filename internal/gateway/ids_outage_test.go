@@ -141,3 +141,31 @@ func TestGateway_PrivatePostgres_ClientIDsDuringAnOutageAreServedAndVerifiedLate
 		t.Errorf("GetRecord(never) = %v", err)
 	}
 }
+
+// A rejected record keeps at most MaxRecordedBody bytes of its body (and
+// the LRU of recent ids none), with the whole body's length and SHA-256: a
+// retry of the same bad body is recognised by those.
+func TestClaim_SameRejectionComparesCutBodiesByLengthAndSHA256(t *testing.T) {
+	body := "{bad json that is long"
+	cut := record.Record{Status: record.RequestRejected, Endpoint: "/v1/predict", Raw: body[:4], RawBytes: int64(len(body)), RawSHA256: sha256hex(body)}
+	whole := record.Record{Status: record.RequestRejected, Endpoint: "/v1/predict", Raw: body}
+	for _, tc := range []struct {
+		name     string
+		prev     record.Record
+		endpoint string
+		raw      string
+		want     bool
+	}{
+		{"whole body, same", whole, "/v1/predict", body, true},
+		{"whole body, other", whole, "/v1/predict", body + " ", false},
+		{"cut body, same", cut, "/v1/predict", body, true},
+		{"cut body, same prefix", cut, "/v1/predict", body[:4], false},
+		{"cut body, other endpoint", cut, "/v2/models/p/infer", body, false},
+		{"remembered (no raw)", record.Record{Status: record.RequestRejected, Endpoint: "/v1/predict", RawBytes: int64(len(body)), RawSHA256: sha256hex(body)}, "/v1/predict", body, true},
+	} {
+		c := &gateway.Claim{Previous: &tc.prev}
+		if got := c.SameRejection(tc.endpoint, []byte(tc.raw)); got != tc.want {
+			t.Errorf("%s: SameRejection = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
