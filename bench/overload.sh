@@ -124,6 +124,32 @@ metrics_sum() { # metrics_sum BASE PREFIX — the sum of the series starting wit
 	curl -s "$1/metrics" | awk -v p="$2" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# hist_quantile BEFORE AFTER CLASS Q — the Q quantile (ms) of the requests of
+# status CLASS (2xx, 5xx) handled between two /metrics snapshots, from
+# rendezvous_http_request_duration_seconds's buckets summed over routes,
+# interpolated within a bucket as Prometheus's histogram_quantile does; "-"
+# when the server has no such series (before the class label) or no request.
+hist_quantile() {
+	awk -v cls="class=\"$3\"" -v q="$4" '
+		index($0, "rendezvous_http_request_duration_seconds_bucket{") == 1 && index($0, cls) {
+			match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+			if (FILENAME == ARGV[1]) b[le] -= $NF; else b[le] += $NF
+			les[le] = 1
+		}
+		END {
+			n = 0; for (l in les) if (l != "+Inf") ks[++n] = l + 0
+			if (n == 0) { print "-"; exit }
+			asort(ks); total = b["+Inf"]
+			if (total <= 0) { print "-"; exit }
+			rank = q * total; prev = 0; prevc = 0
+			for (i = 1; i <= n; i++) {
+				c = 0; for (l in b) if (l != "+Inf" && l + 0 == ks[i]) c = b[l]
+				if (c >= rank) { printf "%.2f", 1000 * (prev + (ks[i] - prev) * (rank - prevc) / (c - prevc > 0 ? c - prevc : 1)); exit }
+				prev = ks[i]; prevc = c
+			}
+			printf ">%.0f", 1000 * ks[n]
+		}' "$1" "$2"
+}
 kv() { # kv FILE KEY — the value of KEY=… on the first line of FILE that has it
 	tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k {print $2; exit}'
 }
@@ -148,6 +174,7 @@ done
 for s in old new; do
 	u=URL_$s p=PID_$s b=BASE_$s
 	shed0=$(metrics_sum "${!b}" rendezvous_admission_shed_total)
+	curl -s "${!b}/metrics" >"$WORK/metrics0-$s"
 	( max=0; while kill -0 "${!p}" 2>/dev/null; do r=$(rss_kb "${!p}"); [ "$r" -gt "$max" ] && max=$r && echo "$max" >"$WORK/rss-$s"; sleep 1; done ) &
 	SAMPLERS+=($!)
 	sampler=$!
@@ -159,6 +186,7 @@ for s in old new; do
 	sleep 2 # requests the clients abandoned finish; the recorder catches up
 	kill "$sampler" 2>/dev/null || true
 	shed1=$(metrics_sum "${!b}" rendezvous_admission_shed_total)
+	curl -s "${!b}/metrics" >"$WORK/metrics1-$s"
 	printf -v "SHED_$s" %s "$((shed1 - shed0))"
 	v=SHED_$s; log "($s) overload: $(grep '^status' "$WORK/over-$s.wrk"); probe: $(cat "$WORK/probe-$s.out"); shed ${!v}"
 done
@@ -203,6 +231,14 @@ for s in old new; do
 	F[$s.nora]=$nora
 	F[$s.shp50]=$(kv "$pr" s503_p50)
 	F[$s.shp99]=$(kv "$pr" s503_p99)
+	F[$s.srv2p50]=$(hist_quantile "$WORK/metrics0-$s" "$WORK/metrics1-$s" 2xx 0.5)
+	F[$s.srv2p99]=$(hist_quantile "$WORK/metrics0-$s" "$WORK/metrics1-$s" 2xx 0.99)
+	F[$s.srv5p50]=$(hist_quantile "$WORK/metrics0-$s" "$WORK/metrics1-$s" 5xx 0.5)
+	F[$s.srv5p99]=$(hist_quantile "$WORK/metrics0-$s" "$WORK/metrics1-$s" 5xx 0.99)
+	# Little's law: with every connection always waiting for an answer,
+	# the mean time an answer takes, seen by the clients, is the number of
+	# connections over the answers per second — whatever the server does.
+	F[$s.little]=$(awk -v c="$((OVER_CONNS + PROBE_CONNS))" -v a="$answered" -v s="$secs" 'BEGIN {printf "%.0f", a ? 1000 * c * s / a : 0}')
 	F[$s.rss]=$(awk -v k="$(cat "$WORK/rss-$s" 2>/dev/null || echo 0)" 'BEGIN {printf "%.0f", k / 1024}')
 	F[$s.steady]=$(($(kv <(grep '^status' "$WORK/steady-$s.wrk") s503) + $(kv <(grep '^status' "$WORK/steady-$s.wrk") other)))
 	F[$s.steadyerr]=$(kv <(grep '^status' "$WORK/steady-$s.wrk") errors)
@@ -240,6 +276,9 @@ Peak: \`wrk -t1 -c$CONNS -d$PEAK_DURATION\`. Overload: \`wrk -t2 -c$OVER_CONNS -
 | 503s (share of answers) | ${F[old.s503]} (${F[old.s503pct]} %) | ${F[new.s503]} (${F[new.s503pct]} %) | |
 | 503s without Retry-After | ${F[old.nora]} | ${F[new.nora]} | 0 |
 | 503 answered in: p50 / p99 | ${F[old.shp50]} / ${F[old.shp99]} ms | ${F[new.shp50]} / ${F[new.shp99]} ms | < 5 ms |
+| Little's law: connections / answers per second (the clients' mean wait, whatever the server does) | ${F[old.little]} ms | ${F[new.little]} ms | |
+| in the server (handler start → answer written): 2xx p50 / p99 | ${F[old.srv2p50]} / ${F[old.srv2p99]} ms | ${F[new.srv2p50]} / ${F[new.srv2p99]} ms | p99 ≤ $DEADLINE_MS ms |
+| in the server: 503 p50 / p99 | ${F[old.srv5p50]} / ${F[old.srv5p99]} ms | ${F[new.srv5p50]} / ${F[new.srv5p99]} ms | < 5 ms |
 | other non-2xx; socket errors + timeouts | ${F[old.other]}; ${F[old.errs]} | ${F[new.other]}; ${F[new.errs]} | |
 | shed before work (rendezvous_admission_shed_total) | $SHED_old_TEXT | $SHED_new | |
 | records with status unavailable (503 after model work, whole run) | $UNAV_old | $UNAV_new | 0 |

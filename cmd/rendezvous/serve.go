@@ -161,7 +161,7 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gp := gateway.Params{Deployment: dep, MaxRecordedBody: s.cfg.Server.MaxRecordedBodyBytes, Logger: s.log, Registry: reg,
-		MaxInFlight: s.cfg.Server.MaxInFlight, MaxQueueWait: s.cfg.Server.MaxQueueWait}
+		MaxInFlight: s.cfg.Server.MaxInFlight, MaxQueueWait: s.cfg.Server.MaxQueueWait, AdmissionTarget: max(0, s.cfg.Server.AdmissionTarget)}
 	if s.recorder != nil {
 		gp.Recorder, gp.Store = s.recorder, s.store
 		gp.Durable = s.cfg.Recorder.Durability == config.DurabilitySync

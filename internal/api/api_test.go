@@ -643,6 +643,15 @@ func TestAdmission_ShedsBeforeAnyWorkAndReadyzSaysSaturated(t *testing.T) {
 		!bytes.Contains(m, []byte(`rendezvous_admission_shed_total{reason="too_large"} 1`)) {
 		t.Errorf("shed requests not counted by reason: %s", m)
 	}
+	m := string(f.do(t, http.MethodGet, "/metrics", "", "").body)
+	for _, want := range []string{
+		`rendezvous_http_request_duration_seconds_count{class="2xx",route="POST /v1/predict"} 1`,
+		`rendezvous_http_request_duration_seconds_count{class="5xx",route="POST /v1/predict"} 3`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s (admitted and shed answers timed apart)", want)
+		}
+	}
 }
 
 // blocking answers once hold is closed, counting its calls.

@@ -64,6 +64,15 @@ type Server struct {
 	// MaxQueueWait bounds how long a request waits for admission (default
 	// 2ms).
 	MaxQueueWait time.Duration `yaml:"max_queue_wait"`
+	// AdmissionTarget makes the admission limit adaptive: the service
+	// time (admission to answer written) most admitted requests should
+	// stay under. In windows of twice the target, more than a tenth of
+	// requests over it cut the limit by a quarter (not below the CPUs);
+	// other windows raise it by an eighth (up to max_in_flight). Default:
+	// half the production model's deadline when production is a bundle
+	// and durability is async; negative (or the default elsewhere): the
+	// limit stays fixed at max_in_flight.
+	AdmissionTarget time.Duration `yaml:"admission_target"`
 	// MaxConnections caps open client connections (default 4096; -1: no
 	// cap); further connections wait in the kernel's accept queue.
 	MaxConnections int `yaml:"max_connections"`

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/model"
 )
 
 // exampleDir writes the Titanic example configuration into a temporary
@@ -296,5 +298,34 @@ func TestValidate_CORSOriginsMustBeExactOrigins(t *testing.T) {
 	c.ApplyDefaults()
 	if len(c.Server.CORSOrigins) != 0 {
 		t.Errorf("default cors_origins %v, want none", c.Server.CORSOrigins)
+	}
+}
+
+// TestApplyDefaults_AdmissionTargetIsHalfAnInProcessProductionDeadline: the
+// admission limit adapts by default only where latency is the process's
+// own (a bundle in production, answers not waiting for durability).
+func TestApplyDefaults_AdmissionTargetIsHalfAnInProcessProductionDeadline(t *testing.T) {
+	remote := &Remote{Protocol: "oip-v2", URL: "http://m:8080"}
+	for _, tc := range []struct {
+		name       string
+		prod       Model
+		durability string
+		set, want  time.Duration
+	}{
+		{"bundle, default deadline", Model{}, "", 0, 25 * time.Millisecond},
+		{"bundle, 80ms deadline", Model{Deadline: 80 * time.Millisecond}, "", 0, 40 * time.Millisecond},
+		{"bundle, sync durability", Model{}, DurabilitySync, 0, -1},
+		{"remote production", Model{Remote: remote}, "", 0, -1},
+		{"set explicitly on a remote", Model{Remote: remote}, "", 30 * time.Millisecond, 30 * time.Millisecond},
+		{"turned off", Model{}, "", -1, -1},
+	} {
+		prod := tc.prod
+		prod.Name, prod.Role = "p", model.RoleProduction
+		c := &Config{Models: []Model{{Name: "c", Role: model.RoleCanary, Deadline: time.Second}, prod},
+			Recorder: Recorder{Durability: tc.durability}, Server: Server{AdmissionTarget: tc.set}}
+		c.ApplyDefaults()
+		if got := c.Server.AdmissionTarget; got != tc.want {
+			t.Errorf("%s: admission_target %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -163,6 +163,28 @@ func (c *Config) ApplyDefaults() {
 	if c.Promotion.Margin == 0 {
 		c.Promotion.Margin = DefaultPromotionMargin
 	}
+	if s.AdmissionTarget == 0 {
+		s.AdmissionTarget = c.defaultAdmissionTarget()
+	}
+}
+
+// defaultAdmissionTarget is server.admission_target's default: half the
+// production model's deadline when production runs in this process and
+// answers do not wait for durability — then a request's service time is
+// CPU time and queueing, which a smaller admission limit shortens. A
+// remote production model's latency is not ours to shorten, and sync
+// durability adds the flush wait to every answer, so there the limit
+// stays fixed (-1) unless a target is set.
+func (c *Config) defaultAdmissionTarget() time.Duration {
+	if c.Recorder.Durability == DurabilitySync {
+		return -1
+	}
+	for _, m := range c.Models {
+		if m.Role == model.RoleProduction && m.Kind == KindBundle && m.Deadline > 0 {
+			return m.Deadline / 2
+		}
+	}
+	return -1
 }
 
 // minSpoolMaxBytes is the smallest spool_max_bytes accepted: a spool needs

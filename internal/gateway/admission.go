@@ -1,14 +1,14 @@
 package gateway
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // Admission control sheds load before any work is done: a request is
@@ -39,7 +39,9 @@ const (
 type OverloadError struct {
 	Reason   string
 	InFlight int64
-	Limit    int64
+	// Limit is the limit in force; Ceiling is server.max_in_flight (the
+	// same unless the limit is adaptive).
+	Limit, Ceiling int64
 }
 
 func (e *OverloadError) Error() string {
@@ -49,19 +51,30 @@ func (e *OverloadError) Error() string {
 	case ShedGone:
 		return "overloaded: the client went away while waiting for admission"
 	}
+	if e.Ceiling > e.Limit {
+		return fmt.Sprintf("overloaded: %d of %d predictions in flight (adaptive limit, server.max_in_flight %d); retry later", e.InFlight, e.Limit, e.Ceiling)
+	}
 	return fmt.Sprintf("overloaded: %d of %d predictions in flight (server.max_in_flight); retry later", e.InFlight, e.Limit)
 }
 
 func (e *OverloadError) Unwrap() error { return ErrOverloaded }
 
-// admission is the gateway's limiter; nil admits everything.
+// admission is the gateway's limiter; nil admits everything. Requests wait
+// in arrival order (a large batch at the head is not overtaken); one that
+// is larger than the current limit is admitted when nothing else is in
+// flight, so an adaptive limit below a batch's size cannot starve it.
 type admission struct {
-	sem      *semaphore.Weighted
-	limit    int64
+	max      int64 // the ceiling: server.max_in_flight
 	wait     time.Duration
-	inFlight atomic.Int64
 	lastShed atomic.Int64 // unix nanoseconds of the last shed request
 	shed     func(reason string)
+	inFlight atomic.Int64 // mirrors held, for lock-free reads
+
+	mu      sync.Mutex
+	held    int64 // predictions admitted and not released
+	limit   int64 // the current limit: max, or less when adaptive
+	waiters list.List
+	adapt   *adaptive // nil: the limit is fixed at max
 }
 
 // refuse counts a shed request.
@@ -70,7 +83,29 @@ func (a *admission) refuse(reason string) {
 	a.shed(reason)
 }
 
-func newAdmission(limit int, wait time.Duration, shed func(string)) *admission {
+// waiter is a request queued for admission; ready is closed once it is
+// admitted.
+type waiter struct {
+	n     int64
+	ready chan struct{}
+}
+
+// adaptive moves the limit with the service time of admitted requests
+// (admission to answer written), in windows of twice the target: a window
+// in which more than a tenth of requests took longer than the target cuts
+// the limit by a quarter (not below floor); any other window with traffic
+// raises it by an eighth (at least 1, not above the ceiling). Admitted
+// requests thus keep meeting their deadlines when the CPU they were given
+// shrinks (other processes, GC, a slower model), and the limit climbs back
+// when it returns.
+type adaptive struct {
+	target, window time.Duration
+	floor          int64
+	start          time.Time
+	n, slow        int
+}
+
+func newAdmission(limit int, wait, target time.Duration, shed func(string)) *admission {
 	if limit < 0 {
 		return nil
 	}
@@ -80,7 +115,115 @@ func newAdmission(limit int, wait time.Duration, shed func(string)) *admission {
 	if wait <= 0 {
 		wait = DefaultMaxQueueWait
 	}
-	return &admission{sem: semaphore.NewWeighted(int64(limit)), limit: int64(limit), wait: wait, shed: shed}
+	a := &admission{max: int64(limit), limit: int64(limit), wait: wait, shed: shed}
+	if target > 0 {
+		a.adapt = &adaptive{target: target, window: min(max(2*target, 20*time.Millisecond), time.Second),
+			floor: min(int64(limit), int64(max(1, runtime.GOMAXPROCS(0)))), start: time.Now()}
+	}
+	return a
+}
+
+// fits reports whether n more predictions may be admitted now. Called with
+// mu held.
+func (a *admission) fits(n int64) bool {
+	return a.held+n <= a.limit || a.held == 0
+}
+
+// tryAcquire admits n at once when nobody is queued and they fit.
+func (a *admission) tryAcquire(n int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waiters.Len() > 0 || !a.fits(n) {
+		return false
+	}
+	a.held += n
+	a.inFlight.Store(a.held)
+	return true
+}
+
+// acquire queues for n until admitted, the queue wait ends or ctx ends.
+func (a *admission) acquire(ctx context.Context, n int64) error {
+	a.mu.Lock()
+	if a.waiters.Len() == 0 && a.fits(n) {
+		a.held += n
+		a.inFlight.Store(a.held)
+		a.mu.Unlock()
+		return nil
+	}
+	w := &waiter{n: n, ready: make(chan struct{})}
+	elem := a.waiters.PushBack(w)
+	a.mu.Unlock()
+	timer := time.NewTimer(a.wait)
+	defer timer.Stop()
+	var err error
+	select {
+	case <-w.ready:
+		return nil
+	case <-timer.C:
+		err = context.DeadlineExceeded
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-w.ready: // admitted while giving up: keep it
+		return nil
+	default:
+	}
+	isFront := a.waiters.Front() == elem
+	a.waiters.Remove(elem)
+	if isFront {
+		a.admitWaiters() // the next in line may fit where this one did not
+	}
+	return err
+}
+
+// release gives n back, learning from how long the request took.
+func (a *admission) release(n int64, took time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held -= n
+	if a.adapt != nil {
+		a.learn(took, time.Now())
+	}
+	a.admitWaiters()
+	a.inFlight.Store(a.held)
+}
+
+// admitWaiters admits queued requests in order while they fit. Called with
+// mu held.
+func (a *admission) admitWaiters() {
+	for e := a.waiters.Front(); e != nil; e = a.waiters.Front() {
+		w := e.Value.(*waiter)
+		if !a.fits(w.n) {
+			return
+		}
+		a.held += w.n
+		a.waiters.Remove(e)
+		close(w.ready)
+	}
+	a.inFlight.Store(a.held)
+}
+
+// learn adds one service time to the window and, when the window is over,
+// moves the limit. Called with mu held.
+func (a *admission) learn(took time.Duration, now time.Time) {
+	ad := a.adapt
+	ad.n++
+	if took > ad.target {
+		ad.slow++
+	}
+	if now.Sub(ad.start) < ad.window {
+		return
+	}
+	switch {
+	case ad.slow*10 > ad.n:
+		a.limit = max(ad.floor, a.limit*3/4)
+	case ad.n > 0:
+		a.limit = min(a.max, a.limit+max(1, a.limit/8))
+	}
+	ad.start, ad.n, ad.slow = now, 0, 0
 }
 
 // Admit reserves room for n predictions (the instances of one request),
@@ -94,40 +237,40 @@ func (g *Gateway) Admit(ctx context.Context, n int) (release func(), err error) 
 		return func() {}, nil
 	}
 	w := int64(n)
-	if w > a.limit {
+	if w > a.max {
 		a.refuse(ShedTooLarge)
-		return nil, &OverloadError{Reason: ShedTooLarge, Limit: a.limit}
+		return nil, &OverloadError{Reason: ShedTooLarge, Limit: a.max}
 	}
-	if !a.sem.TryAcquire(w) {
-		wctx, cancel := context.WithTimeout(ctx, a.wait)
-		err := a.sem.Acquire(wctx, w)
-		cancel()
-		if err != nil {
+	if !a.tryAcquire(w) {
+		if err := a.acquire(ctx, w); err != nil {
 			reason := ShedQueueWait
 			if ctx.Err() != nil {
 				reason = ShedGone
 			}
 			a.refuse(reason)
-			return nil, &OverloadError{Reason: reason, InFlight: a.inFlight.Load(), Limit: a.limit}
+			_, limit := g.AdmissionState()
+			return nil, &OverloadError{Reason: reason, InFlight: a.inFlight.Load(), Limit: limit, Ceiling: a.max}
 		}
 	}
-	a.inFlight.Add(w)
+	start := time.Now()
 	var once atomic.Bool
 	return func() {
 		if once.CompareAndSwap(false, true) {
-			a.inFlight.Add(-w)
-			a.sem.Release(w)
+			a.release(w, time.Since(start))
 		}
 	}, nil
 }
 
 // AdmissionState is the limiter's point-in-time view: predictions in
-// flight and the limit (0 when admission is off).
+// flight and the current limit (0 when admission is off).
 func (g *Gateway) AdmissionState() (inFlight, limit int64) {
-	if g.admit == nil {
+	a := g.admit
+	if a == nil {
 		return 0, 0
 	}
-	return g.admit.inFlight.Load(), g.admit.limit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held, a.limit
 }
 
 // ShedRecently reports whether a request was shed in the last second (the

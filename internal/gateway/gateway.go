@@ -82,6 +82,10 @@ type Params struct {
 	// MaxQueueWait bounds how long a request waits for admission (0:
 	// DefaultMaxQueueWait).
 	MaxQueueWait time.Duration
+	// AdmissionTarget makes the admission limit adaptive (see adaptive):
+	// the service time most admitted requests should stay under. 0 keeps
+	// the limit fixed at MaxInFlight.
+	AdmissionTarget time.Duration
 	// MaxRecordedBody caps the raw body a rejected record keeps (default
 	// DefaultMaxRecordedBody).
 	MaxRecordedBody int64
@@ -163,7 +167,7 @@ func New(p Params) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: register metrics: %w", err)
 	}
 	g.metrics = m
-	g.admit = newAdmission(p.MaxInFlight, p.MaxQueueWait, func(reason string) { m.shed.WithLabelValues(reason).Inc() })
+	g.admit = newAdmission(p.MaxInFlight, p.MaxQueueWait, p.AdmissionTarget, func(reason string) { m.shed.WithLabelValues(reason).Inc() })
 	return g, nil
 }
 

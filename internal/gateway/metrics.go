@@ -130,7 +130,7 @@ var (
 	descAdmitted = prometheus.NewDesc("rendezvous_admission_in_flight",
 		"Predictions admitted and not yet answered (a batch counts its instances).", nil, nil)
 	descAdmitLimit = prometheus.NewDesc("rendezvous_admission_limit",
-		"The admission limit (server.max_in_flight; 0 when admission control is off).", nil, nil)
+		"The admission limit in force (server.max_in_flight, or less while the adaptive limit has cut it; 0 when admission control is off).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
