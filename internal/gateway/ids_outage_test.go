@@ -33,6 +33,11 @@ func serve(t *testing.T, g *gateway.Gateway, id, js string) *gateway.Claim {
 	if _, err := g.Predict(t.Context(), gateway.Request{ID: id, Endpoint: "/v1/predict", Input: input(t, val, js), Claim: c}); err != nil {
 		t.Fatalf("Predict(%s): %v", id, err)
 	}
+	// The record (and the claim's release) follows the answer: wait for it,
+	// as a client's retry would come after it.
+	if err := g.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
