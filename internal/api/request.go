@@ -148,8 +148,9 @@ const headerReplayed = "X-Rendezvous-Replayed"
 
 // claim reserves the request id when the client chose it (gateway.Claim)
 // and sets req.Claim. False means the request was answered: 409 while
-// another request under the id is being served, 503 when the store cannot
-// say whether the id was used.
+// another request under the id is being served. While the store is
+// unreachable an id the gateway does not know is served as new, marked
+// with the header X-Rendezvous-Id-Unchecked: true (see DURABILITY.md).
 func (h *Handler) claim(w http.ResponseWriter, r *http.Request, req *gateway.Request) bool {
 	if !clientChoseID(r) {
 		return true
@@ -165,9 +166,16 @@ func (h *Handler) claim(w http.ResponseWriter, r *http.Request, req *gateway.Req
 		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "cannot check whether the request id was used before (store unreachable)", RequestID: req.ID})
 		return false
 	}
+	if c.Unchecked {
+		w.Header().Set(headerIDUnchecked, "true")
+	}
 	req.Claim = c
 	return true
 }
+
+// headerIDUnchecked marks an answer to a request whose client-chosen id
+// could not be checked against the store (unreachable).
+const headerIDUnchecked = "X-Rendezvous-Id-Unchecked"
 
 // conflict answers 409 for a request id used before by another request.
 func (h *Handler) conflict(w http.ResponseWriter, id string) {

@@ -111,6 +111,7 @@ type Gateway struct {
 	durable durableRecorder // nil in async mode
 	timeout time.Duration
 	claims  sync.Map // client-chosen request id → struct{} while served
+	ids     *idCheck // recently recorded client ids; ids accepted unchecked
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -139,6 +140,7 @@ func New(p Params) (*Gateway, error) {
 		log:     p.Logger,
 		now:     p.Now,
 		events:  p.Events,
+		ids:     newIDCheck(),
 	}
 	g.dep.Store(p.Deployment)
 	if p.Durable {
@@ -328,6 +330,7 @@ func (g *Gateway) route(ctx context.Context, dep *Deployment, req Request) (Answ
 			g.hand(rec)
 		}
 		if req.Claim != nil {
+			req.Claim.recorded(rec)
 			req.Claim.handed()
 		}
 	})
@@ -401,6 +404,7 @@ func (g *Gateway) Reject(_ context.Context, r Rejected) {
 		rec.Raw = string(r.Raw)
 	}
 	g.hand(rec)
+	r.Claim.recorded(rec)
 	r.Claim.Done()
 }
 

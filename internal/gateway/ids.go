@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,37 +39,64 @@ type Claim struct {
 	// Previous is the record an earlier request left under the id (or the
 	// id of its first batch instance), nil when the id is new.
 	Previous *record.Record
-	mu       sync.Mutex
-	pending  int // records still to hand over before the id is released
-	released bool
+	// Unchecked is true when the store could not be asked (unreachable)
+	// and the id was found nowhere else the gateway looks: the request is
+	// served as new, and its record is verified against the store once the
+	// store answers (see idcheck.go).
+	Unchecked bool
+	mu        sync.Mutex
+	pending   int // records still to hand over before the id is released
+	released  bool
 }
 
 // Claim reserves a client-chosen id and looks up what an earlier request
-// left under it: in flight, in the recorder's queue or spool, in the store.
-// A store that cannot answer is an error (the caller cannot promise
-// idempotency then).
+// left under it: in flight, in the store, in the recorder's queue or spool.
+// When the store cannot answer (within idCheckTimeout), availability wins:
+// the id is also looked up among the ids this gateway recorded recently,
+// and when it is not there either the claim is Unchecked (the request is
+// served as new). The only error is ErrIDInUse.
 func (g *Gateway) Claim(ctx context.Context, id string) (*Claim, error) {
 	if _, busy := g.claims.LoadOrStore(id, struct{}{}); busy {
 		return nil, fmt.Errorf("request id %q: %w", id, ErrIDInUse)
 	}
 	c := &Claim{g: g, id: id}
+	unchecked := false
 	for _, key := range []string{id, id + ".0"} {
 		prev, ok, err := g.previous(ctx, key)
 		if err != nil {
-			c.Done()
-			return nil, err
+			unchecked = true
+			continue
 		}
 		if ok {
 			c.Previous = &prev
 			break
 		}
 	}
+	if c.Previous == nil && unchecked {
+		c.Unchecked = true
+		g.ids.counters.unchecked.Add(1)
+	}
 	return c, nil
+}
+
+// recorded is called with each record handed over under the claim: it is
+// remembered (for the id check while the store is unreachable) and, when
+// the claim is Unchecked, verified once the store answers.
+func (c *Claim) recorded(rec record.Record) {
+	if c == nil {
+		return
+	}
+	c.g.ids.remember(rec)
+	if c.Unchecked {
+		c.g.uncheckedRecord(rec)
+	}
 }
 
 // previous finds the record kept under id anywhere the gateway's records
 // go: the store, the recorder, the store again (a record may move from the
-// recorder to the store between the two looks).
+// recorder to the store between the two looks). When the store cannot
+// answer, it looks in the recorder and among the ids recorded recently, and
+// returns an error wrapping errUnchecked when the id is in neither.
 func (g *Gateway) previous(ctx context.Context, id string) (record.Record, bool, error) {
 	if g.store == nil && g.rec == nil {
 		return record.Record{}, false, nil
@@ -76,6 +105,8 @@ func (g *Gateway) previous(ctx context.Context, id string) (record.Record, bool,
 		if g.store == nil {
 			return record.Record{}, false, nil
 		}
+		ctx, cancel := context.WithTimeout(ctx, idCheckTimeout)
+		defer cancel()
 		rec, err := g.store.GetRecord(ctx, id)
 		switch {
 		case err == nil:
@@ -83,17 +114,28 @@ func (g *Gateway) previous(ctx context.Context, id string) (record.Record, bool,
 		case errors.Is(err, store.ErrNotFound):
 			return rec, false, nil
 		}
-		return rec, false, fmt.Errorf("look up request id %q: %w", id, err)
+		return rec, false, fmt.Errorf("look up request id %q: %w: %w", id, errUnchecked, err)
 	}
-	if rec, ok, err := look(); ok || err != nil {
-		return rec, ok, err
+	rec, ok, storeErr := look()
+	if ok {
+		return rec, true, nil
 	}
 	if l, ok := g.rec.(lookuper); ok {
 		if rec, found := l.Lookup(id); found {
 			return rec, true, nil
 		}
 	}
-	return look()
+	if storeErr != nil {
+		if rec, found := g.ids.recent(id); found {
+			return rec, true, nil
+		}
+		return rec, false, storeErr
+	}
+	rec, ok, err := look()
+	if err != nil { // unreachable since the first look: the recorder had no record
+		return rec, false, nil
+	}
+	return rec, ok, nil
 }
 
 // expect says n records will be handed over under this claim.
@@ -141,10 +183,19 @@ func (c *Claim) SameRequest(reqs []Request) bool {
 }
 
 // SameRejection reports whether the Previous record is a rejection of
-// exactly raw (a retry of the same bad body).
+// exactly raw (a retry of the same bad body). A record that keeps only
+// part of its body, or none (remembered ids), is compared by the whole
+// body's length and SHA-256.
 func (c *Claim) SameRejection(endpoint string, raw []byte) bool {
 	p := c.Previous
-	return p != nil && p.Status == record.RequestRejected && p.Endpoint == endpoint && p.Raw == string(raw)
+	if p == nil || p.Status != record.RequestRejected || p.Endpoint != endpoint {
+		return false
+	}
+	if p.RawSHA256 != "" {
+		sum := sha256.Sum256(raw)
+		return p.RawBytes == int64(len(raw)) && p.RawSHA256 == hex.EncodeToString(sum[:])
+	}
+	return p.Raw == string(raw)
 }
 
 func sameJSON(a, b any) bool {

@@ -110,7 +110,13 @@ var (
 	descBatches = prometheus.NewDesc("rendezvous_recorder_batches_total",
 		"Batches written to the store.", nil, nil)
 	descDropped = prometheus.NewDesc("rendezvous_recorder_dropped_total",
-		"Records dropped because the recorder's queue was full.", nil, nil)
+		"Records dropped: the queue was full and there was no spool, or the spool was full or failing, or recording had stopped.", nil, nil)
+	descSpilled = prometheus.NewDesc("rendezvous_recorder_spilled_total",
+		"Records sent to the spool because the recorder's queue was full.", nil, nil)
+	descIDUnchecked = prometheus.NewDesc("rendezvous_request_id_unchecked_total",
+		"Client request ids accepted while the store could not say whether they were used before.", nil, nil)
+	descIDOutcome = prometheus.NewDesc("rendezvous_request_id_unchecked_outcome_total",
+		"What the store showed, once reachable, for client ids accepted unchecked: verified, conflict (an earlier different request kept), retry (an earlier same request kept), unverified.", []string{"outcome"}, nil)
 	descQuarantined = prometheus.NewDesc("rendezvous_recorder_quarantined_total",
 		"Records the reachable store refused on their own; logged in full and not retried.", nil, nil)
 	descWriteErrors = prometheus.NewDesc("rendezvous_recorder_write_errors_total",
@@ -129,7 +135,7 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueCap, descEnqueued, descWritten, descBatches,
-		descDropped, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
+		descDropped, descSpilled, descIDUnchecked, descIDOutcome, descQuarantined, descWriteErrors, descDegraded, descInFlight, descMaxInFlight, descAdmitted, descAdmitLimit} {
 		ch <- d
 	}
 }
@@ -146,6 +152,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWritten, s.Written)
 		counter(descBatches, s.Batches)
 		counter(descDropped, s.Dropped)
+		counter(descSpilled, s.Spilled)
 		counter(descQuarantined, s.Quarantined)
 		counter(descWriteErrors, s.WriteErrors)
 		deg := 0.0
@@ -153,6 +160,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			deg = 1
 		}
 		gauge(descDegraded, deg)
+	}
+	ids, _ := c.g.IDCheckStats()
+	ch <- prometheus.MustNewConstMetric(descIDUnchecked, prometheus.CounterValue, float64(ids.Unchecked))
+	for _, o := range []struct {
+		name string
+		n    uint64
+	}{{"verified", ids.Verified}, {"conflict", ids.Conflicts}, {"retry", ids.Retries}, {"unverified", ids.Unverified}} {
+		ch <- prometheus.MustNewConstMetric(descIDOutcome, prometheus.CounterValue, float64(o.n), o.name)
 	}
 	inFlight, limit := c.g.AdmissionState()
 	ch <- prometheus.MustNewConstMetric(descAdmitted, prometheus.GaugeValue, float64(inFlight))

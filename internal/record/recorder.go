@@ -59,9 +59,11 @@ const (
 
 // Drop reasons: the keys of RecorderStats.DroppedBy and of the drop log.
 const (
-	// DropQueueFull: Enqueue found QueueSize records queued.
+	// DropQueueFull: Enqueue found QueueSize records queued and there is
+	// no spool to spill them to.
 	DropQueueFull = "queue_full"
-	// DropQueueBytes: Enqueue found QueueMaxBytes queued.
+	// DropQueueBytes: Enqueue found QueueMaxBytes queued and there is no
+	// spool to spill them to.
 	DropQueueBytes = "queue_bytes"
 	// DropClosed: Enqueue after Close.
 	DropClosed = "closed"
@@ -192,6 +194,11 @@ type RecorderStats struct {
 	// written from it to the store (also counted in Written), Recovered
 	// those found in the spool at start.
 	Spooled, Replayed, Recovered uint64
+	// Spilled counts records sent to the spool by Enqueue because the
+	// queue was full (QueueSize or QueueMaxBytes): the record and every
+	// record queued then. Those the spool took are counted in Spooled too,
+	// the others as dropped (spool_full, spool_error).
+	Spilled uint64
 	// SpoolCorrupt counts torn or corrupt spool frames skipped at start.
 	SpoolCorrupt uint64
 	// FeedbackStored counts feedback rows EnqueueFeedback wrote to the
@@ -219,8 +226,10 @@ type RecorderStats struct {
 // within SpoolAfter is appended to the spool instead, and so is every batch
 // after it until a second goroutine has written the spool back to the store
 // (retrying with backoff), so memory stays small and records are written in
-// the order they were accepted; only when the spool is full too are
-// batches dropped. Retries cannot duplicate: WriteRecords is idempotent by
+// the order they were accepted. A queue that fills up all the same (the
+// store hangs for SpoolAfter, or takes records slower than they come) is
+// spilled to the spool by Enqueue; only when the spool is full too are
+// records dropped. Retries cannot duplicate: WriteRecords is idempotent by
 // record ID.
 //
 // EnqueueDurable is Enqueue for callers that need the record durable before
@@ -267,11 +276,16 @@ type Recorder struct {
 	stats   RecorderStats
 	// failing is true while the last write attempt failed.
 	failing bool
-	// spooled maps the id of each record in the spool and not yet
-	// written to the seq of its frame (for Lookup); spoolRecs counts them
-	// (an id spooled twice counts twice).
-	spooled   map[string]uint64
+	// spooled indexes the ids of the records in the spool and not yet
+	// written by frame (for Lookup); spoolRecs counts them (an id spooled
+	// twice counts twice).
+	spooled   *spoolIndex
 	spoolRecs int
+	// spilling holds the chunks a spill (full queue) took from the queue
+	// and has not yet appended to the spool, for Lookup; spilledSeq is the
+	// number of the last record a spill settled (see DurableSeq).
+	spilling   []*chunk
+	spilledSeq uint64
 	// drops not yet logged, and the drop log's timer.
 	dropsUnreported map[string]uint64
 	dropTimer       *time.Timer
@@ -358,7 +372,7 @@ func NewRecorder(w Writer, opts RecorderOptions) *Recorder {
 		r.kick = make(chan struct{}, 1)
 		r.replayDone = make(chan struct{})
 		r.replayCtx, r.replayCancel = context.WithCancel(context.Background())
-		r.spooled = map[string]uint64{}
+		r.spooled = newSpoolIndex()
 		r.recover()
 		go r.replay()
 	}
@@ -377,11 +391,14 @@ func (r *Recorder) recover() {
 		if f.Kind != spool.KindRecords {
 			return nil
 		}
-		return scanBatch(f.Data, func(id string, _ []byte) bool {
-			r.spooled[id] = f.Seq
-			r.spoolRecs++
+		var ids []string
+		err := scanBatch(f.Data, func(id string, _ []byte) bool {
+			ids = append(ids, id)
 			return true
 		})
+		r.spooled.add(f.Seq, ids)
+		r.spoolRecs += len(ids)
+		return err
 	})
 	if err != nil {
 		// The replayer meets the same frame and deals with it.
@@ -396,8 +413,12 @@ func (r *Recorder) recover() {
 }
 
 // Enqueue queues rec for writing and reports whether it was accepted. It
-// never blocks on the writer: when the queue is full (in records or bytes),
-// or the Recorder is closed, it counts rec as dropped and returns false.
+// never blocks on the writer. When the queue is full (in records or bytes)
+// and there is a spool, rec and everything queued are appended to the
+// spool (see spill: the caller waits for the spool's fsync, not for the
+// store) and rec is dropped only if the spool cannot take it; without a
+// spool, a full queue drops rec. After Close it drops rec. A dropped rec is
+// counted by reason and Enqueue returns false.
 // The Recorder owns rec afterwards; the caller must not modify what it
 // references.
 func (r *Recorder) Enqueue(rec Record) bool { return r.enqueue(rec, nil) == "" }
@@ -430,24 +451,43 @@ func (r *Recorder) EnqueueDurable(ctx context.Context, rec Record) error {
 }
 
 // enqueue queues rec, with waiter (if not nil) to be told when its batch is
-// durable, and returns "" or the reason it dropped rec.
+// durable, and returns "" or the reason it dropped rec. When the queue is
+// full and there is a spool, rec and everything queued are spilled to the
+// spool instead (see spill).
 func (r *Recorder) enqueue(rec Record, waiter chan error) string {
 	size := int64(rec.SizeHint())
 	r.mu.Lock()
-	reason := ""
-	switch {
-	case r.closed:
-		reason = DropClosed
-	case r.depth >= r.opts.QueueSize:
-		reason = DropQueueFull
-	case r.depth > 0 && r.bytes+size > r.opts.QueueMaxBytes:
-		reason = DropQueueBytes
+	reason := r.refusalLocked(size)
+	if reason == "" {
+		r.pushLocked(rec, size, waiter)
+		return ""
 	}
-	if reason != "" {
+	if r.sp == nil || reason == DropClosed {
 		r.dropLocked(reason, 1)
 		r.mu.Unlock()
 		return reason
 	}
+	r.mu.Unlock()
+	return r.spill(rec, size, waiter)
+}
+
+// refusalLocked returns why a record of size bytes cannot be queued now,
+// or "". r.mu is held.
+func (r *Recorder) refusalLocked(size int64) string {
+	switch {
+	case r.closed:
+		return DropClosed
+	case r.depth >= r.opts.QueueSize:
+		return DropQueueFull
+	case r.depth > 0 && r.bytes+size > r.opts.QueueMaxBytes:
+		return DropQueueBytes
+	}
+	return ""
+}
+
+// pushLocked appends rec to the queue and wakes the batcher when it has
+// something to do; it unlocks r.mu.
+func (r *Recorder) pushLocked(rec Record, size int64, waiter chan error) {
 	n := len(r.chunks)
 	if n == 0 || r.fullLocked(r.chunks[n-1]) {
 		r.chunks = append(r.chunks, r.newChunk())
@@ -477,7 +517,6 @@ func (r *Recorder) enqueue(rec Record, waiter chan error) string {
 		default: // a wake-up is already pending
 		}
 	}
-	return ""
 }
 
 // fullLocked reports whether chunk c is a whole batch: BatchSize records
@@ -514,37 +553,44 @@ func (r *Recorder) Lookup(id string) (Record, bool) {
 			}
 		}
 	}
-	for j := len(r.chunks) - 1; j >= 0; j-- {
-		c := r.chunks[j]
-		for i := len(c.recs) - 1; i >= 0; i-- {
-			if c.recs[i].ID == id {
-				rec := c.recs[i]
-				r.mu.Unlock()
-				return rec, true
+	for _, chunks := range [][]*chunk{r.chunks, r.spilling} {
+		for j := len(chunks) - 1; j >= 0; j-- {
+			c := chunks[j]
+			for i := len(c.recs) - 1; i >= 0; i-- {
+				if c.recs[i].ID == id {
+					rec := c.recs[i]
+					r.mu.Unlock()
+					return rec, true
+				}
 			}
 		}
 	}
-	seq, ok := r.spooled[id]
+	var seqs []uint64
+	if r.spooled != nil {
+		seqs = r.spooled.candidates(id)
+	}
 	r.mu.Unlock()
-	if !ok {
-		return Record{}, false
-	}
-	f, err := r.sp.Read(seq)
-	if err != nil {
-		return Record{}, false // written and acknowledged meanwhile, or the spool is closed
-	}
-	var (
-		rec   Record
-		found bool
-	)
-	scanBatch(f.Data, func(rid string, doc []byte) bool {
-		if rid != id {
-			return true
+	for _, seq := range seqs {
+		f, err := r.sp.Read(seq)
+		if err != nil {
+			continue // written and acknowledged meanwhile, or the spool is closed
 		}
-		found = json.Unmarshal(doc, &rec) == nil
-		return false
-	})
-	return rec, found
+		var (
+			rec   Record
+			found bool
+		)
+		scanBatch(f.Data, func(rid string, doc []byte) bool {
+			if rid != id {
+				return true
+			}
+			found = json.Unmarshal(doc, &rec) == nil
+			return false
+		})
+		if found {
+			return rec, true
+		}
+	}
+	return Record{}, false
 }
 
 // Stats returns a point-in-time view of the Recorder.
@@ -590,6 +636,10 @@ func (r *Recorder) Close(ctx context.Context) error {
 	if first {
 		close(r.closing)
 	}
+	// A barrier: a spill that began before closed was set holds spoolMu
+	// until its records are in the spool, where the replayer finds them.
+	r.spoolMu.Lock()
+	r.spoolMu.Unlock() //lint:ignore SA2001 an empty critical section is the point
 	var cause error
 	select {
 	case <-r.done:
@@ -717,7 +767,10 @@ func (r *Recorder) dispatch(c *chunk) bool {
 	r.mu.Lock()
 	r.bytes -= c.bytes
 	if werr == nil {
-		r.stats.DurableSeq = c.lastSeq
+		r.stats.DurableSeq = max(r.stats.DurableSeq, c.lastSeq)
+	}
+	if r.spilledSeq > c.lastSeq { // spilled while c was being written
+		r.stats.DurableSeq = max(r.stats.DurableSeq, r.spilledSeq)
 	}
 	r.current = nil
 	waiters := c.waiters
@@ -758,21 +811,40 @@ func (r *Recorder) writeOnce(recs []Record) bool {
 // spool cannot take them. A record that cannot even be encoded is
 // quarantined. It returns nil once the records are spooled.
 func (r *Recorder) spoolBatch(recs []Record) error {
-	payload, kept, refused := encodeBatch(nil, recs)
-	for _, rr := range refused {
-		r.quarantine(rr.rec, rr.err, fromQueue)
+	r.spoolMu.Lock()
+	defer r.spoolMu.Unlock() // held until the books and the index are updated (see replay)
+	return r.spoolLocked([][]Record{recs})
+}
+
+// spoolLocked appends batches (queued records, counted in the queue's
+// depth) to the spool, one frame each, with one write and one fsync, and
+// hands them to the replayer; or drops them, counted, when the spool cannot
+// take them (the error is then a *DropError). A record that cannot be
+// encoded is quarantined. r.spoolMu is held, and stays held until the books
+// and the index are updated (see replay).
+func (r *Recorder) spoolLocked(batches [][]Record) error {
+	payloads := make([][]byte, 0, len(batches))
+	framed := make([][]Record, 0, len(batches))
+	refusedIDs := map[string]bool{}
+	kept := 0
+	for _, recs := range batches {
+		payload, k, refused := encodeBatch(nil, recs)
+		for _, rr := range refused {
+			r.quarantine(rr.rec, rr.err, fromQueue)
+			refusedIDs[rr.rec.ID] = true
+		}
+		if k > 0 {
+			payloads = append(payloads, payload)
+			framed = append(framed, recs)
+			kept += k
+		}
 	}
 	if kept == 0 {
 		return nil
 	}
-	r.spoolMu.Lock()
-	defer r.spoolMu.Unlock() // held until the books and the index are updated (see replay)
-	seq, _, err := r.sp.Append(spool.KindRecords, payload)
-	started := err == nil && !r.spooling
-	if started {
+	first, _, err := r.sp.Append(spool.KindRecords, payloads...)
+	if err == nil && !r.spooling {
 		r.spooling = true
-	}
-	if started {
 		r.mu.Lock()
 		last := r.stats.LastError
 		r.mu.Unlock()
@@ -793,14 +865,14 @@ func (r *Recorder) spoolBatch(recs []Record) error {
 		}
 		return &DropError{Reason: reason}
 	}
-	refusedIDs := make(map[string]bool, len(refused))
-	for _, rr := range refused {
-		refusedIDs[rr.rec.ID] = true
-	}
-	for i := range recs {
-		if !refusedIDs[recs[i].ID] {
-			r.spooled[recs[i].ID] = seq
+	for j, recs := range framed {
+		ids := make([]string, 0, len(recs))
+		for i := range recs {
+			if !refusedIDs[recs[i].ID] {
+				ids = append(ids, recs[i].ID)
+			}
 		}
+		r.spooled.add(first+uint64(j), ids)
 	}
 	r.spoolRecs += kept
 	r.stats.Spooled += uint64(kept)
@@ -908,12 +980,7 @@ func (r *Recorder) replayFrame(f spool.Frame) bool {
 func (r *Recorder) forgetSpooled(f spool.Frame, extra int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	scanBatch(f.Data, func(id string, _ []byte) bool {
-		if r.spooled[id] == f.Seq {
-			delete(r.spooled, id)
-		}
-		return true
-	})
+	r.spooled.forget(f.Seq)
 	r.spoolRecs -= extra
 }
 
