@@ -120,6 +120,8 @@ type Gateway struct {
 	changeMu sync.Mutex
 	earlier  []*Deployment
 	events   store.EventLog
+	// lastSeq is the highest Deployment.Seq served so far (changeMu).
+	lastSeq int64
 }
 
 // New returns a Gateway serving p.Deployment.
@@ -135,6 +137,7 @@ func New(p Params) (*Gateway, error) {
 		log:     p.Logger,
 		now:     p.Now,
 		events:  p.Events,
+		lastSeq: p.Deployment.Seq,
 	}
 	g.dep.Store(p.Deployment)
 	if p.Durable {
