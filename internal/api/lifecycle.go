@@ -25,8 +25,9 @@ const maxAdminBody = 64 << 20
 type GateFunc func(ctx context.Context, challenger string) (analysis.GateResult, error)
 
 // ReloadFunc re-reads the configuration and bundles and applies the
-// difference (nil: POST /v1/reload answers 501).
-type ReloadFunc func(ctx context.Context, actor string) (store.DeploymentEvent, error)
+// difference (gateway.Reloader.Reload; nil: POST /v1/reload answers 501).
+// A refused reload is a *gateway.ReloadError.
+type ReloadFunc func(ctx context.Context, actor string) (gateway.ReloadReport, error)
 
 // lifecycleBody is the answer of every change: the stored event, and a
 // warning when the change is live but its event was not stored.
@@ -230,29 +231,27 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) {
 	h.writeChange(w, http.StatusOK, ev, nil, err)
 }
 
+// reload serves POST /v1/reload: 200 with the gateway.ReloadReport (also
+// when nothing changed), 422 with every problem when the file or a bundle
+// is invalid (the running deployment is kept).
 func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
 	if h.reloadFn == nil {
-		writeError(w, http.StatusNotImplemented, errorBody{Error: "this server was started without a configuration file to reload"})
+		writeError(w, http.StatusNotImplemented, errorBody{Error: "this server was started without a configuration file to reload (rendezvous serve --config FILE)"})
 		return
 	}
-	ev, err := h.reloadFn(r.Context(), actor(r))
-	var invalid *ReloadError
-	if errors.As(err, &invalid) {
-		writeJSON(w, http.StatusBadRequest, invalid)
+	if !decodeStrict(w, r, &struct{}{}, true) {
 		return
 	}
-	h.writeChange(w, http.StatusOK, ev, nil, err)
-}
-
-// ReloadError is a refused reload: every problem found; the running
-// deployment is kept.
-type ReloadError struct {
-	Message  string   `json:"error"`
-	Problems []string `json:"problems"`
-}
-
-func (e *ReloadError) Error() string {
-	return e.Message + ": " + strings.Join(e.Problems, "; ")
+	rep, err := h.reloadFn(r.Context(), actor(r))
+	var invalid *gateway.ReloadError
+	switch {
+	case errors.As(err, &invalid):
+		writeJSON(w, http.StatusUnprocessableEntity, invalid)
+	case err == nil, errors.Is(err, gateway.ErrEventNotStored):
+		writeJSON(w, http.StatusOK, rep)
+	default:
+		h.writeChange(w, 0, store.DeploymentEvent{}, nil, err)
+	}
 }
 
 func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {

@@ -275,6 +275,12 @@ func (g *Gateway) Events(ctx context.Context, limit int) ([]store.DeploymentEven
 // swaps it in, remembers the previous one for Rollback and logs the event.
 // Changes are serialised; requests never wait for them.
 func (g *Gateway) change(ctx context.Context, kind, name string, ch Change, build func(*Deployment) (*Deployment, error)) (store.DeploymentEvent, error) {
+	return g.changeWith(ctx, kind, name, func() Change { return ch }, build)
+}
+
+// changeWith is change whose Change is known only after build (a reload's
+// reason says what it changed).
+func (g *Gateway) changeWith(ctx context.Context, kind, name string, ch func() Change, build func(*Deployment) (*Deployment, error)) (store.DeploymentEvent, error) {
 	g.changeMu.Lock()
 	defer g.changeMu.Unlock()
 	before := g.dep.Load()
@@ -282,7 +288,7 @@ func (g *Gateway) change(ctx context.Context, kind, name string, ch Change, buil
 	if err != nil {
 		return store.DeploymentEvent{}, err
 	}
-	ev, err := g.apply(ctx, kind, name, ch, before, next)
+	ev, err := g.apply(ctx, kind, name, ch(), before, next)
 	if err != nil && !errors.Is(err, ErrEventNotStored) {
 		return ev, err
 	}
