@@ -55,11 +55,16 @@ type modelView struct {
 	DeadlineMS  float64    `json:"deadline_ms"`
 	InFlight    int        `json:"in_flight"`
 	MaxInFlight int        `json:"max_in_flight"`
-	State       string     `json:"state"`
+	// Sample is the share of requests the model is called for; Paused
+	// says it is not called at all.
+	Sample float64 `json:"sample"`
+	Paused bool    `json:"paused,omitempty"`
+	State  string  `json:"state"`
 }
 
 func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
-	ms := h.gw.Models()
+	dep := h.gw.Deployment()
+	ms := dep.Router.Members()
 	out := make([]modelView, len(ms))
 	for i, m := range ms {
 		out[i] = modelView{
@@ -71,10 +76,14 @@ func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
 			DeadlineMS:  float64(m.Deadline.Microseconds()) / 1000,
 			InFlight:    m.InFlight,
 			MaxInFlight: m.MaxInFlight,
+			Sample:      gateway.Sample(m.Skip),
+			Paused:      m.Paused,
 			State:       m.State,
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+	// deployment is the live deployment's seq (records carry it as
+	// decision.deployment).
+	writeJSON(w, http.StatusOK, map[string]any{"deployment": dep.Seq, "models": out})
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
