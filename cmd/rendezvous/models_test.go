@@ -26,6 +26,8 @@ func startFileServer(t *testing.T) fileServer {
 	rewrite(t, cfgPath, "deadline: 50ms", "deadline: 5s")
 	rewrite(t, cfgPath, "overall_deadline: 100ms", "overall_deadline: 10s")
 	rewrite(t, cfgPath, "flush_interval: 50ms", "flush_interval: 5ms")
+	// Close writes every record before returning (none left in the spool).
+	rewrite(t, cfgPath, "shutdown_timeout: 10s", "shutdown_timeout: 5m")
 	ctx, cancel := context.WithCancel(context.Background())
 	storeURL := "sqlite://" + filepath.Join(dir, "records.db")
 	s, err := newServer(ctx, serveOptions{ConfigPath: cfgPath, Addr: "127.0.0.1:0", StoreURL: storeURL})
