@@ -29,11 +29,19 @@ type clientFlags struct {
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
-		server:  fs.String("server", "http://127.0.0.1:8080", "the gateway's base URL"),
+		server:  fs.String("server", defaultServer(), "the gateway's base URL (default: $RENDEZVOUS_SERVER, else http://127.0.0.1:8080)"),
 		token:   fs.String("token", "", "API token with the admin scope (default: $RENDEZVOUS_TOKEN)"),
 		json:    fs.Bool("json", false, "print the server's JSON answer instead of a table"),
 		timeout: fs.Duration("timeout", time.Minute, "give up on the server after this long"),
 	}
+}
+
+// defaultServer is $RENDEZVOUS_SERVER, else the gateway's default address.
+func defaultServer() string {
+	if s := os.Getenv("RENDEZVOUS_SERVER"); s != "" {
+		return s
+	}
+	return "http://127.0.0.1:8080"
 }
 
 func (f clientFlags) client() (*adminClient, error) {

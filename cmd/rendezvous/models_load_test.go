@@ -171,7 +171,12 @@ func sampledOverHTTP(t *testing.T) map[string]bool {
 	// A long shutdown: Close then writes everything (a record spooled while
 	// SQLite under the race detector lags is stored, not left for the
 	// next start).
-	ts := startServerWith(t, func(c *config.Config) { c.Server.ShutdownTimeout = 5 * time.Minute })
+	// Production alone besides the challenger keeps the records small.
+	ts := startServerWith(t, func(c *config.Config) {
+		c.Server.ShutdownTimeout = 5 * time.Minute
+		c.Models = c.Models[:1]
+		c.Policy.Fallback = nil
+	})
 	if out, code := runCLI(t, "models", "add", "ch", "--bundle", "models/dev-logreg.json", "--sample", "0.1", "--deadline", "5s", "--server", ts.base); code != 0 {
 		t.Fatalf("models add: %s", out)
 	}
@@ -184,6 +189,7 @@ func sampledOverHTTP(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	for b := range 200 {
 		req, err := http.NewRequest(http.MethodPost, ts.base+"/v1/predict", bytes.NewReader(body))
 		if err != nil {
@@ -201,7 +207,9 @@ func sampledOverHTTP(t *testing.T) map[string]bool {
 			t.Fatalf("batch %d: status %d: %.300s", b, resp.StatusCode, msg)
 		}
 	}
+	sent := time.Since(start)
 	ts.stop()
+	t.Logf("20,000 requests sent in %v, stored %v later", sent.Round(time.Millisecond), (time.Since(start) - sent).Round(time.Millisecond))
 	st, err := sqlite.Open(context.Background(), ts.storeURL)
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,19 @@ type fileServer struct {
 
 func startFileServer(t *testing.T) fileServer {
 	t.Helper()
+	return startFileServerAfter(t, nil)
+}
+
+// startFileServerAfter is startFileServer with prepare (if not nil) run on
+// the directory `init` wrote before the server starts.
+func startFileServerAfter(t *testing.T, prepare func(dir string)) fileServer {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "gw")
 	if out, code := runCLI(t, "init", dir); code != 0 {
 		t.Fatalf("init: %s", out)
+	}
+	if prepare != nil {
+		prepare(dir)
 	}
 	cfgPath := filepath.Join(dir, "rendezvous.yaml")
 	rewrite(t, cfgPath, "deadline: 50ms", "deadline: 5s")
