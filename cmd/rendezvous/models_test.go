@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -171,5 +172,31 @@ func TestModels_BadUsageIsOneLineAndExit2(t *testing.T) {
 	out, code := runCLI(t, "models", "list", "--server", "http://127.0.0.1:1")
 	if code != 1 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "is the gateway running?") {
 		t.Errorf("unreachable server: exit %d, want 1 and one line:\n%s", code, out)
+	}
+}
+
+// TestServe_OneSIGHUPReachesBothTheTokensAndTheConfiguration: fanOut gives
+// each reloader its own copy of every signal.
+func TestServe_OneSIGHUPReachesBothTheTokensAndTheConfiguration(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in, a, b := make(chan os.Signal), make(chan os.Signal, 1), make(chan os.Signal, 1)
+	go fanOut(ctx, in, a, b)
+	for range 2 {
+		in <- syscall.SIGHUP
+		if got := <-a; got != syscall.SIGHUP {
+			t.Errorf("tokens got %v", got)
+		}
+		if got := <-b; got != syscall.SIGHUP {
+			t.Errorf("configuration got %v", got)
+		}
+	}
+}
+
+func TestModels_ReloadWithoutAConfigurationFileSaysSo(t *testing.T) {
+	ts := startServer(t) // the embedded example: no file
+	out, code := runCLI(t, "models", "reload", "--server", ts.base)
+	if code != 1 || !strings.Contains(out, "started without a configuration file to reload") || !strings.Contains(out, "HTTP 501") {
+		t.Errorf("reload of the embedded example: exit %d:\n%s", code, out)
 	}
 }

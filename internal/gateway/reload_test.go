@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
 // exampleDir writes the embedded example (configuration and bundles) into
@@ -161,4 +163,49 @@ func titanicInput(t *testing.T, g *gateway.Gateway) schema.Input {
 		t.Fatal(errs)
 	}
 	return in
+}
+
+// notifyLog is an eventLog that also sends every appended event on a
+// channel.
+type notifyLog struct {
+	eventLog
+	appended chan store.DeploymentEvent
+}
+
+func (l *notifyLog) AppendEvent(ctx context.Context, ev store.DeploymentEvent) (store.DeploymentEvent, error) {
+	ev, err := l.eventLog.AppendEvent(ctx, ev)
+	l.appended <- ev
+	return ev, err
+}
+
+func TestReloader_ReloadOnReloadsOnEachSignalAsActorSIGHUP(t *testing.T) {
+	path := exampleDir(t)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := gateway.FromConfig(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &notifyLog{appended: make(chan store.DeploymentEvent, 1)}
+	g, err := gateway.New(gateway.Params{Deployment: dep, Events: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &gateway.Reloader{Gateway: g, Running: cfg, Load: func() (*config.Config, error) { return config.Load(path) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() { r.ReloadOn(ctx, sig); close(done) }()
+	for i, deadline := range []string{"70ms", "90ms"} {
+		editFile(t, path, "bundle: models/dev-logreg.json\n    deadline: "+[]string{"50ms", "70ms"}[i], "bundle: models/dev-logreg.json\n    deadline: "+deadline)
+		sig <- syscall.SIGHUP
+		ev := <-log.appended
+		if ev.Kind != "reload" || ev.Actor != "SIGHUP" || !strings.Contains(string(ev.State), `"deadline":"`+deadline+`"`) {
+			t.Errorf("signal %d: event %+v, want a reload by SIGHUP setting dev-logreg's deadline to %s", i+1, ev, deadline)
+		}
+	}
+	cancel()
+	<-done
 }
