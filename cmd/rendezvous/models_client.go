@@ -29,7 +29,7 @@ type clientFlags struct {
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
-		server:  fs.String("server", defaultServer(), "the gateway's base URL (default: $RENDEZVOUS_SERVER, else http://127.0.0.1:8080)"),
+		server:  fs.String("server", defaultServer(), "the gateway's base URL (default: $RENDEZVOUS_SERVER when set)"),
 		token:   fs.String("token", "", "API token with the admin scope (default: $RENDEZVOUS_TOKEN)"),
 		json:    fs.Bool("json", false, "print the server's JSON answer instead of a table"),
 		timeout: fs.Duration("timeout", time.Minute, "give up on the server after this long"),
