@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rendezvous-gw/rendezvous/internal/auth"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
 )
 
 // fileServer is a gateway started from a configuration file written by
@@ -198,5 +201,39 @@ func TestModels_ReloadWithoutAConfigurationFileSaysSo(t *testing.T) {
 	out, code := runCLI(t, "models", "reload", "--server", ts.base)
 	if code != 1 || !strings.Contains(out, "started without a configuration file to reload") || !strings.Contains(out, "HTTP 501") {
 		t.Errorf("reload of the embedded example: exit %d:\n%s", code, out)
+	}
+}
+
+func TestModels_TokenComesFromTheFlagOrRENDEZVOUS_TOKEN(t *testing.T) {
+	admin, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "tokens.yaml")
+	body := "tokens:\n  - {name: ops, scopes: [admin, read], sha256: " + auth.Hash(admin) + "}\n" +
+		"  - {name: dash, scopes: [read], sha256: " + auth.Hash(read) + "}\n"
+	if err := os.WriteFile(tokenFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerWith(t, func(c *config.Config) { c.Auth.TokenFile = tokenFile })
+	t.Setenv("RENDEZVOUS_SERVER", ts.base)
+	t.Setenv("RENDEZVOUS_TOKEN", "")
+	out, code := runCLI(t, "models", "list")
+	if code != 1 || !strings.Contains(out, "HTTP 401") {
+		t.Errorf("no token: exit %d:\n%s", code, out)
+	}
+	if out, code := runCLI(t, "models", "list", "--token", read); code != 0 || !strings.Contains(out, "prod-gbt") {
+		t.Errorf("read token in --token: exit %d:\n%s", code, out)
+	}
+	if out, code := runCLI(t, "models", "remove", "dev-logreg", "--token", read); code != 1 || !strings.Contains(out, "HTTP 403") {
+		t.Errorf("read token removing a model: exit %d:\n%s", code, out)
+	}
+	t.Setenv("RENDEZVOUS_TOKEN", admin)
+	if out, code := runCLI(t, "models", "remove", "dev-logreg"); code != 0 || !strings.Contains(out, "remove dev-logreg") {
+		t.Errorf("admin token in RENDEZVOUS_TOKEN: exit %d:\n%s", code, out)
 	}
 }
