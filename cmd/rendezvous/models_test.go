@@ -233,7 +233,7 @@ func TestModels_TokenComesFromTheFlagOrRENDEZVOUS_TOKEN(t *testing.T) {
 		t.Errorf("read token removing a model: exit %d:\n%s", code, out)
 	}
 	t.Setenv("RENDEZVOUS_TOKEN", admin)
-	if out, code := runCLI(t, "models", "remove", "dev-logreg"); code != 0 || !strings.Contains(out, "remove dev-logreg") {
+	if out, code := runCLI(t, "models", "remove", "dev-logreg"); code != 0 || !strings.Contains(out, "remove dev-logreg by ops") {
 		t.Errorf("admin token in RENDEZVOUS_TOKEN: exit %d:\n%s", code, out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/auth"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
@@ -54,26 +55,35 @@ func (h *Handler) registerLifecycle() {
 	h.handle("GET /v1/deployments", h.listDeployments)
 }
 
-// admin allows fn from loopback clients only, until access control gives
-// an admin scope, and takes JSON bodies only from the same origin
-// (stateChanging).
+// admin allows fn to a caller that authenticated with a token (the Guard
+// has checked its admin scope) or, on an open gateway, to loopback clients
+// only; JSON bodies are taken only from the same origin (stateChanging).
 func (h *Handler) admin(fn http.HandlerFunc) http.HandlerFunc {
 	checked := h.stateChanging(fn)
 	return func(w http.ResponseWriter, r *http.Request) {
+		if auth.Actor(r.Context()) != "" {
+			checked.ServeHTTP(w, r)
+			return
+		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
 			host = r.RemoteAddr
 		}
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			writeError(w, http.StatusForbidden, errorBody{Error: "deployment changes are allowed from the server's own host (loopback) only until access control is configured", RequestID: requestID(r)})
+			writeError(w, http.StatusForbidden, errorBody{Error: "deployment changes without an admin token are allowed from the server's own host (loopback) only; configure auth tokens (rendezvous token create --scope admin)", RequestID: requestID(r)})
 			return
 		}
 		checked.ServeHTTP(w, r)
 	}
 }
 
-// actor is who asks (the token's name once access control exists).
-func actor(*http.Request) string { return "local" }
+// actor is who asks: the token's name, or "local" on an open gateway.
+func actor(r *http.Request) string {
+	if a := auth.Actor(r.Context()); a != "" {
+		return a
+	}
+	return "local"
+}
 
 // decodeStrict reads a JSON body into v, refusing unknown fields; an empty
 // body leaves v alone when optional.
