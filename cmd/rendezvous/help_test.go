@@ -16,6 +16,9 @@ func TestHelp_EveryCommandTeaches(t *testing.T) {
 		names = append(names, []string{c.name})
 	}
 	names = append(names, []string{"config", "print"}, []string{"config", "validate"}, []string{"model", "inspect"})
+	for _, s := range modelsSubcommands {
+		names = append(names, []string{"models", s.name})
+	}
 	for _, n := range names {
 		t.Run(strings.Join(n, "_"), func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -121,6 +121,13 @@ func TestServe_RestartKeepsRuntimeChanges(t *testing.T) {
 	if len(hist.Events) != 3 || hist.Events[1].Kind != "promote" || !hist.Events[1].Forced || hist.Events[1].Reason != "restart test" {
 		t.Errorf("history after the restart: %+v, want add, forced promote, patch", hist.Events)
 	}
+	var live struct {
+		Deployment int64 `json:"deployment"`
+	}
+	doJSON(t, "GET", s.base+"/v1/models", nil, 200, &live)
+	if n := len(hist.Events); n > 0 && live.Deployment != hist.Events[n-1].Seq {
+		t.Errorf("after the restart the live deployment is numbered %d, want the last event's seq %d", live.Deployment, hist.Events[n-1].Seq)
+	}
 	if l := logs2.String(); !strings.Contains(l, "deployment restored from history") || !strings.Contains(l, "production=dev-logreg") {
 		t.Errorf("the second start does not log what it restored:\n%s", l)
 	}

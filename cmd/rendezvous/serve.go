@@ -85,7 +85,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go s.auth.ReloadOn(ctx, hup, log) // SIGHUP re-reads auth.token_file
+	authHup, cfgHup := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	go fanOut(ctx, hup, authHup, cfgHup)
+	go s.auth.ReloadOn(ctx, authHup, log) // SIGHUP re-reads auth.token_file …
+	if s.reloader != nil {
+		go s.reloader.ReloadOn(ctx, cfgHup) // … and the configuration file
+	}
 	if *pprofAddr != "" {
 		stop, err := servePprof(*pprofAddr, log)
 		if err != nil {
@@ -94,6 +99,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stop()
 	}
 	return s.run(ctx)
+}
+
+// fanOut copies every signal of in to each of outs (buffered; a signal
+// arriving while the last is pending is merged with it) until ctx ends.
+func fanOut(ctx context.Context, in <-chan os.Signal, outs ...chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig := <-in:
+			for _, out := range outs {
+				select {
+				case out <- sig:
+				default:
+				}
+			}
+		}
+	}
 }
 
 // servePprof serves the net/http/pprof handlers on addr until stop is
@@ -130,6 +153,9 @@ type server struct {
 	// mon reads the live comparison for the promotion gate (nil without a
 	// store).
 	mon *monitor.Monitor
+	// reloader applies the configuration file again (POST /v1/reload,
+	// SIGHUP); nil when serving the embedded example.
+	reloader *gateway.Reloader
 }
 
 // newServer loads and validates the configuration, loads the models, opens
@@ -181,6 +207,10 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 	}
 	extra = append(extra, s.loginRoutes()...)
 	ap := api.Params{Config: s.cfg, Gateway: s.gateway, Logger: s.log, Registry: reg, Extra: extra, Guard: s.auth.Route}
+	if opts.ConfigPath != "" {
+		s.reloader = &gateway.Reloader{Gateway: s.gateway, Running: s.cfg, Load: reloadConfig(opts), Log: s.log}
+		ap.Reload = s.reloader.Reload
+	}
 	if s.mon != nil {
 		rule := analysis.GateRule{Require: s.cfg.Promotion.Require, Margin: s.cfg.Promotion.Margin, MaxP99Latency: s.cfg.Promotion.MaxP99Latency}
 		mon := s.mon
@@ -264,6 +294,19 @@ func serveConfig(opts serveOptions) (*config.Config, error) {
 		cfg.Store.URL = opts.StoreURL
 	}
 	return cfg, nil
+}
+
+// reloadConfig reads opts' configuration file again with the same
+// command-line overrides as at start (so they are not reported as changes).
+func reloadConfig(opts serveOptions) func() (*config.Config, error) {
+	opts.Config = nil
+	return func() (*config.Config, error) {
+		cfg, err := serveConfig(opts)
+		if err == nil && (opts.TLSCert != "" || opts.TLSKey != "") {
+			cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile = opts.TLSCert, opts.TLSKey
+		}
+		return cfg, err
+	}
 }
 
 // openRecording opens the store and starts the recorder, unless the store

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
 // walkthroughReport is the part of `rendezvous report --json` the
@@ -107,4 +110,43 @@ func TestWalkthrough_DriftYouCanSee(t *testing.T) {
 	if after > before-0.1 {
 		t.Errorf("production accuracy %.3f on drifted traffic vs %.3f before: want a drop of at least 0.1", after, before)
 	}
+}
+
+// TestWalkthrough_PromoteAChallenger runs README's "Promote a challenger"
+// against a real server: train a gradient-boosted challenger, add it
+// without a restart, send 1,500 labelled requests (seed 5), read the
+// comparison, promote it through the gate, roll back.
+func TestWalkthrough_PromoteAChallenger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model and sends 1500 labelled requests")
+	}
+	ts := startFileServerAfter(t, func(dir string) {
+		if out, code := runCLI(t, "train", "--data", testenv.TrainingCSV(t), "--algo", "gbt", "--name", "my-gbt", "--version", "1",
+			"--seed", "1", "--out", filepath.Join(dir, "models", "my-gbt.json")); code != 0 {
+			t.Fatalf("train: %s", out)
+		}
+	})
+	t.Setenv("RENDEZVOUS_SERVER", ts.base)
+	cli := func(args ...string) string {
+		t.Helper()
+		out, code := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d:\n%s", args, code, out)
+		}
+		return out
+	}
+	mustContain(t, "add", cli("models", "add", "my-gbt", "--bundle", "models/my-gbt.json"), "deployment 1: add my-gbt", "my-gbt=challenger")
+	mustContain(t, "simulate", cli("simulate", "--target", ts.base, "--count", "1500", "--labels", "--seed", "5"), "ok 1500, errors 0")
+	var cmp struct {
+		Pairs   int    `json:"pairs"`
+		Verdict string `json:"verdict"`
+	}
+	doJSON(t, "GET", ts.base+"/v1/compare?challenger=my-gbt", nil, 200, &cmp)
+	if cmp.Pairs != 1500 || cmp.Verdict != "challenger_better" {
+		t.Errorf("compare: %d pairs, verdict %s; want 1500 and challenger_better (README shows them)", cmp.Pairs, cmp.Verdict)
+	}
+	out := cli("models", "promote", "my-gbt")
+	t.Logf("promote:\n%s", out)
+	mustContain(t, "promote", out, "gate PASS", "labelled pairs    1500", "challenger_better", "deployment 2: promote my-gbt", "my-gbt=production", "prod-gbt=challenger")
+	mustContain(t, "rollback", cli("models", "rollback"), "deployment 3: rollback", "prod-gbt=production", "my-gbt=challenger")
 }

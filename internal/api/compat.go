@@ -18,11 +18,11 @@ import (
 // and response shapes, mapped onto the schema by configuration.
 
 func (h *Handler) predictCompat(w http.ResponseWriter, r *http.Request, rt *config.Route) {
-	release, ok := h.admit(w, r, 1)
+	ticket, ok := h.admit(w, r, 1)
 	if !ok {
 		return
 	}
-	defer release()
+	defer ticket.Release()
 	req := h.newRequest(r, rt.Path)
 	if !h.claim(w, r, &req) {
 		return
@@ -33,7 +33,7 @@ func (h *Handler) predictCompat(w http.ResponseWriter, r *http.Request, rt *conf
 		if v, rj = decode(body); rj == nil {
 			var reqs []gateway.Request
 			if reqs, rj = h.parseCompatBody(rt, v, req); rj == nil {
-				h.answerCompat(w, r, rt, reqs)
+				h.answerCompat(w, r, rt, reqs, ticket)
 				return
 			}
 		}
@@ -91,13 +91,11 @@ func (h *Handler) parseCompatBody(rt *config.Route, v any, req gateway.Request) 
 }
 
 // answerCompat routes the requests and writes the route's response shape.
-func (h *Handler) answerCompat(w http.ResponseWriter, r *http.Request, rt *config.Route, reqs []gateway.Request) {
-	more, ok := h.admit(w, r, len(reqs)-1) // a batch counts its instances
-	if !ok {
+func (h *Handler) answerCompat(w http.ResponseWriter, r *http.Request, rt *config.Route, reqs []gateway.Request, ticket *gateway.Ticket) {
+	if !h.grow(w, r, ticket, len(reqs)-1) { // a batch counts its instances
 		reqs[0].Claim.Done()
 		return
 	}
-	defer more()
 	answers, ok := h.predictOrReplay(w, r, reqs)
 	if !ok {
 		return

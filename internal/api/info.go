@@ -67,9 +67,9 @@ type modelView struct {
 }
 
 func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
-	d := h.gw.Deployment()
-	ms := d.Router.Members()
-	order := d.FallbackOrder()
+	dep := h.gw.Deployment()
+	ms := dep.Router.Members()
+	order := dep.FallbackOrder()
 	out := make([]modelView, len(ms))
 	for i, m := range ms {
 		out[i] = modelView{
@@ -90,7 +90,9 @@ func (h *Handler) getModels(w http.ResponseWriter, r *http.Request) {
 			out[i].Fallback = -1
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+	// deployment is the live deployment's seq (records carry it as
+	// decision.deployment).
+	writeJSON(w, http.StatusOK, map[string]any{"deployment": dep.Seq, "models": out})
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

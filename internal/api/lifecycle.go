@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/auth"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
@@ -25,8 +26,9 @@ const maxAdminBody = 64 << 20
 type GateFunc func(ctx context.Context, challenger string) (analysis.GateResult, error)
 
 // ReloadFunc re-reads the configuration and bundles and applies the
-// difference (nil: POST /v1/reload answers 501).
-type ReloadFunc func(ctx context.Context, actor string) (store.DeploymentEvent, error)
+// difference (gateway.Reloader.Reload; nil: POST /v1/reload answers 501).
+// A refused reload is a *gateway.ReloadError.
+type ReloadFunc func(ctx context.Context, actor string) (gateway.ReloadReport, error)
 
 // lifecycleBody is the answer of every change: the stored event, and a
 // warning when the change is live but its event was not stored.
@@ -53,26 +55,35 @@ func (h *Handler) registerLifecycle() {
 	h.handle("GET /v1/deployments", h.listDeployments)
 }
 
-// admin allows fn from loopback clients only, until access control gives
-// an admin scope, and takes JSON bodies only from the same origin
-// (stateChanging).
+// admin allows fn to a caller that authenticated with a token (the Guard
+// has checked its admin scope) or, on an open gateway, to loopback clients
+// only; JSON bodies are taken only from the same origin (stateChanging).
 func (h *Handler) admin(fn http.HandlerFunc) http.HandlerFunc {
 	checked := h.stateChanging(fn)
 	return func(w http.ResponseWriter, r *http.Request) {
+		if auth.Actor(r.Context()) != "" {
+			checked.ServeHTTP(w, r)
+			return
+		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
 			host = r.RemoteAddr
 		}
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			writeError(w, http.StatusForbidden, errorBody{Error: "deployment changes are allowed from the server's own host (loopback) only until access control is configured", RequestID: requestID(r)})
+			writeError(w, http.StatusForbidden, errorBody{Error: "deployment changes without an admin token are allowed from the server's own host (loopback) only; configure auth tokens (rendezvous token create --scope admin)", RequestID: requestID(r)})
 			return
 		}
 		checked.ServeHTTP(w, r)
 	}
 }
 
-// actor is who asks (the token's name once access control exists).
-func actor(*http.Request) string { return "local" }
+// actor is who asks: the token's name, or "local" on an open gateway.
+func actor(r *http.Request) string {
+	if a := auth.Actor(r.Context()); a != "" {
+		return a
+	}
+	return "local"
+}
 
 // decodeStrict reads a JSON body into v, refusing unknown fields; an empty
 // body leaves v alone when optional.
@@ -230,29 +241,27 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) {
 	h.writeChange(w, http.StatusOK, ev, nil, err)
 }
 
+// reload serves POST /v1/reload: 200 with the gateway.ReloadReport (also
+// when nothing changed), 422 with every problem when the file or a bundle
+// is invalid (the running deployment is kept).
 func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
 	if h.reloadFn == nil {
-		writeError(w, http.StatusNotImplemented, errorBody{Error: "this server was started without a configuration file to reload"})
+		writeError(w, http.StatusNotImplemented, errorBody{Error: "this server was started without a configuration file to reload (rendezvous serve --config FILE)"})
 		return
 	}
-	ev, err := h.reloadFn(r.Context(), actor(r))
-	var invalid *ReloadError
-	if errors.As(err, &invalid) {
-		writeJSON(w, http.StatusBadRequest, invalid)
+	if !decodeStrict(w, r, &struct{}{}, true) {
 		return
 	}
-	h.writeChange(w, http.StatusOK, ev, nil, err)
-}
-
-// ReloadError is a refused reload: every problem found; the running
-// deployment is kept.
-type ReloadError struct {
-	Message  string   `json:"error"`
-	Problems []string `json:"problems"`
-}
-
-func (e *ReloadError) Error() string {
-	return e.Message + ": " + strings.Join(e.Problems, "; ")
+	rep, err := h.reloadFn(r.Context(), actor(r))
+	var invalid *gateway.ReloadError
+	switch {
+	case errors.As(err, &invalid):
+		writeJSON(w, http.StatusUnprocessableEntity, invalid)
+	case err == nil, errors.Is(err, gateway.ErrEventNotStored):
+		writeJSON(w, http.StatusOK, rep)
+	default:
+		h.writeChange(w, 0, store.DeploymentEvent{}, nil, err)
+	}
 }
 
 func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {

@@ -111,9 +111,11 @@ func components(cfg *config.Config, classes []int, words []string) obj {
 			"reason":      obj{"type": "string", "enum": []string{"preferred", "fallback", "unavailable"}},
 			"deadline_ms": obj{"type": "integer"},
 			"latency_us":  obj{"type": "integer"},
+			"deployment":  obj{"type": "integer", "description": "seq of the deployment that served the request (absent: the one the server started with)"},
 		}},
 	}}
 	comps["Models"] = obj{"type": "object", "required": []string{"models"}, "properties": obj{
+		"deployment": obj{"type": "integer", "description": "seq of the live deployment"},
 		"models": obj{"type": "array", "items": obj{"type": "object", "properties": obj{
 			"name":          obj{"type": "string"},
 			"role":          obj{"type": "string"},

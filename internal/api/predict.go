@@ -47,11 +47,11 @@ func (h *Handler) newRequest(r *http.Request, endpoint string) gateway.Request {
 func instanceID(id string, i int) string { return id + "." + strconv.Itoa(i) }
 
 func (h *Handler) predictV1(w http.ResponseWriter, r *http.Request) {
-	release, ok := h.admit(w, r, 1)
+	ticket, ok := h.admit(w, r, 1)
 	if !ok {
 		return
 	}
-	defer release()
+	defer ticket.Release()
 	req := h.newRequest(r, "/v1/predict")
 	if !h.claim(w, r, &req) {
 		return
@@ -101,12 +101,10 @@ func (h *Handler) predictV1(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, req, body, &rejection{status: http.StatusUnprocessableEntity, fields: errs})
 		return
 	}
-	more, ok := h.admit(w, r, len(reqs)-1) // a batch counts its instances
-	if !ok {
+	if !h.grow(w, r, ticket, len(reqs)-1) { // a batch counts its instances
 		req.Claim.Done()
 		return
 	}
-	defer more()
 	replayed := req.Claim != nil && req.Claim.Previous != nil
 	answers, ok := h.predictOrReplay(w, r, reqs)
 	if !ok {

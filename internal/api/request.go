@@ -133,14 +133,28 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, req gateway.Req
 
 // admit reserves room for n predictions (gateway.Admit); false means the
 // request was shed and answered 503 with Retry-After before any work.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, n int) (release func(), ok bool) {
-	release, err := h.gw.Admit(r.Context(), n)
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, n int) (*gateway.Ticket, bool) {
+	t, err := h.gw.Admit(r.Context(), n)
 	if err != nil {
-		w.Header().Set("Retry-After", h.retryAfter)
-		writeError(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), RequestID: requestID(r)})
+		h.overloaded(w, r, err)
 		return nil, false
 	}
-	return release, true
+	return t, true
+}
+
+// grow reserves k more predictions for a batch (gateway.Grow); false means
+// the request was answered 503 with Retry-After.
+func (h *Handler) grow(w http.ResponseWriter, r *http.Request, t *gateway.Ticket, k int) bool {
+	if err := h.gw.Grow(r.Context(), t, k); err != nil {
+		h.overloaded(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (h *Handler) overloaded(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", h.retryAfter)
+	writeError(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), RequestID: requestID(r)})
 }
 
 // headerReplayed marks an answer given again for a retried request id.

@@ -67,8 +67,9 @@ type Server struct {
 	// AdmissionTarget makes the admission limit adaptive: the service
 	// time (admission to answer written) most admitted requests should
 	// stay under. In windows of twice the target, more than a tenth of
-	// requests over it cut the limit by a quarter (not below the CPUs);
-	// other windows raise it by an eighth (up to max_in_flight). Default:
+	// single predictions over it while half the limit is in use cut the
+	// limit by a quarter (not below 8 × the CPUs); other windows raise it
+	// by an eighth (up to max_in_flight). Default:
 	// half the production model's deadline when production is a bundle
 	// and durability is async; negative (or the default elsewhere): the
 	// limit stays fixed at max_in_flight.

@@ -2,6 +2,8 @@
 // in CSV, JSON Lines or Parquet, for pandas, spreadsheets and notebooks.
 //
 // Columns, in order: request_id, received_at, entity_id, status, served_by,
+// deployment (the seq of the deployment that served the request: 0 for
+// the one the server started with; null for a rejected request),
 // input_<field> for every input field, then for every model
 // <model>_prediction, <model>_probability, <model>_status,
 // <model>_latency_us and <model>_<feature> for each transformed feature, then
@@ -178,7 +180,7 @@ type cell struct {
 }
 
 func (pl Plan) columns() []column {
-	cols := []column{{"request_id", kString}, {"received_at", kTime}, {"entity_id", kString}, {"status", kString}, {"served_by", kString}}
+	cols := []column{{"request_id", kString}, {"received_at", kTime}, {"entity_id", kString}, {"status", kString}, {"served_by", kString}, {"deployment", kInt}}
 	for _, f := range pl.Inputs {
 		k := kString
 		switch f.Type {
@@ -214,8 +216,9 @@ func (pl Plan) fill(row []cell, rec *record.Record, lb *monitor.Label) {
 	row[3] = str(rec.Status)
 	if rec.Decision != nil {
 		row[4] = str(rec.Decision.ServedBy)
+		row[5] = cell{valid: true, i: rec.Decision.Deployment}
 	}
-	i := 5
+	i := 6
 	for _, f := range pl.Inputs {
 		switch v := rec.Input[f.Name].(type) {
 		case float64:

@@ -32,7 +32,7 @@ func sampleRecords() []record.Record {
 				"prod": {Role: model.RoleProduction, Features: feat, Prediction: ptr(0), Probability: ptr(0.11), LatencyUS: 38, Status: record.StatusOK},
 				"dev":  {Role: model.RoleChallenger, LatencyUS: 50000, Status: record.StatusTimeout, Error: "deadline"},
 			},
-			Decision: &record.Decision{ServedBy: "prod", Reason: "preferred"},
+			Decision: &record.Decision{ServedBy: "prod", Reason: "preferred", Deployment: 3},
 		},
 		{
 			ID: "r2", ReceivedAt: t0.Add(time.Second), Endpoint: "/v1/predict", Status: record.RequestRejected,
@@ -70,7 +70,7 @@ func write(t *testing.T, f Format) []byte {
 	return buf.Bytes()
 }
 
-var wantHeader = "request_id,received_at,entity_id,status,served_by,input_pclass,input_sex,input_age," +
+var wantHeader = "request_id,received_at,entity_id,status,served_by,deployment,input_pclass,input_sex,input_age," +
 	"prod_prediction,prod_probability,prod_status,prod_latency_us,prod_pclass,prod_gender," +
 	"dev_prediction,dev_probability,dev_status,dev_latency_us,label,label_at"
 
@@ -96,11 +96,11 @@ func TestCSV_OneRowPerRequestWithEmptyCellsForNulls(t *testing.T) {
 	if got := strings.Join(rows[0], ","); got != wantHeader {
 		t.Fatalf("header %s", got)
 	}
-	want1 := "r1,2026-11-24T12:00:00.123456Z,892,ok,prod,3,male,,0,0.11,ok,38,3,1,,,timeout,50000,1,2026-11-24T13:00:00.123456Z"
+	want1 := "r1,2026-11-24T12:00:00.123456Z,892,ok,prod,3,3,male,,0,0.11,ok,38,3,1,,,timeout,50000,1,2026-11-24T13:00:00.123456Z"
 	if got := strings.Join(rows[1], ","); got != want1 {
 		t.Fatalf("row 1\n got %s\nwant %s", got, want1)
 	}
-	want2 := "r2,2026-11-24T12:00:01.123456Z,,rejected,,,,,,,,,,,,,,,,"
+	want2 := "r2,2026-11-24T12:00:01.123456Z,,rejected,,,,,,,,,,,,,,,,,"
 	if got := strings.Join(rows[2], ","); got != want2 {
 		t.Fatalf("row 2\n got %s\nwant %s", got, want2)
 	}

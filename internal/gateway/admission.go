@@ -86,23 +86,28 @@ func (a *admission) refuse(reason string) {
 // waiter is a request queued for admission; ready is closed once it is
 // admitted.
 type waiter struct {
-	n     int64
-	ready chan struct{}
+	n, own int64
+	ready  chan struct{}
 }
 
-// adaptive moves the limit with the service time of admitted requests
-// (admission to answer written), in windows of twice the target: a window
-// in which more than a tenth of requests took longer than the target cuts
-// the limit by a quarter (not below floor); any other window with traffic
-// raises it by an eighth (at least 1, not above the ceiling). Admitted
-// requests thus keep meeting their deadlines when the CPU they were given
-// shrinks (other processes, GC, a slower model), and the limit climbs back
-// when it returns.
+// adaptive moves the limit with the service time of admitted single
+// predictions (admission to answer written; a batch's time grows with its
+// size, so batches do not teach it), in windows of twice the target: a
+// window in which more than a tenth of them took longer than the target
+// while at least half the limit was in use cuts the limit by a quarter
+// (not below floor, 8 × GOMAXPROCS); any other window with traffic raises
+// it by an eighth (at least 1, not above the ceiling). Admitted requests
+// thus keep meeting their deadlines when the CPU they were given shrinks
+// (other processes, GC) and concurrency is what makes them wait, and the
+// limit climbs back when the CPU returns. Slowness at low concurrency
+// (a slow test machine, one heavy request) is not the limit's to fix and
+// leaves it alone.
 type adaptive struct {
 	target, window time.Duration
 	floor          int64
 	start          time.Time
 	n, slow        int
+	peak           int64 // most predictions in flight during the window
 }
 
 func newAdmission(limit int, wait, target time.Duration, shed func(string)) *admission {
@@ -118,39 +123,47 @@ func newAdmission(limit int, wait, target time.Duration, shed func(string)) *adm
 	a := &admission{max: int64(limit), limit: int64(limit), wait: wait, shed: shed}
 	if target > 0 {
 		a.adapt = &adaptive{target: target, window: min(max(2*target, 20*time.Millisecond), time.Second),
-			floor: min(int64(limit), int64(max(1, runtime.GOMAXPROCS(0)))), start: time.Now()}
+			floor: min(int64(limit), int64(8*runtime.GOMAXPROCS(0))), start: time.Now()}
 	}
 	return a
 }
 
-// fits reports whether n more predictions may be admitted now. Called with
-// mu held.
-func (a *admission) fits(n int64) bool {
-	return a.held+n <= a.limit || a.held == 0
+// fits reports whether n more predictions may be admitted now for a
+// request already holding own of them. Called with mu held.
+func (a *admission) fits(n, own int64) bool {
+	return a.held+n <= a.limit || a.held == own
 }
 
 // tryAcquire admits n at once when nobody is queued and they fit.
 func (a *admission) tryAcquire(n int64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.waiters.Len() > 0 || !a.fits(n) {
+	if a.waiters.Len() > 0 || !a.fits(n, 0) {
 		return false
 	}
-	a.held += n
-	a.inFlight.Store(a.held)
+	a.hold(n)
 	return true
 }
 
-// acquire queues for n until admitted, the queue wait ends or ctx ends.
-func (a *admission) acquire(ctx context.Context, n int64) error {
+// hold counts n more predictions in flight. Called with mu held.
+func (a *admission) hold(n int64) {
+	a.held += n
+	a.inFlight.Store(a.held)
+	if a.adapt != nil {
+		a.adapt.peak = max(a.adapt.peak, a.held)
+	}
+}
+
+// acquire queues for n until admitted, the queue wait ends or ctx ends;
+// own is what the request already holds.
+func (a *admission) acquire(ctx context.Context, n, own int64) error {
 	a.mu.Lock()
-	if a.waiters.Len() == 0 && a.fits(n) {
-		a.held += n
-		a.inFlight.Store(a.held)
+	if a.waiters.Len() == 0 && a.fits(n, own) {
+		a.hold(n)
 		a.mu.Unlock()
 		return nil
 	}
-	w := &waiter{n: n, ready: make(chan struct{})}
+	w := &waiter{n: n, own: own, ready: make(chan struct{})}
 	elem := a.waiters.PushBack(w)
 	a.mu.Unlock()
 	timer := time.NewTimer(a.wait)
@@ -179,12 +192,13 @@ func (a *admission) acquire(ctx context.Context, n int64) error {
 	return err
 }
 
-// release gives n back, learning from how long the request took.
-func (a *admission) release(n int64, took time.Duration) {
+// release gives n back; learn: the request was a single prediction, whose
+// service time took teaches the adaptive limit.
+func (a *admission) release(n int64, took time.Duration, learn bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.held -= n
-	if a.adapt != nil {
+	if a.adapt != nil && learn {
 		a.learn(took, time.Now())
 	}
 	a.admitWaiters()
@@ -196,10 +210,10 @@ func (a *admission) release(n int64, took time.Duration) {
 func (a *admission) admitWaiters() {
 	for e := a.waiters.Front(); e != nil; e = a.waiters.Front() {
 		w := e.Value.(*waiter)
-		if !a.fits(w.n) {
+		if !a.fits(w.n, w.own) {
 			return
 		}
-		a.held += w.n
+		a.hold(w.n)
 		a.waiters.Remove(e)
 		close(w.ready)
 	}
@@ -218,47 +232,87 @@ func (a *admission) learn(took time.Duration, now time.Time) {
 		return
 	}
 	switch {
-	case ad.slow*10 > ad.n:
+	case ad.slow*10 > ad.n && ad.peak*2 >= a.limit:
 		a.limit = max(ad.floor, a.limit*3/4)
 	case ad.n > 0:
 		a.limit = min(a.max, a.limit+max(1, a.limit/8))
 	}
-	ad.start, ad.n, ad.slow = now, 0, 0
+	ad.start, ad.n, ad.slow, ad.peak = now, 0, 0, a.held
+}
+
+// Ticket is one request's admission. Release gives its room back once the
+// answer is written; it may be called more than once, and on a nil Ticket
+// (admission off).
+type Ticket struct {
+	a     *admission
+	n     int64
+	start time.Time
+	batch bool
+	done  atomic.Bool
+}
+
+// Release gives the ticket's room back.
+func (t *Ticket) Release() {
+	if t == nil || t.a == nil || !t.done.CompareAndSwap(false, true) {
+		return
+	}
+	t.a.release(t.n, time.Since(t.start), t.n == 1 && !t.batch)
 }
 
 // Admit reserves room for n predictions (the instances of one request),
-// waiting at most the queue wait; release gives the room back when the
-// answer has been written. The error is an *OverloadError wrapping
+// waiting at most the queue wait. The error is an *OverloadError wrapping
 // ErrOverloaded (answer 503 with Retry-After). It is safe for concurrent
 // use; with admission off (max_in_flight < 0) it always admits.
-func (g *Gateway) Admit(ctx context.Context, n int) (release func(), err error) {
+func (g *Gateway) Admit(ctx context.Context, n int) (*Ticket, error) {
 	a := g.admit
 	if a == nil || n <= 0 {
-		return func() {}, nil
+		return &Ticket{}, nil
 	}
 	w := int64(n)
-	if w > a.max {
+	if err := g.reserve(ctx, w, 0); err != nil {
+		return nil, err
+	}
+	return &Ticket{a: a, n: w, start: time.Now()}, nil
+}
+
+// Grow reserves k more predictions for t's request (a batch whose size is
+// known once its body is decoded), waiting at most the queue wait; while it
+// waits, the request's own room counts as idle, so a batch larger than an
+// adaptive limit is admitted when it alone is in flight. The request is
+// then a batch, which does not teach the adaptive limit. On error t keeps
+// what it held.
+func (g *Gateway) Grow(ctx context.Context, t *Ticket, k int) error {
+	if t == nil || t.a == nil || k <= 0 {
+		return nil
+	}
+	if err := g.reserve(ctx, int64(k), t.n); err != nil {
+		return err
+	}
+	t.n += int64(k)
+	t.batch = true
+	return nil
+}
+
+// reserve admits n predictions for a request holding own, or says why not.
+func (g *Gateway) reserve(ctx context.Context, n, own int64) error {
+	a := g.admit
+	if n+own > a.max {
 		a.refuse(ShedTooLarge)
-		return nil, &OverloadError{Reason: ShedTooLarge, Limit: a.max}
+		return &OverloadError{Reason: ShedTooLarge, Limit: a.max}
 	}
-	if !a.tryAcquire(w) {
-		if err := a.acquire(ctx, w); err != nil {
-			reason := ShedQueueWait
-			if ctx.Err() != nil {
-				reason = ShedGone
-			}
-			a.refuse(reason)
-			_, limit := g.AdmissionState()
-			return nil, &OverloadError{Reason: reason, InFlight: a.inFlight.Load(), Limit: limit, Ceiling: a.max}
-		}
+	if own == 0 && a.tryAcquire(n) {
+		return nil
 	}
-	start := time.Now()
-	var once atomic.Bool
-	return func() {
-		if once.CompareAndSwap(false, true) {
-			a.release(w, time.Since(start))
+	if err := a.acquire(ctx, n, own); err != nil {
+		reason := ShedQueueWait
+		if ctx.Err() != nil {
+			reason = ShedGone
 		}
-	}, nil
+		a.refuse(reason)
+		inFlight, limit := g.AdmissionState()
+		return &OverloadError{Reason: reason, InFlight: inFlight, Limit: limit, Ceiling: a.max}
+	}
+	return nil
 }
 
 // AdmissionState is the limiter's point-in-time view: predictions in

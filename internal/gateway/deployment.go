@@ -14,6 +14,13 @@ import (
 // the label words. It is safe for concurrent use; nothing in it changes
 // after NewDeployment.
 type Deployment struct {
+	// Seq numbers the deployment: the seq of the deployment event that
+	// made it live (0 for the one a gateway started with, unless the
+	// caller restored it from an event and set it). Every record it
+	// serves carries it (record.Decision.Deployment), so analytics can
+	// group requests by the deployment that served them. A rollback
+	// serves the earlier members under the rollback event's seq.
+	Seq int64
 	// Router fans a request out to Members and applies the policy.
 	Router *rendezvous.Router
 	// Members are the live models in member order (as given to the

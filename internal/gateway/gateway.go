@@ -125,6 +125,8 @@ type Gateway struct {
 	changeMu sync.Mutex
 	earlier  []*Deployment
 	events   store.EventLog
+	// lastSeq is the highest Deployment.Seq served so far (changeMu).
+	lastSeq int64
 }
 
 // New returns a Gateway serving p.Deployment.
@@ -141,6 +143,7 @@ func New(p Params) (*Gateway, error) {
 		now:     p.Now,
 		events:  p.Events,
 		ids:     newIDCheck(),
+		lastSeq: p.Deployment.Seq,
 	}
 	g.dep.Store(p.Deployment)
 	if p.Durable {

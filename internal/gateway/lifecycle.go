@@ -247,12 +247,11 @@ func (g *Gateway) Rollback(ctx context.Context, ch Change) (store.DeploymentEven
 		return store.DeploymentEvent{}, ErrNoPrevious
 	}
 	prev := g.earlier[len(g.earlier)-1]
-	before := g.dep.Load()
-	if _, err := g.Swap(prev); err != nil {
-		return store.DeploymentEvent{}, err
+	ev, err := g.apply(ctx, "rollback", "", ch, g.dep.Load(), prev)
+	if err == nil || errors.Is(err, ErrEventNotStored) {
+		g.earlier = g.earlier[:len(g.earlier)-1]
 	}
-	g.earlier = g.earlier[:len(g.earlier)-1]
-	return g.logEvent(ctx, "rollback", "", ch, before, prev)
+	return ev, err
 }
 
 // Replace swaps d in as a change of kind (reload) and logs it.
@@ -277,6 +276,12 @@ func (g *Gateway) Events(ctx context.Context, limit int) ([]store.DeploymentEven
 // swaps it in, remembers the previous one for Rollback and logs the event.
 // Changes are serialised; requests never wait for them.
 func (g *Gateway) change(ctx context.Context, kind, name string, ch Change, build func(*Deployment) (*Deployment, error)) (store.DeploymentEvent, error) {
+	return g.changeWith(ctx, kind, name, func() Change { return ch }, build)
+}
+
+// changeWith is change whose Change is known only after build (a reload's
+// reason says what it changed).
+func (g *Gateway) changeWith(ctx context.Context, kind, name string, ch func() Change, build func(*Deployment) (*Deployment, error)) (store.DeploymentEvent, error) {
 	g.changeMu.Lock()
 	defer g.changeMu.Unlock()
 	before := g.dep.Load()
@@ -284,20 +289,58 @@ func (g *Gateway) change(ctx context.Context, kind, name string, ch Change, buil
 	if err != nil {
 		return store.DeploymentEvent{}, err
 	}
-	if _, err := g.Swap(next); err != nil {
-		return store.DeploymentEvent{}, err
+	ev, err := g.apply(ctx, kind, name, ch(), before, next)
+	if err != nil && !errors.Is(err, ErrEventNotStored) {
+		return ev, err
 	}
 	g.earlier = append(g.earlier, before)
 	if len(g.earlier) > maxPrevious {
 		g.earlier = slices.Delete(g.earlier, 0, len(g.earlier)-maxPrevious)
 	}
-	return g.logEvent(ctx, kind, name, ch, before, next)
+	return ev, err
 }
 
-// logEvent stores the event of a change already applied. A store error is
-// returned with the event: the change stands (it is live), but it will not
-// survive a restart.
-func (g *Gateway) logEvent(ctx context.Context, kind, name string, ch Change, before, after *Deployment) (store.DeploymentEvent, error) {
+// apply stores the event of replacing before with next, then swaps in a
+// copy of next numbered with the event's seq (Deployment.Seq), so every
+// record served by it names the event that made it live. The event is
+// stored first because its seq is the store's; a store error is returned
+// with the event: the change stands (it is live, numbered one past the
+// last seq this gateway saw), but it will not survive a restart. g.changeMu
+// is held.
+func (g *Gateway) apply(ctx context.Context, kind, name string, ch Change, before, next *Deployment) (store.DeploymentEvent, error) {
+	if next == nil || next.Validator != g.val {
+		return store.DeploymentEvent{}, ErrSchemaChange
+	}
+	ev, err := g.event(kind, name, ch, before, next)
+	if err != nil {
+		return ev, err
+	}
+	var logErr error
+	seq := g.lastSeq + 1
+	if g.events != nil {
+		stored, err := g.events.AppendEvent(ctx, ev)
+		if err != nil {
+			g.log.Error("deployment event not stored: the change is live but will not survive a restart", "kind", kind, "err", err)
+			logErr = fmt.Errorf("%w: %w", ErrEventNotStored, err)
+		} else {
+			ev, seq = stored, stored.Seq
+		}
+	}
+	if ev.Seq == 0 {
+		ev.Seq = seq
+	}
+	g.lastSeq = max(g.lastSeq, seq)
+	numbered := *next
+	numbered.Seq = seq
+	if _, err := g.Swap(&numbered); err != nil {
+		return ev, err
+	}
+	g.log.Info("deployment changed", "kind", kind, "model", name, "actor", ev.Actor, "forced", ch.Forced, "deployment", seq)
+	return ev, logErr
+}
+
+// event describes the change from before to after (not yet stored).
+func (g *Gateway) event(kind, name string, ch Change, before, after *Deployment) (store.DeploymentEvent, error) {
 	ev := store.DeploymentEvent{
 		Time: g.now().UTC(), Kind: kind, Model: name, Actor: ch.Actor,
 		Before: before.Roles(), After: after.Roles(), Reason: ch.Reason, Forced: ch.Forced,
@@ -317,16 +360,7 @@ func (g *Gateway) logEvent(ctx context.Context, kind, name string, ch Change, be
 		return ev, fmt.Errorf("encode deployment state: %w", err)
 	}
 	ev.State = state
-	g.log.Info("deployment changed", "kind", kind, "model", name, "actor", ev.Actor, "forced", ch.Forced)
-	if g.events == nil {
-		return ev, nil
-	}
-	stored, err := g.events.AppendEvent(ctx, ev)
-	if err != nil {
-		g.log.Error("deployment event not stored: the change is live but will not survive a restart", "kind", kind, "err", err)
-		return ev, fmt.Errorf("%w: %w", ErrEventNotStored, err)
-	}
-	return stored, nil
+	return ev, nil
 }
 
 // Roles lists every member's role in member order.

@@ -56,6 +56,7 @@ func (d *Deployment) BuildRecord(req Request, dec rendezvous.Decision, results [
 		Reason:     dec.Reason,
 		DeadlineMS: dec.Deadline.Milliseconds(),
 		LatencyUS:  dec.Latency.Microseconds(),
+		Deployment: d.Seq,
 	}
 	rec.Status = record.RequestOK
 	if dec.ServedBy == "" {

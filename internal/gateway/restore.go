@@ -75,6 +75,9 @@ func Restore(ctx context.Context, base *Deployment, events store.EventLog, load 
 	if err != nil {
 		return fail(fmt.Sprintf("event %d (%s) cannot be applied", last.Seq, last.Kind), err)
 	}
+	// Requests served now carry the restored deployment's number, and the
+	// next change numbers on from the history.
+	d.Seq = last.Seq
 	for _, n := range notes {
 		log.Warn("deployment history and configuration file differ", "member", n.member, "resolution", n.msg)
 	}

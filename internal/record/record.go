@@ -81,6 +81,11 @@ type Decision struct {
 	Reason     string `json:"reason"`
 	DeadlineMS int64  `json:"deadline_ms"`
 	LatencyUS  int64  `json:"latency_us"`
+	// Deployment is the seq of the deployment that served the request
+	// (gateway.Deployment.Seq: the deployment event that made it live;
+	// 0, and absent from the JSON, for the deployment the server started
+	// with). Group by it to split analytics at every change.
+	Deployment int64 `json:"deployment,omitempty"`
 }
 
 // Feedback is one ground-truth label. Feedback is append-only: a later label

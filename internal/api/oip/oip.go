@@ -378,13 +378,13 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, problemText(problems))
 		return
 	}
-	release, err := s.gw.Admit(r.Context(), len(rows))
+	ticket, err := s.gw.Admit(r.Context(), len(rows))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	defer release()
+	defer ticket.Release()
 	var answers []gateway.Answer
 	if prod {
 		reqs := make([]gateway.Request, len(rows))

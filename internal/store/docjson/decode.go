@@ -570,6 +570,10 @@ func (d *decoder) decision(dec *record.Decision) bool {
 			n, ok := d.int()
 			dec.LatencyUS = n
 			return keys.first(3) && ok
+		case "deployment":
+			n, ok := d.int()
+			dec.Deployment = n
+			return keys.first(4) && ok
 		}
 		return false
 	})

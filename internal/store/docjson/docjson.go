@@ -118,6 +118,10 @@ func AppendRecord(dst []byte, rec *record.Record) ([]byte, error) {
 		b = strconv.AppendInt(b, d.DeadlineMS, 10)
 		b = append(b, `,"latency_us":`...)
 		b = strconv.AppendInt(b, d.LatencyUS, 10)
+		if d.Deployment != 0 {
+			b = append(b, `,"deployment":`...)
+			b = strconv.AppendInt(b, d.Deployment, 10)
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil

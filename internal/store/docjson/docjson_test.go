@@ -62,7 +62,7 @@ func TestAppendRecord_MatchesEncodingJSON(t *testing.T) {
 			Models: map[string]record.ModelResult{"m": {Features: model.Features{
 				Names:  []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"},
 				Values: []float64{0, 1e21, 1e-7, math.MaxFloat64, -2.5, 1e20, 999999, 1e6, -999999, -1e6, math.Copysign(0, -1), 123456.5}}, Probability: new(1e-9), Prediction: new(-3), LatencyUS: -1}},
-			Decision: &record.Decision{DeadlineMS: math.MaxInt64, LatencyUS: math.MinInt64}},
+			Decision: &record.Decision{DeadlineMS: math.MaxInt64, LatencyUS: math.MinInt64, Deployment: 42}},
 		"empty collections": {ID: "e", Input: schema.Input{}, Problems: []schema.FieldError{}, Models: map[string]record.ModelResult{
 			"empty-features": {Features: model.Features{Names: []string{}, Values: []float64{}}},
 			"nil-values":     {Features: model.Features{Names: []string{}}},
@@ -125,7 +125,7 @@ func TestRecordShape_IsTheOneThisEncoderKnows(t *testing.T) {
 	want := map[reflect.Type]string{
 		reflect.TypeFor[record.Record]():      `ID:"_id" ReceivedAt:"received_at" Endpoint:"endpoint" EntityID:"entity_id,omitempty" Input:"input,omitempty" Raw:"raw,omitempty" RawBytes:"raw_bytes,omitempty" RawSHA256:"raw_sha256,omitempty" Status:"status" Problems:"problems,omitempty" Models:"models,omitempty" Decision:"decision,omitempty"`,
 		reflect.TypeFor[record.ModelResult](): `Role:"role" Version:"version,omitempty" Artifact:"artifact,omitempty" Features:"features,omitzero" Prediction:"prediction,omitempty" Label:"label,omitempty" Probability:"probability,omitempty" LatencyUS:"latency_us" Status:"status" Error:"error,omitempty"`,
-		reflect.TypeFor[record.Decision]():    `ServedBy:"served_by,omitempty" Reason:"reason" DeadlineMS:"deadline_ms" LatencyUS:"latency_us"`,
+		reflect.TypeFor[record.Decision]():    `ServedBy:"served_by,omitempty" Reason:"reason" DeadlineMS:"deadline_ms" LatencyUS:"latency_us" Deployment:"deployment,omitempty"`,
 		reflect.TypeFor[schema.FieldError]():  `Field:"field" Problem:"problem"`,
 		reflect.TypeFor[model.Features]():     `Names:"" Values:""`,
 	}

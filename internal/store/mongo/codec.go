@@ -114,6 +114,9 @@ func encodeRecord(dst []byte, rec *record.Record) ([]byte, error) {
 		dst = bsoncore.AppendStringElement(dst, "reason", validUTF8(d.Reason))
 		dst = appendInt64(dst, "deadline_ms", d.DeadlineMS)
 		dst = appendInt64(dst, "latency_us", d.LatencyUS)
+		if d.Deployment != 0 {
+			dst = appendInt64(dst, "deployment", d.Deployment)
+		}
 		dst, _ = bsoncore.AppendDocumentEnd(dst, didx)
 	}
 	return bsoncore.AppendDocumentEnd(dst, idx)
@@ -618,6 +621,8 @@ func decodeDecision(v bsoncore.Value) (*record.Decision, error) {
 			d.DeadlineMS, err = integer(v)
 		case "latency_us":
 			d.LatencyUS, err = integer(v)
+		case "deployment":
+			d.Deployment, err = integer(v)
 		default:
 			return nil
 		}

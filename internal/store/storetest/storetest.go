@@ -274,7 +274,7 @@ func FullRecord(id string, at time.Time) record.Record {
 				LatencyUS: 50_000, Status: record.StatusTimeout, Error: "deadline exceeded",
 			},
 		},
-		Decision: &record.Decision{ServedBy: "prod-gbt", Reason: "preferred", DeadlineMS: 50, LatencyUS: 95},
+		Decision: &record.Decision{ServedBy: "prod-gbt", Reason: "preferred", DeadlineMS: 50, LatencyUS: 95, Deployment: 7},
 	}
 }
 
