@@ -132,3 +132,32 @@ func TestServe_RestartKeepsRuntimeChanges(t *testing.T) {
 		t.Errorf("the second start does not log what it restored:\n%s", l)
 	}
 }
+
+// TestServe_RollbackAfterARestartGoesBackThroughTheStoredHistory: the
+// earlier deployments a rollback returns to are kept in memory; after a
+// restart they are rebuilt from the stored events, each rollback going one
+// change further back, down to the configuration file's deployment.
+func TestServe_RollbackAfterARestartGoesBackThroughTheStoredHistory(t *testing.T) {
+	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "rollback.db")
+	s := startOn(t, generousConfig(t), storeURL, &syncBuffer{})
+	doJSON(t, "POST", s.base+"/v1/models", map[string]any{"name": "late-logreg", "role": "challenger",
+		"bundle": "models/dev-logreg.json", "sample": 0.5}, 201, nil)
+	doJSON(t, "POST", s.base+"/v1/models/dev-logreg/promote", map[string]any{"force": true, "reason": "rollback test"}, 200, nil)
+	doJSON(t, "PATCH", s.base+"/v1/models/canary-rule", map[string]any{"paused": true}, 200, nil)
+	s.stop()
+
+	s = startOn(t, generousConfig(t), storeURL, &syncBuffer{})
+	for i, want := range []string{
+		"prod-gbt=challenger; canary-rule=canary fallback=0; dev-logreg=production; late-logreg=challenger sample=0.5; ",
+		"prod-gbt=production; canary-rule=canary fallback=0; dev-logreg=challenger; late-logreg=challenger sample=0.5; ",
+		"prod-gbt=production; canary-rule=canary fallback=0; dev-logreg=challenger; ",
+	} {
+		doJSON(t, "POST", s.base+"/v1/rollback", map[string]any{}, 200, nil)
+		var got modelsBody
+		doJSON(t, "GET", s.base+"/v1/models", nil, 200, &got)
+		if got.String() != want {
+			t.Errorf("rollback %d after the restart:\n %s\nwant\n %s", i+1, got, want)
+		}
+	}
+	doJSON(t, "POST", s.base+"/v1/rollback", map[string]any{}, 409, nil)
+}

@@ -194,7 +194,8 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		if ev, ok := s.store.(store.EventLog); ok {
 			gp.Events = ev
 			// Runtime changes survive a restart (docs/LIFECYCLE.md).
-			dep = gateway.Restore(ctx, dep, ev, gateway.ConfigLoader(s.cfg, s.log), s.log)
+			gp.Base, gp.Loader = dep, gateway.ConfigLoader(s.cfg, s.log)
+			dep = gateway.Restore(ctx, dep, ev, gp.Loader, s.log)
 			gp.Deployment = dep
 		}
 	}

@@ -99,6 +99,11 @@ type Params struct {
 	// Events stores the deployment events of runtime changes (nil: changes
 	// are applied and logged, not stored).
 	Events store.EventLog
+	// Base is the configuration file's deployment and Loader loads a
+	// member from its source: Rollback uses them to go back past a
+	// restart, to a deployment rebuilt from Events (nil: it cannot).
+	Base   *Deployment
+	Loader Loader
 }
 
 // Gateway is the prediction service. It is safe for concurrent use.
@@ -125,6 +130,8 @@ type Gateway struct {
 	changeMu sync.Mutex
 	earlier  []*Deployment
 	events   store.EventLog
+	base     *Deployment
+	loader   Loader
 	// lastSeq is the highest Deployment.Seq served so far (changeMu).
 	lastSeq int64
 }
@@ -142,6 +149,8 @@ func New(p Params) (*Gateway, error) {
 		log:     p.Logger,
 		now:     p.Now,
 		events:  p.Events,
+		base:    p.Base,
+		loader:  p.Loader,
 		ids:     newIDCheck(),
 		lastSeq: p.Deployment.Seq,
 	}

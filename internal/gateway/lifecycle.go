@@ -244,7 +244,13 @@ func (g *Gateway) Rollback(ctx context.Context, ch Change) (store.DeploymentEven
 	g.changeMu.Lock()
 	defer g.changeMu.Unlock()
 	if len(g.earlier) == 0 {
-		return store.DeploymentEvent{}, ErrNoPrevious
+		// Nothing in memory (the server restarted since the change):
+		// the stored history knows what the deployment was.
+		prev, err := g.previousFromHistory(ctx)
+		if err != nil {
+			return store.DeploymentEvent{}, err
+		}
+		return g.apply(ctx, "rollback", "", ch, g.dep.Load(), prev)
 	}
 	prev := g.earlier[len(g.earlier)-1]
 	ev, err := g.apply(ctx, "rollback", "", ch, g.dep.Load(), prev)
@@ -252,6 +258,56 @@ func (g *Gateway) Rollback(ctx context.Context, ch Change) (store.DeploymentEven
 		g.earlier = g.earlier[:len(g.earlier)-1]
 	}
 	return ev, err
+}
+
+// previousFromHistory is the deployment Rollback goes back to when memory
+// holds none, rebuilt from the stored events as memory would have kept it:
+// every change pushes the deployment before it (the previous event's
+// state; the configuration file's, Params.Base, before the first event), a
+// rollback pops one, and 16 are kept. Models whose source is unchanged are
+// the live ones; others are loaded with Params.Loader. ErrNoPrevious when
+// the history has nothing to go back to or there is no history.
+func (g *Gateway) previousFromHistory(ctx context.Context) (*Deployment, error) {
+	if g.events == nil || g.loader == nil || g.base == nil {
+		return nil, ErrNoPrevious
+	}
+	history, err := g.events.ListEvents(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the deployment history to roll back: %w", err)
+	}
+	var stack []json.RawMessage // nil entry: the configuration file's deployment
+	for i, ev := range history {
+		if ev.Kind == "rollback" {
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		var before json.RawMessage
+		if i > 0 {
+			before = history[i-1].State
+		}
+		stack = append(stack, before)
+		if len(stack) > maxPrevious {
+			stack = stack[1:]
+		}
+	}
+	if len(stack) == 0 {
+		return nil, ErrNoPrevious
+	}
+	top := stack[len(stack)-1]
+	if len(top) == 0 {
+		return g.base, nil
+	}
+	var st State
+	if err := json.Unmarshal(top, &st); err != nil {
+		return nil, fmt.Errorf("decode the saved deployment to roll back to: %w", err)
+	}
+	d, err := g.dep.Load().LoadState(st, g.loader)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild the saved deployment to roll back to: %w", err)
+	}
+	return d, nil
 }
 
 // Replace swaps d in as a change of kind (reload) and logs it.
