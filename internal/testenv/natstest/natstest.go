@@ -1,0 +1,46 @@
+// Package natstest starts an embedded NATS server with JetStream for tests
+// (its own package, like store/mongo/ferrettest, so only the tests that
+// need NATS link the server). For the machine's NATS use testenv.NATSURL.
+package natstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Server is an embedded NATS server: JetStream on, file storage in a
+// t.TempDir, a free port on 127.0.0.1, shut down at cleanup.
+type Server struct {
+	*server.Server
+	// URL is the client URL, nats://127.0.0.1:<port>.
+	URL string
+}
+
+// Start starts an embedded NATS server with JetStream for the test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoLog:     true,
+		NoSigs:    true,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("embedded NATS server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatal("embedded NATS server not ready for connections within 10s")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return &Server{Server: s, URL: s.ClientURL()}
+}
