@@ -22,8 +22,8 @@ import (
 type stubModel struct {
 	gate    chan struct{}
 	started chan struct{} // when set, receives once per call before the gate
-	fail  error
-	calls atomic.Int64
+	fail    error
+	calls   atomic.Int64
 }
 
 func (s *stubModel) Info() model.Info {

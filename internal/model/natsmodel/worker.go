@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -23,6 +25,9 @@ const (
 	MetaSubject   = "subject"   // rendezvous.model.<name>
 )
 
+// semVerRE is the NATS service API's version rule.
+var semVerRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
 // WorkerOptions configures Serve.
 type WorkerOptions struct {
 	// Name is the model name: the subject is rendezvous.model.<Name>
@@ -34,8 +39,9 @@ type WorkerOptions struct {
 	// (default 1). Each slot is one subscription in the queue group, so
 	// NATS spreads a model's requests over all its workers' slots.
 	Concurrency int
-	// Version is announced as the service version; it must be SemVer
-	// (default "0.0.0"; the bundle's own version is in the metadata).
+	// Version is announced as the service version: the rendezvous build
+	// ("v1.2.0" is announced "1.2.0"; anything not SemVer, "0.0.0"). The
+	// bundle's own version is in the metadata.
 	Version string
 	// Logger receives prediction failures (default slog.Default()).
 	Logger *slog.Logger
@@ -62,7 +68,8 @@ func Serve(nc *nats.Conn, opts WorkerOptions) (*Worker, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
 	}
-	if opts.Version == "" {
+	opts.Version = strings.TrimPrefix(opts.Version, "v")
+	if !semVerRE.MatchString(opts.Version) {
 		opts.Version = "0.0.0"
 	}
 	if opts.Logger == nil {
