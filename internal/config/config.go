@@ -21,6 +21,9 @@ type Config struct {
 	Server   Server   `yaml:"server"`
 	Store    Store    `yaml:"store"`
 	Recorder Recorder `yaml:"recorder"`
+	// Bus is the NATS server URL (nats://host:4222) members of kind nats
+	// use unless they set their own bus (docs/STREAM.md).
+	Bus string `yaml:"bus"`
 	Schema   Schema   `yaml:"schema"`
 	Labels   Labels   `yaml:"labels"`
 	Models   []Model  `yaml:"models"`
@@ -145,13 +148,19 @@ type Labels struct {
 type Model struct {
 	Name string     `yaml:"name"`
 	Role model.Role `yaml:"role"`
-	// Kind is "bundle" (default) or "remote".
+	// Kind is "bundle" (default), "remote", or "nats" (the default when
+	// NATS is set).
 	Kind string `yaml:"kind"`
 	// Bundle is the bundle path (relative to the config file).
 	Bundle      string        `yaml:"bundle"`
 	Deadline    time.Duration `yaml:"deadline"`
 	MaxInFlight int           `yaml:"max_in_flight"`
 	Remote      *Remote       `yaml:"remote"`
+	// NATS names the model served by 'rendezvous worker' processes on the
+	// subject rendezvous.model.<NATS> (kind nats).
+	NATS string `yaml:"nats"`
+	// Bus is this member's NATS URL (default: the top-level bus).
+	Bus string `yaml:"bus"`
 }
 
 // Remote configures a model served over HTTP.

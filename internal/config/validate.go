@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,6 +45,7 @@ const (
 
 	KindBundle = "bundle"
 	KindRemote = "remote"
+	KindNATS   = "nats"
 
 	RouteSingle = "single"
 	RouteBatch  = "batch"
@@ -117,8 +119,11 @@ func (c *Config) ApplyDefaults() {
 		m := &c.Models[i]
 		if m.Kind == "" {
 			m.Kind = KindBundle
-			if m.Remote != nil && m.Bundle == "" {
+			switch {
+			case m.Remote != nil && m.Bundle == "":
 				m.Kind = KindRemote
+			case m.NATS != "" && m.Bundle == "":
+				m.Kind = KindNATS
 			}
 		}
 		if m.Deadline == 0 {
@@ -205,6 +210,9 @@ func (c *Config) Validate() error {
 	c.validateSchema(&ps)
 	c.validateLabels(&ps)
 	c.validateModels(&ps)
+	if c.Bus != "" {
+		checkBusURL(&ps, "bus", c.Bus)
+	}
 	c.validatePolicy(&ps)
 	c.validateRoutes(&ps)
 	c.validateTraining(&ps)
@@ -420,13 +428,18 @@ func (c *Config) validateModels(ps *problems) {
 			if m.Remote != nil {
 				ps.add(base+".remote", "only for kind: remote")
 			}
+			if m.NATS != "" {
+				ps.add(base+".nats", "only for kind: nats")
+			}
+		case KindNATS:
+			c.validateNATS(ps, base, &m)
 		case KindRemote:
 			c.validateRemote(ps, base+".remote", m.Remote)
 			if m.Bundle != "" {
 				ps.add(base+".bundle", "not used by kind: remote (use remote.pipeline for a feature pipeline)")
 			}
 		default:
-			ps.add(base+".kind", "unknown kind %q (want bundle, remote)", m.Kind)
+			ps.add(base+".kind", "unknown kind %q (want bundle, remote, nats)", m.Kind)
 		}
 	}
 	switch {
@@ -437,6 +450,43 @@ func (c *Config) validateModels(ps *problems) {
 	}
 	if len(canary) > 1 {
 		ps.add(fmt.Sprintf("models[%d].role", canary[1]), "at most one model may have role: canary, models[%d] already has it", canary[0])
+	}
+}
+
+// natsNameRE is what a NATS subject token and service name may hold.
+var natsNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// validateNATS checks a member of kind nats: a worker name that can be a
+// subject token, and a bus URL (its own or the top-level one).
+func (c *Config) validateNATS(ps *problems, base string, m *Model) {
+	switch {
+	case m.NATS == "":
+		ps.add(base+".nats", "required for kind: nats (the name 'rendezvous worker --name' serves)")
+	case !natsNameRE.MatchString(m.NATS):
+		ps.add(base+".nats", "%q: want letters, digits, '-' or '_' only (it becomes the subject rendezvous.model.<name>)", m.NATS)
+	}
+	if m.Bundle != "" {
+		ps.add(base+".bundle", "not used by kind: nats (the worker loads the bundle)")
+	}
+	if m.Remote != nil {
+		ps.add(base+".remote", "only for kind: remote")
+	}
+	switch {
+	case m.Bus != "":
+		checkBusURL(ps, base+".bus", m.Bus)
+	case c.Bus == "":
+		ps.add(base+".bus", "required for kind: nats unless the top-level bus is set (e.g. bus: nats://127.0.0.1:4222)")
+	}
+}
+
+// checkBusURL checks a comma-separated list of NATS URLs.
+func checkBusURL(ps *problems, path, raw string) {
+	for _, one := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+			ps.add(path, "must be a nats://HOST:PORT URL (or tls://, ws://, wss://), got %q", one)
+			return
+		}
 	}
 }
 
