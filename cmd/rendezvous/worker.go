@@ -89,7 +89,9 @@ func connectBus(url, creds, name string, log *slog.Logger) (*nats.Conn, error) {
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "error", err)
+			if err != nil { // nil: our own drain or close
+				log.Warn("nats disconnected", "error", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats reconnected", "server", c.ConnectedUrlRedacted())
