@@ -23,7 +23,7 @@ type Config struct {
 	Recorder Recorder `yaml:"recorder"`
 	// Bus is the NATS server URL (nats://host:4222) members of kind nats
 	// use unless they set their own bus (docs/STREAM.md).
-	Bus string `yaml:"bus"`
+	Bus      string   `yaml:"bus"`
 	Schema   Schema   `yaml:"schema"`
 	Labels   Labels   `yaml:"labels"`
 	Models   []Model  `yaml:"models"`

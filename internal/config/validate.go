@@ -3,9 +3,9 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"

@@ -69,7 +69,7 @@ func natsGateway(t *testing.T, url string, prodDeadline time.Duration) (*gateway
 	yaml := "bus: " + url + "\n" + string(data)
 	for old, repl := range map[string]string{
 		"    bundle: models/prod-gbt.json\n    deadline: 50ms": "    nats: prod-gbt\n    deadline: " + prodDeadline.String(),
-		"overall_deadline: 100ms":                            "overall_deadline: 5s",
+		"overall_deadline: 100ms":                              "overall_deadline: 5s",
 	} {
 		if !strings.Contains(yaml, old) {
 			t.Fatalf("the example configuration no longer holds %q", old)
