@@ -4,6 +4,7 @@
 package natstest
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -15,7 +16,28 @@ import (
 type Server struct {
 	*server.Server
 	// URL is the client URL, nats://127.0.0.1:<port>.
-	URL string
+	URL  string
+	opts *server.Options
+}
+
+// Restart shuts the server down (if it runs) and starts a new one on the
+// same port with the same JetStream store, as a restarted nats-server
+// process would be.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Shutdown()
+	s.WaitForShutdown()
+	opts := s.opts.Clone()
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("restart embedded NATS server: %v", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		t.Fatal("restarted embedded NATS server not ready for connections within 10s")
+	}
+	s.Server = ns
 }
 
 // Start starts an embedded NATS server with JetStream for the test.
@@ -38,9 +60,11 @@ func Start(t testing.TB) *Server {
 		s.Shutdown()
 		t.Fatal("embedded NATS server not ready for connections within 10s")
 	}
+	opts.Port = s.Addr().(*net.TCPAddr).Port // a restart keeps the port
+	srv := &Server{Server: s, URL: s.ClientURL(), opts: opts}
 	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
+		srv.Shutdown()
+		srv.WaitForShutdown()
 	})
-	return &Server{Server: s, URL: s.ClientURL()}
+	return srv
 }
