@@ -37,6 +37,7 @@ var commands = []command{
 	{"train", "train a model bundle from a labelled CSV", runTrain},
 	{"predict", "score a CSV offline with a model bundle", runPredict},
 	{"model", "inspect a model bundle (model inspect FILE)", runModel},
+	{"recorder", "write the records gateways publish to the NATS stream to a store (stream mode)", runRecorder},
 	{"worker", "serve a model bundle over NATS for gateways (worker list: the live workers)", runWorker},
 	{"simulate", "send realistic traffic with drift and delayed labels to a gateway", runSimulate},
 	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},

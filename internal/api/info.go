@@ -139,8 +139,8 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 // to the debug log only.
 func (h *Handler) components(ctx context.Context) map[string]string {
 	c := map[string]string{}
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	err := h.gw.Ping(ctx)
+	pctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	err := h.gw.Ping(pctx)
 	cancel()
 	switch {
 	case errors.Is(err, gateway.ErrNoStore):
@@ -151,6 +151,11 @@ func (h *Handler) components(ctx context.Context) map[string]string {
 	default:
 		c["store"] = "ok"
 	}
+	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	for name, state := range h.gw.Components(cctx) {
+		c[name] = state
+	}
+	cancel()
 	if s, ok := h.gw.RecorderStats(); ok {
 		c["recorder"] = recorderState(s)
 		if c["store"] != "ok" && s.Spooling {

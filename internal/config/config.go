@@ -118,6 +118,19 @@ type Recorder struct {
 	SpoolDir string `yaml:"spool_dir"`
 	// SpoolMaxBytes bounds the spool's files (default 1 GiB).
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// Bus, when set, is a NATS URL: records and feedback go to the
+	// JetStream stream RENDEZVOUS_RECORDS instead of the store, and
+	// 'rendezvous recorder' processes write them to the store
+	// (docs/STREAM.md). The store is still read (lookups, analytics).
+	Bus string `yaml:"bus"`
+	// StreamMaxBytes bounds the stream's storage (default 1 GiB); a full
+	// stream refuses records, which then go to the spool.
+	StreamMaxBytes int64 `yaml:"stream_max_bytes"`
+	// StreamMaxAge drops records older than it from the stream (default
+	// 0: kept until a recorder stored them).
+	StreamMaxAge time.Duration `yaml:"stream_max_age"`
+	// StreamReplicas is the stream's copies in a NATS cluster (default 1).
+	StreamReplicas int `yaml:"stream_replicas"`
 }
 
 // Schema declares the input.

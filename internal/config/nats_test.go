@@ -71,3 +71,23 @@ models:
 		t.Errorf("model = %+v, bus %q; want kind nats on the top-level bus", m, c.Bus)
 	}
 }
+
+func TestValidate_RecorderBusAndStreamLimitsCarryTheirPaths(t *testing.T) {
+	const bad = `recorder:
+  bus: postgres://x
+  stream_max_bytes: -1
+  stream_max_age: -1s
+  stream_replicas: 7
+`
+	_, err := LoadBytes([]byte(bad), t.TempDir())
+	for _, want := range []string{
+		`recorder.bus: must be a nats://HOST:PORT URL (or tls://, ws://, wss://), got "postgres://x" (line 2)`,
+		`recorder.stream_max_bytes: must be > 0 (line 3)`,
+		`recorder.stream_max_age: must be >= 0 (0: no age limit) (line 4)`,
+		`recorder.stream_replicas: must be between 1 and 5, got 7 (line 5)`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}

@@ -17,20 +17,22 @@ import (
 
 // Defaults applied by ApplyDefaults to zero values.
 const (
-	DefaultAddr             = "127.0.0.1:8080"
-	DefaultMaxBodyBytes     = 1 << 20
-	DefaultMaxRecordedBody  = 64 << 10
-	DefaultMaxConnections   = 4096
-	DefaultWriteTimeout     = 30 * time.Second
-	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultMaxBatch         = 1000
-	DefaultStoreURL         = "sqlite://./rendezvous.db"
-	DefaultConnectTimeout   = 5 * time.Second
-	DefaultQueueSize        = 100_000
-	DefaultBatchSize        = 512
-	DefaultFlushInterval    = 50 * time.Millisecond
-	DefaultQueueMaxBytes    = 64 << 20
-	DefaultSpoolMaxBytes    = 1 << 30
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxRecordedBody = 64 << 10
+	DefaultMaxConnections  = 4096
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxBatch        = 1000
+	DefaultStoreURL        = "sqlite://./rendezvous.db"
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultQueueSize       = 100_000
+	DefaultBatchSize       = 512
+	DefaultFlushInterval   = 50 * time.Millisecond
+	DefaultQueueMaxBytes   = 64 << 20
+	DefaultSpoolMaxBytes   = 1 << 30
+	// DefaultStreamMaxBytes is recorder.stream_max_bytes's default.
+	DefaultStreamMaxBytes   = 1 << 30
 	DefaultSpoolDir         = "rendezvous.spool"
 	DurabilityAsync         = "async"
 	DurabilitySync          = "sync"
@@ -111,6 +113,12 @@ func (c *Config) ApplyDefaults() {
 	}
 	if r.SpoolMaxBytes == 0 {
 		r.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
+	if r.StreamMaxBytes == 0 {
+		r.StreamMaxBytes = DefaultStreamMaxBytes
+	}
+	if r.StreamReplicas == 0 {
+		r.StreamReplicas = 1
 	}
 	if r.SpoolDir == "" {
 		r.SpoolDir = DefaultSpoolDirFor(c.Store.URL)
@@ -308,6 +316,18 @@ func (c *Config) validateServer(ps *problems) {
 		ps.add("recorder.spool_max_bytes", "must be > 0")
 	} else if r.SpoolMaxBytes > 0 && r.SpoolMaxBytes < minSpoolMaxBytes {
 		ps.add("recorder.spool_max_bytes", "must be at least %d (1 MiB), got %d", minSpoolMaxBytes, r.SpoolMaxBytes)
+	}
+	if r.Bus != "" {
+		checkBusURL(ps, "recorder.bus", r.Bus)
+	}
+	if r.StreamMaxBytes < 0 {
+		ps.add("recorder.stream_max_bytes", "must be > 0")
+	}
+	if r.StreamMaxAge < 0 {
+		ps.add("recorder.stream_max_age", "must be >= 0 (0: no age limit)")
+	}
+	if r.StreamReplicas < 0 || r.StreamReplicas > 5 {
+		ps.add("recorder.stream_replicas", "must be between 1 and 5, got %d", r.StreamReplicas)
 	}
 	if r.SpoolDir != "" && c.Store.URL != "" && filepath.Clean(r.SpoolDir) == filepath.Clean(sqlitePath(c.Store.URL)) {
 		ps.add("recorder.spool_dir", "must not be the SQLite store's file %q", r.SpoolDir)

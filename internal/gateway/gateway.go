@@ -95,6 +95,9 @@ type Params struct {
 	// Events stores the deployment events of runtime changes (nil: changes
 	// are applied and logged, not stored).
 	Events store.EventLog
+	// Components are extra parts /readyz?verbose describes, by name (e.g.
+	// "stream": the records stream); each returns a one-phrase state.
+	Components map[string]func(context.Context) string
 }
 
 // Gateway is the prediction service. It is safe for concurrent use.
@@ -120,6 +123,8 @@ type Gateway struct {
 	changeMu sync.Mutex
 	earlier  []*Deployment
 	events   store.EventLog
+
+	components map[string]func(context.Context) string
 }
 
 // New returns a Gateway serving p.Deployment.
@@ -135,6 +140,8 @@ func New(p Params) (*Gateway, error) {
 		log:     p.Logger,
 		now:     p.Now,
 		events:  p.Events,
+
+		components: p.Components,
 	}
 	g.dep.Store(p.Deployment)
 	if p.Durable {
@@ -435,6 +442,15 @@ func (g *Gateway) Ping(ctx context.Context) error {
 		return ErrNoStore
 	}
 	return g.store.Ping(ctx)
+}
+
+// Components returns the state of each of Params.Components.
+func (g *Gateway) Components(ctx context.Context) map[string]string {
+	out := make(map[string]string, len(g.components))
+	for name, state := range g.components {
+		out[name] = state(ctx)
+	}
+	return out
 }
 
 // Models describes the current deployment's members.

@@ -100,7 +100,9 @@ func New(cfg Config) (*Model, error) {
 		// instead of waiting out its deadline.
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats model disconnected", "model", cfg.Name, "error", err)
+			if err != nil { // nil: Close
+				log.Warn("nats model disconnected", "model", cfg.Name, "error", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats model connected", "model", cfg.Name, "server", redactURL(c.ConnectedUrl()))

@@ -76,7 +76,7 @@ func (o *ConsumerOptions) defaults() {
 // or an error when the stream cannot be set up.
 func Consume(ctx context.Context, js jetstream.JetStream, st Store, o ConsumerOptions) error {
 	o.defaults()
-	if _, err := EnsureStream(ctx, js, o.Stream); err != nil {
+	if err := createStreamIfMissing(ctx, js, o.Stream); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -117,6 +117,22 @@ func Consume(ctx context.Context, js jetstream.JetStream, st Store, o ConsumerOp
 		if len(msgs) > 0 {
 			c.handle(ctx, msgs)
 		}
+	}
+	return nil
+}
+
+// createStreamIfMissing creates the stream unless it exists: the gateways'
+// configuration owns its limits.
+func createStreamIfMissing(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	_, err := js.Stream(ctx, StreamName)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("look up stream %s: %w", StreamName, err)
+	}
+	if _, err := js.CreateStream(ctx, o.config()); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create stream %s: %w", StreamName, err)
 	}
 	return nil
 }

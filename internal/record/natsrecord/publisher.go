@@ -225,3 +225,17 @@ func (p *Publisher) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// State describes the stream for /readyz?verbose in one phrase: "ok",
+// "full: records go to the local spool" or "unreachable: records go to the
+// local spool" (the error's text, which may name hosts, is not included).
+func (p *Publisher) State(ctx context.Context) string {
+	switch err := p.Ping(ctx); {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrStreamFull):
+		return "full: records go to the local spool"
+	default:
+		return "unreachable: records go to the local spool"
+	}
+}

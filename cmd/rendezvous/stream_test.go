@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rendezvous-gw/rendezvous/internal/config"
+	"github.com/rendezvous-gw/rendezvous/internal/model/natsmodel"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
+	"github.com/rendezvous-gw/rendezvous/internal/store/postgres"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv/natstest"
+)
+
+// background runs the command args with run() until the returned stop is
+// called, which waits for it to exit and fails the test on a non-zero exit.
+func background(t *testing.T, args ...string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &out) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("%s: exit %d:\n%s", strings.Join(args[:1], " "), code, out.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitForWorker polls until a worker of name answers on url.
+func waitForWorker(t *testing.T, url, name string) {
+	t.Helper()
+	m, err := natsmodel.New(natsmodel.Config{Name: name, URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	in := schema.Input{"pclass": 3.0, "sex": "male", "age": 22.0, "sibsp": 1.0, "parch": 0.0, "fare": 7.25, "embarked": "S"}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := m.Predict(context.Background(), in)
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("worker %s not answering after 30s: %v", name, err)
+		}
+	}
+}
+
+// postAll posts every body to base/v1/predict from 8 goroutines and
+// returns the request ids answered 200.
+func postAll(t *testing.T, base string, bodies [][]byte) []string {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	var (
+		mu  sync.Mutex
+		ids []string
+		wg  sync.WaitGroup
+	)
+	next := make(chan []byte)
+	for range 8 {
+		wg.Go(func() {
+			for body := range next {
+				resp, err := client.Post(base+"/v1/predict", "application/json", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var a struct {
+					RequestID string `json:"request_id"`
+				}
+				if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &a) != nil {
+					t.Errorf("%d %s", resp.StatusCode, b)
+					continue
+				}
+				mu.Lock()
+				ids = append(ids, a.RequestID)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, b := range bodies {
+		next <- b
+	}
+	close(next)
+	wg.Wait()
+	return ids
+}
+
+// TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce: the
+// whole stream mode in one process: an embedded NATS server, 2 'worker'
+// commands serving production, 2 gateways (one async, one sync
+// durability) publishing records to the stream, 2 'recorder' commands
+// writing them to a fresh PostgreSQL schema. Every request answered 200 is
+// in the store once, with three model results, production's from a worker.
+func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *testing.T) {
+	srv := natstest.Start(t)
+	base := testenv.PostgresURL(t)
+	schemaName := fmt.Sprintf("stream_e2e_%d", time.Now().UnixNano())
+	pgURL := base + "&schema=" + schemaName
+	t.Cleanup(func() {
+		if conn, err := pgx.Connect(context.Background(), base); err == nil {
+			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schemaName+" CASCADE")
+			conn.Close(context.Background())
+		}
+	})
+	bundle := "../../examples/titanic/models/prod-gbt.json"
+	stopWorkers := []func(){
+		background(t, "worker", "--bus", srv.URL, "--model", bundle, "--concurrency", "4"),
+		background(t, "worker", "--bus", srv.URL, "--model", bundle, "--concurrency", "4"),
+	}
+	waitForWorker(t, srv.URL, "prod-gbt")
+
+	var answered []string
+	var bodies [][]byte
+	for g, durability := range []string{config.DurabilityAsync, config.DurabilitySync} {
+		cfg := generousConfig(t)
+		cfg.Bus = srv.URL
+		cfg.Models[0].Kind, cfg.Models[0].NATS, cfg.Models[0].Bundle = config.KindNATS, "prod-gbt", ""
+		cfg.Recorder.Bus = srv.URL
+		cfg.Recorder.Durability = durability
+		cfg.Recorder.FlushInterval = 5 * time.Millisecond
+		cfg.Recorder.SpoolDir = t.TempDir()
+		if bodies == nil {
+			_, bodies = trainingRequests(t, cfg)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: pgURL})
+		if err != nil {
+			t.Fatalf("gateway %d: %v", g, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.run(ctx) }()
+		if g == 0 {
+			resp, err := http.Get("http://" + s.Addr() + "/readyz?verbose")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), `"stream":"ok"`) {
+				t.Errorf("/readyz?verbose = %s; want the stream component ok", b)
+			}
+		}
+		answered = append(answered, postAll(t, "http://"+s.Addr(), bodies)...)
+		stop()
+		if err := <-done; err != nil {
+			t.Fatalf("gateway %d shutdown: %v", g, err)
+		}
+	}
+	for _, stop := range stopWorkers {
+		stop()
+	}
+	if len(answered) != 2*len(bodies) {
+		t.Fatalf("%d of %d requests answered", len(answered), 2*len(bodies))
+	}
+
+	// The recorders start after the gateways stopped: the stream held it all.
+	background(t, "recorder", "--bus", srv.URL, "--store", pgURL, "--batch", "200")
+	background(t, "recorder", "--bus", srv.URL, "--store", pgURL, "--batch", "200")
+	st, err := postgres.Open(context.Background(), pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	seen := map[string]int{}
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) { // a separate database process
+		clear(seen)
+		err := st.ScanRecords(context.Background(), store.ScanParams{}, func(rec *record.Record) error {
+			seen[rec.ID]++
+			if len(rec.Models) != 3 {
+				return fmt.Errorf("record %s: %d model results, want 3", rec.ID, len(rec.Models))
+			}
+			if p := rec.Models["prod-gbt"]; p.Status != record.StatusOK || p.Features.Len() == 0 || p.Artifact != "nats:rendezvous.model.prod-gbt" {
+				return fmt.Errorf("record %s: production %+v; want ok from a worker, with features", rec.ID, p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) >= len(answered) || time.Now().After(end) {
+			break
+		}
+	}
+	for _, id := range answered {
+		if seen[id] != 1 {
+			t.Fatalf("answered request %s is stored %d times; want once (%d of %d stored)", id, seen[id], len(seen), len(answered))
+		}
+	}
+	if len(seen) != len(answered) {
+		t.Fatalf("%d records stored for %d answers", len(seen), len(answered))
+	}
+}
