@@ -284,3 +284,66 @@ func TestPublisher_StreamUnreachableGoesToTheSpoolAndFlowsBack(t *testing.T) {
 	srv.Restart(t)
 	waitStored(t, conn, schema, 300, time.Minute)
 }
+
+func TestPublisher_FullStreamGoesToTheSpoolUntilRecordersMakeRoom(t *testing.T) {
+	srv := natstest.Start(t)
+	st, conn, schema := pgStore(t)
+	pub, err := natsrecord.NewPublisher(connect(t, srv.URL), natsrecord.StreamOptions{MaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spool.Open(t.TempDir(), spool.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := record.NewRecorder(pub, record.RecorderOptions{BatchSize: 50, FlushInterval: 5 * time.Millisecond,
+		SpoolAfter: 200 * time.Millisecond, RetryInitial: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		Spool: sp, Logger: quiet})
+	t.Cleanup(func() { gw.Close(context.Background()) })
+
+	const n = 1000 // about 250 KiB of records: four times the stream
+	for i := range n {
+		if !gw.Enqueue(rec(0, i)) {
+			t.Fatalf("Enqueue(%d) refused", i)
+		}
+	}
+	for end := time.Now().Add(30 * time.Second); !gw.Stats().Spooling && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+	}
+	if s := gw.Stats(); !s.Spooling || s.Quarantined != 0 {
+		t.Fatalf("stats %+v: want spooling and nothing quarantined while the stream is full", s)
+	}
+	if got := pub.State(t.Context()); got != "full: records go to the local spool" {
+		t.Errorf("State = %q, want full", got)
+	}
+
+	var written counter
+	recorders(t, srv.URL, st, 1, &written)
+	waitStored(t, conn, schema, n, time.Minute)
+	if s := gw.Stats(); s.Quarantined != 0 || s.Dropped != 0 {
+		t.Errorf("stats %+v: want nothing quarantined or dropped", s)
+	}
+}
+
+func TestStream_FeedbackReachesTheStore(t *testing.T) {
+	srv := natstest.Start(t)
+	st, conn, schema := pgStore(t)
+	var written counter
+	recorders(t, srv.URL, st, 1, &written)
+	gw := gatewayRecorder(t, srv.URL)
+	gw.Enqueue(rec(0, 1))
+	fb := []record.Feedback{{ID: "fb-1", RequestID: rec(0, 1).ID, Label: 1, ReceivedAt: time.Now().UTC()}}
+	where, err := gw.EnqueueFeedback(t.Context(), fb)
+	if err != nil || where != record.FeedbackStored {
+		t.Fatalf("EnqueueFeedback = %q, %v; want %q (acknowledged by the stream)", where, err, record.FeedbackStored)
+	}
+	waitStored(t, conn, schema, 1, time.Minute)
+	var rows int
+	for end := time.Now().Add(time.Minute); rows == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+schema+".feedback WHERE request_id = $1", rec(0, 1).ID).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rows != 1 {
+		t.Fatalf("%d feedback rows stored for %s; want 1", rows, rec(0, 1).ID)
+	}
+}
