@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,7 +115,17 @@ func postAll(t *testing.T, base string, bodies [][]byte) []string {
 // durability) publishing records to the stream, 2 'recorder' commands
 // writing them to a fresh PostgreSQL schema. Every request answered 200 is
 // in the store once, with three model results, production's from a worker.
+// Each gateway answers the 891 training rows RENDEZVOUS_STREAM_ROUNDS times
+// (default 1).
 func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *testing.T) {
+	rounds := 1 // RENDEZVOUS_STREAM_ROUNDS=12: 2 × 12 × 891 = 21,384 requests
+	if v := os.Getenv("RENDEZVOUS_STREAM_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("RENDEZVOUS_STREAM_ROUNDS=%q: want a positive integer", v)
+		}
+		rounds = n
+	}
 	srv := natstest.Start(t)
 	base := testenv.PostgresURL(t)
 	schemaName := fmt.Sprintf("stream_e2e_%d", time.Now().UnixNano())
@@ -142,7 +154,10 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 		cfg.Recorder.FlushInterval = 5 * time.Millisecond
 		cfg.Recorder.SpoolDir = t.TempDir()
 		if bodies == nil {
-			_, bodies = trainingRequests(t, cfg)
+			_, rows := trainingRequests(t, cfg)
+			for range rounds {
+				bodies = append(bodies, rows...)
+			}
 		}
 		ctx, stop := context.WithCancel(context.Background())
 		s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: pgURL})
@@ -211,4 +226,5 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 	if len(seen) != len(answered) {
 		t.Fatalf("%d records stored for %d answers", len(seen), len(answered))
 	}
+	t.Logf("%d requests answered 200 through 2 gateways, %d records stored once each", len(answered), len(seen))
 }
