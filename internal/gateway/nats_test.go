@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -235,4 +236,46 @@ func TestNATSMember_NoLiveWorkerIsSkippedAtOnce(t *testing.T) {
 	if a.Decision.ServedBy != "canary-rule" || prod.Status != record.StatusSkipped || !strings.Contains(prod.Error, "no_responders") {
 		t.Errorf("served by %s, production %s (%q); want canary-rule with production skipped: no_responders", a.Decision.ServedBy, prod.Status, prod.Error)
 	}
+}
+
+func TestLoadSource_NATSMemberNamesTheFieldAtFault(t *testing.T) {
+	cfg, err := config.LoadBytes([]byte(mustRead(t, "../../examples/titanic/rendezvous.yaml")), "../../examples/titanic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		src   gateway.Source
+		field string
+	}{
+		{gateway.Source{NATS: &gateway.NATSSpec{}}, "nats.worker"},
+		{gateway.Source{NATS: &gateway.NATSSpec{Worker: "a.b", Bus: "nats://127.0.0.1:4222"}}, "nats.worker"},
+		{gateway.Source{NATS: &gateway.NATSSpec{Worker: "prod", Bus: "http://x"}}, "nats.bus"},
+		{gateway.Source{NATS: &gateway.NATSSpec{Worker: "prod"}}, "nats.bus"}, // no top-level bus either
+		{gateway.Source{Bundle: "models/x.json", NATS: &gateway.NATSSpec{Worker: "prod"}}, "bundle"},
+	}
+	for _, tt := range tests {
+		_, err := gateway.LoadSource(cfg, "dev-nats", tt.src, nil)
+		var fe *gateway.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("LoadSource(%+v) = %v; want a field error on %s", tt.src.NATS, err, tt.field)
+		}
+	}
+	srv := natstest.Start(t)
+	m, err := gateway.LoadSource(cfg, "dev-nats", gateway.Source{NATS: &gateway.NATSSpec{Worker: "prod-gbt", Bus: srv.URL}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.(*natsmodel.Model).Close()
+	if m.Info().Artifact != "nats:rendezvous.model.prod-gbt" {
+		t.Errorf("Info = %+v", m.Info())
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/natsmodel"
 )
 
 // Source says where a member's model comes from: exactly one of a bundle
@@ -80,8 +81,18 @@ func (s Source) Check() error {
 	if n != 1 {
 		return &FieldError{Field: "bundle", Msg: "give exactly one of bundle (a path on the server), bundle_json (the bundle itself), remote (an OIP v2 / MLflow model) or nats (a model served by NATS workers)"}
 	}
-	if s.NATS != nil && s.NATS.Worker == "" {
-		return &FieldError{Field: "nats.worker", Msg: "required: the name 'rendezvous worker --name' serves"}
+	if s.NATS != nil {
+		if s.NATS.Worker == "" {
+			return &FieldError{Field: "nats.worker", Msg: "required: the name 'rendezvous worker --name' serves"}
+		}
+		if err := natsmodel.CheckName(s.NATS.Worker); err != nil {
+			return &FieldError{Field: "nats.worker", Msg: err.Error()}
+		}
+		if s.NATS.Bus != "" {
+			if err := natsmodel.CheckURL(s.NATS.Bus); err != nil {
+				return &FieldError{Field: "nats.bus", Msg: err.Error()}
+			}
+		}
 	}
 	if s.Remote != nil {
 		switch {
@@ -109,6 +120,9 @@ func LoadSource(cfg *config.Config, name string, src Source, log *slog.Logger) (
 	)
 	switch {
 	case src.NATS != nil:
+		if src.NATS.Bus == "" && cfg.Bus == "" {
+			return nil, &FieldError{Field: "nats.bus", Msg: "required: the configuration sets no top-level bus"}
+		}
 		m, err := newNATS(cfg, config.Model{Name: name, Kind: config.KindNATS, NATS: src.NATS.Worker, Bus: src.NATS.Bus}, log)
 		if err != nil {
 			return nil, &FieldError{Field: "nats", Msg: err.Error()}
