@@ -145,6 +145,12 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 
 	var answered []string
 	var bodies [][]byte
+	type running struct {
+		s    *server
+		stop func()
+		done chan error
+	}
+	var gws []running
 	for g, durability := range []string{config.DurabilityAsync, config.DurabilitySync} {
 		cfg := generousConfig(t)
 		cfg.Bus = srv.URL
@@ -162,24 +168,37 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 		ctx, stop := context.WithCancel(context.Background())
 		s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: pgURL})
 		if err != nil {
+			stop()
 			t.Fatalf("gateway %d: %v", g, err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- s.run(ctx) }()
-		if g == 0 {
-			resp, err := http.Get("http://" + s.Addr() + "/readyz?verbose")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !strings.Contains(string(b), `"stream":"ok"`) {
-				t.Errorf("/readyz?verbose = %s; want the stream component ok", b)
-			}
-		}
-		answered = append(answered, postAll(t, "http://"+s.Addr(), bodies)...)
-		stop()
-		if err := <-done; err != nil {
+		r := running{s: s, stop: stop, done: make(chan error, 1)}
+		go func() { r.done <- s.run(ctx) }()
+		gws = append(gws, r)
+	}
+	resp, err := http.Get("http://" + gws[0].s.Addr() + "/readyz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"stream":"ok"`) {
+		t.Errorf("/readyz?verbose = %s; want the stream component ok", b)
+	}
+	// Both gateways take load at once.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, r := range gws {
+		wg.Go(func() {
+			ids := postAll(t, "http://"+r.s.Addr(), bodies)
+			mu.Lock()
+			answered = append(answered, ids...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for g, r := range gws {
+		r.stop()
+		if err := <-r.done; err != nil {
 			t.Fatalf("gateway %d shutdown: %v", g, err)
 		}
 	}
