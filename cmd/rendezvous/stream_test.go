@@ -111,10 +111,10 @@ func postAll(t *testing.T, base string, bodies [][]byte) []string {
 
 // TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce: the
 // whole stream mode in one process: an embedded NATS server, 2 'worker'
-// commands serving production, 2 gateways (one async, one sync
+// commands for each of the three models, 2 gateways (one async, one sync
 // durability) publishing records to the stream, 2 'recorder' commands
 // writing them to a fresh PostgreSQL schema. Every request answered 200 is
-// in the store once, with three model results, production's from a worker.
+// in the store once, with three model results, each ok from a worker.
 // Each gateway answers the 891 training rows RENDEZVOUS_STREAM_ROUNDS times
 // (default 1).
 func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *testing.T) {
@@ -136,12 +136,15 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 			conn.Close(context.Background())
 		}
 	})
-	bundle := "../../examples/titanic/models/prod-gbt.json"
-	stopWorkers := []func(){
-		background(t, "worker", "--bus", srv.URL, "--model", bundle, "--concurrency", "4"),
-		background(t, "worker", "--bus", srv.URL, "--model", bundle, "--concurrency", "4"),
+	// Two workers of each of the example's three models.
+	var stopWorkers []func()
+	for _, name := range []string{"prod-gbt", "canary-rule", "dev-logreg"} {
+		bundle := "../../examples/titanic/models/" + name + ".json"
+		for range 2 {
+			stopWorkers = append(stopWorkers, background(t, "worker", "--bus", srv.URL, "--model", bundle, "--concurrency", "4"))
+		}
+		waitForWorker(t, srv.URL, name)
 	}
-	waitForWorker(t, srv.URL, "prod-gbt")
 
 	var answered []string
 	var bodies [][]byte
@@ -154,7 +157,10 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 	for g, durability := range []string{config.DurabilityAsync, config.DurabilitySync} {
 		cfg := generousConfig(t)
 		cfg.Bus = srv.URL
-		cfg.Models[0].Kind, cfg.Models[0].NATS, cfg.Models[0].Bundle = config.KindNATS, "prod-gbt", ""
+		for i := range cfg.Models {
+			m := &cfg.Models[i]
+			m.Kind, m.NATS, m.Bundle = config.KindNATS, m.Name, ""
+		}
 		cfg.Recorder.Bus = srv.URL
 		cfg.Recorder.Durability = durability
 		cfg.Recorder.FlushInterval = 5 * time.Millisecond
@@ -225,8 +231,10 @@ func TestStreamMode_TwoGatewaysTwoWorkersTwoRecordersStoreEveryAnswerOnce(t *tes
 			if len(rec.Models) != 3 {
 				return fmt.Errorf("record %s: %d model results, want 3", rec.ID, len(rec.Models))
 			}
-			if p := rec.Models["prod-gbt"]; p.Status != record.StatusOK || p.Features.Len() == 0 || p.Artifact != "nats:rendezvous.model.prod-gbt" {
-				return fmt.Errorf("record %s: production %+v; want ok from a worker, with features", rec.ID, p)
+			for name, r := range rec.Models {
+				if r.Status != record.StatusOK || r.Features.Len() == 0 || r.Artifact != "nats:rendezvous.model."+name {
+					return fmt.Errorf("record %s: model %s %+v; want ok from a worker, with features", rec.ID, name, r)
+				}
 			}
 			return nil
 		})
