@@ -36,6 +36,12 @@ scripts/train-examples.sh                                   # all three shipped 
     --data ../shared/data/titanic_train.csv --out scores.csv`,
 	"model inspect": `rendezvous model inspect examples/titanic/models/prod-gbt.json
 rendezvous model inspect examples/titanic/models/dev-logreg.json --json`,
+	"worker": `rendezvous worker --bus nats://127.0.0.1:4222 --model examples/titanic/models/prod-gbt.json --concurrency 4
+rendezvous worker --bus nats://127.0.0.1:4222 --model my-model.json --name prod-gbt   # the gateway's 'nats: prod-gbt'`,
+	"recorder": `rendezvous recorder --bus nats://127.0.0.1:4222 --store postgres://postgres@127.0.0.1:5432/test
+rendezvous recorder --bus nats://127.0.0.1:4222 --store sqlite:///tmp/rv.db --batch 1000`,
+	"worker list": `rendezvous worker list --bus nats://127.0.0.1:4222
+rendezvous worker list --bus nats://127.0.0.1:4222 --json --wait 2s`,
 	"simulate": `rendezvous simulate --rate 100 --duration 30s --labels --seed 1
 rendezvous simulate --count 500 --drift age:+15,sex:female=0.8 --labels --label-delay 10s
 rendezvous simulate --rate 50 --duration 1m --drift fare:*1.5 --ramp --json`,

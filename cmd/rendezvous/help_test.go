@@ -15,7 +15,7 @@ func TestHelp_EveryCommandTeaches(t *testing.T) {
 	for _, c := range commands {
 		names = append(names, []string{c.name})
 	}
-	names = append(names, []string{"config", "print"}, []string{"config", "validate"}, []string{"model", "inspect"})
+	names = append(names, []string{"config", "print"}, []string{"config", "validate"}, []string{"model", "inspect"}, []string{"worker", "list"})
 	for _, s := range modelsSubcommands {
 		names = append(names, []string{"models", s.name})
 	}

@@ -38,6 +38,9 @@ var commands = []command{
 	{"predict", "score a CSV offline with a model bundle", runPredict},
 	{"model", "inspect a model bundle (model inspect FILE)", runModel},
 	{"models", "change a running gateway's models: list, add, remove, set, promote, rollback, history, reload", runModels},
+
+	{"recorder", "write the records gateways publish to the NATS stream to a store (stream mode)", runRecorder},
+	{"worker", "serve a model bundle over NATS for gateways (worker list: the live workers)", runWorker},
 	{"simulate", "send realistic traffic with drift and delayed labels to a gateway", runSimulate},
 	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},
 	{"report", "summarise recorded traffic: models, challengers vs production, drift (text, JSON or HTML)", runReport},

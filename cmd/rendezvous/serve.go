@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/net/netutil"
@@ -29,6 +30,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/record/natsrecord"
 	"github.com/rendezvous-gw/rendezvous/internal/record/spool"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -150,6 +152,10 @@ type server struct {
 	tls      *tls.Config // nil: plain HTTP
 	recorder *record.Recorder
 	store    store.Store
+	// bus is the NATS connection records go through (recorder.bus), and
+	// stream its publisher; nil without recorder.bus.
+	bus    *nats.Conn
+	stream *natsrecord.Publisher
 	// mon reads the live comparison for the promotion gate (nil without a
 	// store).
 	mon *monitor.Monitor
@@ -197,6 +203,9 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 			gp.Base, gp.Loader = dep, gateway.ConfigLoader(s.cfg, s.log)
 			dep = gateway.Restore(ctx, dep, ev, gp.Loader, s.log)
 			gp.Deployment = dep
+		}
+		if s.stream != nil {
+			gp.Components = map[string]func(context.Context) string{"stream": s.stream.State}
 		}
 	}
 	if s.gateway, err = gateway.New(gp); err != nil {
@@ -327,7 +336,13 @@ func (s *server) openRecording(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recorder.spool_dir: %w", err)
 	}
-	s.recorder = record.NewRecorder(st, record.RecorderOptions{
+	var w record.Writer = st
+	if rc.Bus != "" {
+		if w, err = s.openStream(rc); err != nil {
+			return err
+		}
+	}
+	s.recorder = record.NewRecorder(w, record.RecorderOptions{
 		QueueSize:     rc.QueueSize,
 		QueueMaxBytes: rc.QueueMaxBytes,
 		BatchSize:     rc.BatchSize,
@@ -336,6 +351,41 @@ func (s *server) openRecording(ctx context.Context) error {
 		Logger:        s.log,
 	})
 	return nil
+}
+
+// openStream connects to recorder.bus and returns the publisher the
+// recorder writes to: records and feedback go to the RENDEZVOUS_RECORDS
+// stream, and 'rendezvous recorder' processes store them. NATS may be down
+// at start: the connection retries in the background and the recorder
+// spools meanwhile.
+func (s *server) openStream(rc config.Recorder) (*natsrecord.Publisher, error) {
+	log := s.log
+	nc, err := nats.Connect(rc.Bus,
+		nats.Name("rendezvous gateway records"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("records stream disconnected; records go to the local spool until it is back", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("records stream connected", "server", c.ConnectedUrlRedacted())
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("recorder.bus: connect: %w", err)
+	}
+	pub, err := natsrecord.NewPublisher(nc, natsrecord.StreamOptions{
+		MaxBytes: rc.StreamMaxBytes, MaxAge: rc.StreamMaxAge, Replicas: rc.StreamReplicas,
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("recorder.bus: %w", err)
+	}
+	s.bus, s.stream = nc, pub
+	s.log.Info("records go through the NATS stream "+natsrecord.StreamName, "bus", nc.ConnectedUrlRedacted())
+	return pub, nil
 }
 
 // durableURL makes a SQLite store commit with synchronous=full in sync
@@ -359,6 +409,9 @@ func (s *server) closeRecording() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
 		defer cancel()
 		_ = s.recorder.Close(ctx)
+	}
+	if s.bus != nil {
+		s.bus.Close()
 	}
 	if s.store != nil {
 		_ = s.store.Close()
@@ -470,6 +523,9 @@ func (s *server) run(ctx context.Context) error {
 		}
 		st := s.recorder.Stats()
 		s.log.Info("recorder flushed", "records_written", st.Written, "dropped", st.Dropped, "lost", st.Lost)
+	}
+	if s.bus != nil {
+		s.bus.Close() // the recorder's Close waited for the stream's acks
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

@@ -129,7 +129,9 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, m := range ms {
 		if m.Role == model.RoleProduction {
 			prod = true
-			if m.State != "ready" {
+			// "closed" and "half-open" are a remote or NATS model's
+			// circuit breaker letting calls through.
+			if m.State != "ready" && m.State != "closed" && m.State != "half-open" {
 				fail("models", fmt.Sprintf("production model %s is %s", m.Name, m.State))
 			}
 		}
@@ -157,8 +159,8 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 // to the debug log only.
 func (h *Handler) components(ctx context.Context) map[string]string {
 	c := map[string]string{}
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	err := h.gw.Ping(ctx)
+	pctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	err := h.gw.Ping(pctx)
 	cancel()
 	switch {
 	case errors.Is(err, gateway.ErrNoStore):
@@ -169,6 +171,11 @@ func (h *Handler) components(ctx context.Context) map[string]string {
 	default:
 		c["store"] = "ok"
 	}
+	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	for name, state := range h.gw.Components(cctx) {
+		c[name] = state
+	}
+	cancel()
 	if s, ok := h.gw.RecorderStats(); ok {
 		c["recorder"] = recorderState(s)
 		if c["store"] != "ok" && s.Spooling {

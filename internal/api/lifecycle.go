@@ -143,7 +143,8 @@ func (h *Handler) writeChange(w http.ResponseWriter, status int, ev store.Deploy
 }
 
 // addModel serves POST /v1/models: a MemberSpec (name, role, deadline,
-// max_in_flight, sample, paused and one of bundle, bundle_json, remote).
+// max_in_flight, sample, paused and one of bundle, bundle_json, remote,
+// nats).
 func (h *Handler) addModel(w http.ResponseWriter, r *http.Request) {
 	var spec gateway.MemberSpec
 	if !decodeStrict(w, r, &spec, false) {

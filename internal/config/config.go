@@ -21,6 +21,9 @@ type Config struct {
 	Server   Server   `yaml:"server"`
 	Store    Store    `yaml:"store"`
 	Recorder Recorder `yaml:"recorder"`
+	// Bus is the NATS server URL (nats://host:4222) members of kind nats
+	// use unless they set their own bus (docs/STREAM.md).
+	Bus      string   `yaml:"bus"`
 	Schema   Schema   `yaml:"schema"`
 	Labels   Labels   `yaml:"labels"`
 	Models   []Model  `yaml:"models"`
@@ -125,6 +128,19 @@ type Recorder struct {
 	SpoolDir string `yaml:"spool_dir"`
 	// SpoolMaxBytes bounds the spool's files (default 1 GiB).
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// Bus, when set, is a NATS URL: records and feedback go to the
+	// JetStream stream RENDEZVOUS_RECORDS instead of the store, and
+	// 'rendezvous recorder' processes write them to the store
+	// (docs/STREAM.md). The store is still read (lookups, analytics).
+	Bus string `yaml:"bus"`
+	// StreamMaxBytes bounds the stream's storage (default 1 GiB); a full
+	// stream refuses records, which then go to the spool.
+	StreamMaxBytes int64 `yaml:"stream_max_bytes"`
+	// StreamMaxAge drops records older than it from the stream (default
+	// 0: kept until a recorder stored them).
+	StreamMaxAge time.Duration `yaml:"stream_max_age"`
+	// StreamReplicas is the stream's copies in a NATS cluster (default 1).
+	StreamReplicas int `yaml:"stream_replicas"`
 }
 
 // Schema declares the input.
@@ -155,13 +171,19 @@ type Labels struct {
 type Model struct {
 	Name string     `yaml:"name"`
 	Role model.Role `yaml:"role"`
-	// Kind is "bundle" (default) or "remote".
+	// Kind is "bundle" (default), "remote", or "nats" (the default when
+	// NATS is set).
 	Kind string `yaml:"kind"`
 	// Bundle is the bundle path (relative to the config file).
 	Bundle      string        `yaml:"bundle"`
 	Deadline    time.Duration `yaml:"deadline"`
 	MaxInFlight int           `yaml:"max_in_flight"`
 	Remote      *Remote       `yaml:"remote"`
+	// NATS names the model served by 'rendezvous worker' processes on the
+	// subject rendezvous.model.<NATS> (kind nats).
+	NATS string `yaml:"nats"`
+	// Bus is this member's NATS URL (default: the top-level bus).
+	Bus string `yaml:"bus"`
 }
 
 // Remote configures a model served over HTTP.

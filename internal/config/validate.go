@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,20 +17,22 @@ import (
 
 // Defaults applied by ApplyDefaults to zero values.
 const (
-	DefaultAddr             = "127.0.0.1:8080"
-	DefaultMaxBodyBytes     = 1 << 20
-	DefaultMaxRecordedBody  = 64 << 10
-	DefaultMaxConnections   = 4096
-	DefaultWriteTimeout     = 30 * time.Second
-	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultMaxBatch         = 1000
-	DefaultStoreURL         = "sqlite://./rendezvous.db"
-	DefaultConnectTimeout   = 5 * time.Second
-	DefaultQueueSize        = 100_000
-	DefaultBatchSize        = 512
-	DefaultFlushInterval    = 50 * time.Millisecond
-	DefaultQueueMaxBytes    = 64 << 20
-	DefaultSpoolMaxBytes    = 1 << 30
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxRecordedBody = 64 << 10
+	DefaultMaxConnections  = 4096
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxBatch        = 1000
+	DefaultStoreURL        = "sqlite://./rendezvous.db"
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultQueueSize       = 100_000
+	DefaultBatchSize       = 512
+	DefaultFlushInterval   = 50 * time.Millisecond
+	DefaultQueueMaxBytes   = 64 << 20
+	DefaultSpoolMaxBytes   = 1 << 30
+	// DefaultStreamMaxBytes is recorder.stream_max_bytes's default.
+	DefaultStreamMaxBytes   = 1 << 30
 	DefaultSpoolDir         = "rendezvous.spool"
 	DurabilityAsync         = "async"
 	DurabilitySync          = "sync"
@@ -44,6 +47,7 @@ const (
 
 	KindBundle = "bundle"
 	KindRemote = "remote"
+	KindNATS   = "nats"
 
 	RouteSingle = "single"
 	RouteBatch  = "batch"
@@ -110,6 +114,12 @@ func (c *Config) ApplyDefaults() {
 	if r.SpoolMaxBytes == 0 {
 		r.SpoolMaxBytes = DefaultSpoolMaxBytes
 	}
+	if r.StreamMaxBytes == 0 {
+		r.StreamMaxBytes = DefaultStreamMaxBytes
+	}
+	if r.StreamReplicas == 0 {
+		r.StreamReplicas = 1
+	}
 	if r.SpoolDir == "" {
 		r.SpoolDir = DefaultSpoolDirFor(c.Store.URL)
 	}
@@ -117,8 +127,11 @@ func (c *Config) ApplyDefaults() {
 		m := &c.Models[i]
 		if m.Kind == "" {
 			m.Kind = KindBundle
-			if m.Remote != nil && m.Bundle == "" {
+			switch {
+			case m.Remote != nil && m.Bundle == "":
 				m.Kind = KindRemote
+			case m.NATS != "" && m.Bundle == "":
+				m.Kind = KindNATS
 			}
 		}
 		if m.Deadline == 0 {
@@ -227,6 +240,9 @@ func (c *Config) Validate() error {
 	c.validateSchema(&ps)
 	c.validateLabels(&ps)
 	c.validateModels(&ps)
+	if c.Bus != "" {
+		checkBusURL(&ps, "bus", c.Bus)
+	}
 	c.validatePolicy(&ps)
 	c.validateRoutes(&ps)
 	c.validateTraining(&ps)
@@ -322,6 +338,18 @@ func (c *Config) validateServer(ps *problems) {
 		ps.add("recorder.spool_max_bytes", "must be > 0")
 	} else if r.SpoolMaxBytes > 0 && r.SpoolMaxBytes < minSpoolMaxBytes {
 		ps.add("recorder.spool_max_bytes", "must be at least %d (1 MiB), got %d", minSpoolMaxBytes, r.SpoolMaxBytes)
+	}
+	if r.Bus != "" {
+		checkBusURL(ps, "recorder.bus", r.Bus)
+	}
+	if r.StreamMaxBytes < 0 {
+		ps.add("recorder.stream_max_bytes", "must be > 0")
+	}
+	if r.StreamMaxAge < 0 {
+		ps.add("recorder.stream_max_age", "must be >= 0 (0: no age limit)")
+	}
+	if r.StreamReplicas < 0 || r.StreamReplicas > 5 {
+		ps.add("recorder.stream_replicas", "must be between 1 and 5, got %d", r.StreamReplicas)
 	}
 	if r.SpoolDir != "" && c.Store.URL != "" && filepath.Clean(r.SpoolDir) == filepath.Clean(sqlitePath(c.Store.URL)) {
 		ps.add("recorder.spool_dir", "must not be the SQLite store's file %q", r.SpoolDir)
@@ -442,13 +470,18 @@ func (c *Config) validateModels(ps *problems) {
 			if m.Remote != nil {
 				ps.add(base+".remote", "only for kind: remote")
 			}
+			if m.NATS != "" {
+				ps.add(base+".nats", "only for kind: nats")
+			}
+		case KindNATS:
+			c.validateNATS(ps, base, &m)
 		case KindRemote:
 			c.validateRemote(ps, base+".remote", m.Remote)
 			if m.Bundle != "" {
 				ps.add(base+".bundle", "not used by kind: remote (use remote.pipeline for a feature pipeline)")
 			}
 		default:
-			ps.add(base+".kind", "unknown kind %q (want bundle, remote)", m.Kind)
+			ps.add(base+".kind", "unknown kind %q (want bundle, remote, nats)", m.Kind)
 		}
 	}
 	switch {
@@ -459,6 +492,43 @@ func (c *Config) validateModels(ps *problems) {
 	}
 	if len(canary) > 1 {
 		ps.add(fmt.Sprintf("models[%d].role", canary[1]), "at most one model may have role: canary, models[%d] already has it", canary[0])
+	}
+}
+
+// natsNameRE is what a NATS subject token and service name may hold.
+var natsNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// validateNATS checks a member of kind nats: a worker name that can be a
+// subject token, and a bus URL (its own or the top-level one).
+func (c *Config) validateNATS(ps *problems, base string, m *Model) {
+	switch {
+	case m.NATS == "":
+		ps.add(base+".nats", "required for kind: nats (the name 'rendezvous worker --name' serves)")
+	case !natsNameRE.MatchString(m.NATS):
+		ps.add(base+".nats", "%q: want letters, digits, '-' or '_' only (it becomes the subject rendezvous.model.<name>)", m.NATS)
+	}
+	if m.Bundle != "" {
+		ps.add(base+".bundle", "not used by kind: nats (the worker loads the bundle)")
+	}
+	if m.Remote != nil {
+		ps.add(base+".remote", "only for kind: remote")
+	}
+	switch {
+	case m.Bus != "":
+		checkBusURL(ps, base+".bus", m.Bus)
+	case c.Bus == "":
+		ps.add(base+".bus", "required for kind: nats unless the top-level bus is set (e.g. bus: nats://127.0.0.1:4222)")
+	}
+}
+
+// checkBusURL checks a comma-separated list of NATS URLs.
+func checkBusURL(ps *problems, path, raw string) {
+	for _, one := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+			ps.add(path, "must be a nats://HOST:PORT URL (or tls://, ws://, wss://), got %q", one)
+			return
+		}
 	}
 }
 

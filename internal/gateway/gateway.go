@@ -104,6 +104,10 @@ type Params struct {
 	// restart, to a deployment rebuilt from Events (nil: it cannot).
 	Base   *Deployment
 	Loader Loader
+
+	// Components are extra parts /readyz?verbose describes, by name (e.g.
+	// "stream": the records stream); each returns a one-phrase state.
+	Components map[string]func(context.Context) string
 }
 
 // Gateway is the prediction service. It is safe for concurrent use.
@@ -134,6 +138,8 @@ type Gateway struct {
 	loader   Loader
 	// lastSeq is the highest Deployment.Seq served so far (changeMu).
 	lastSeq int64
+
+	components map[string]func(context.Context) string
 }
 
 // New returns a Gateway serving p.Deployment.
@@ -153,6 +159,8 @@ func New(p Params) (*Gateway, error) {
 		loader:  p.Loader,
 		ids:     newIDCheck(),
 		lastSeq: p.Deployment.Seq,
+
+		components: p.Components,
 	}
 	g.dep.Store(p.Deployment)
 	if p.Durable {
@@ -455,6 +463,15 @@ func (g *Gateway) Ping(ctx context.Context) error {
 		return ErrNoStore
 	}
 	return g.store.Ping(ctx)
+}
+
+// Components returns the state of each of Params.Components.
+func (g *Gateway) Components(ctx context.Context) map[string]string {
+	out := make(map[string]string, len(g.components))
+	for name, state := range g.components {
+		out[name] = state(ctx)
+	}
+	return out
 }
 
 // Models describes the current deployment's members.

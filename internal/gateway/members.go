@@ -7,6 +7,7 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/natsmodel"
 	"github.com/rendezvous-gw/rendezvous/internal/model/remote"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
@@ -15,7 +16,7 @@ import (
 // FromConfig builds the deployment a validated configuration describes:
 // the schema's validator, one member per configured model (bundles from the
 // embedded FS or the file system relative to the config file, remote models
-// over HTTP), the policy and the label words.
+// over HTTP, models served by NATS workers), the policy and the label words.
 func FromConfig(cfg *config.Config, log *slog.Logger) (*Deployment, error) {
 	val, err := cfg.Validator()
 	if err != nil {
@@ -59,8 +60,11 @@ func LoadMembers(cfg *config.Config, log *slog.Logger) ([]rendezvous.Member, err
 // loadModel builds one configured model: a remote model, or a bundle whose
 // pipeline reads only declared schema fields.
 func loadModel(cfg *config.Config, mc config.Model, log *slog.Logger) (model.Model, error) {
-	if mc.Kind == config.KindRemote {
+	switch mc.Kind {
+	case config.KindRemote:
 		return newRemote(cfg, mc, log)
+	case config.KindNATS:
+		return newNATS(cfg, mc, log)
 	}
 	b, err := LoadBundle(cfg, mc.Bundle)
 	if err != nil {
@@ -111,6 +115,25 @@ func LoadBundle(cfg *config.Config, p string) (*model.Bundle, error) {
 		return nil, fmt.Errorf("read bundle %s: %w", p, err)
 	}
 	return model.LoadBytes(p, data)
+}
+
+// newNATS builds a member served by NATS workers, on the member's bus or
+// the configuration's. It connects in the background: a bus that is down
+// at start makes the member fail fast (kind connection) until it is up.
+func newNATS(cfg *config.Config, mc config.Model, log *slog.Logger) (*natsmodel.Model, error) {
+	bus := mc.Bus
+	if bus == "" {
+		bus = cfg.Bus
+	}
+	m, err := natsmodel.New(natsmodel.Config{
+		Name: mc.Name, Worker: mc.NATS, URL: bus, Labels: cfg.Labels.Words,
+		BreakerFailures: config.DefaultBreakerFailures, BreakerCooldown: config.DefaultBreakerCooldown,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func newRemote(cfg *config.Config, mc config.Model, log *slog.Logger) (*remote.Model, error) {

@@ -10,15 +10,25 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/natsmodel"
 )
 
 // Source says where a member's model comes from: exactly one of a bundle
 // path on the server (relative to the config file), an uploaded bundle
-// (its JSON) or a remote model.
+// (its JSON), a remote model or NATS workers.
 type Source struct {
 	Bundle     string          `json:"bundle,omitempty"`
 	BundleJSON json.RawMessage `json:"bundle_json,omitempty"`
 	Remote     *RemoteSpec     `json:"remote,omitempty"`
+	NATS       *NATSSpec       `json:"nats,omitempty"`
+}
+
+// NATSSpec is a model served by 'rendezvous worker' processes: the worker
+// name (subject rendezvous.model.<worker>) and the bus URL (empty: the
+// configuration's top-level bus).
+type NATSSpec struct {
+	Worker string `json:"worker"`
+	Bus    string `json:"bus,omitempty"`
 }
 
 // RemoteSpec is a remote model (Open Inference Protocol v2 or MLflow
@@ -39,6 +49,9 @@ type RemoteSpec struct {
 
 // ConfigSource is the Source of a configured model.
 func ConfigSource(mc config.Model) Source {
+	if mc.Kind == config.KindNATS {
+		return Source{NATS: &NATSSpec{Worker: mc.NATS, Bus: mc.Bus}}
+	}
 	if mc.Kind != config.KindRemote || mc.Remote == nil {
 		return Source{Bundle: mc.Bundle}
 	}
@@ -62,8 +75,24 @@ func (s Source) Check() error {
 	if s.Remote != nil {
 		n++
 	}
+	if s.NATS != nil {
+		n++
+	}
 	if n != 1 {
-		return &FieldError{Field: "bundle", Msg: "give exactly one of bundle (a path on the server), bundle_json (the bundle itself) or remote (an OIP v2 / MLflow model)"}
+		return &FieldError{Field: "bundle", Msg: "give exactly one of bundle (a path on the server), bundle_json (the bundle itself), remote (an OIP v2 / MLflow model) or nats (a model served by NATS workers)"}
+	}
+	if s.NATS != nil {
+		if s.NATS.Worker == "" {
+			return &FieldError{Field: "nats.worker", Msg: "required: the name 'rendezvous worker --name' serves"}
+		}
+		if err := natsmodel.CheckName(s.NATS.Worker); err != nil {
+			return &FieldError{Field: "nats.worker", Msg: err.Error()}
+		}
+		if s.NATS.Bus != "" {
+			if err := natsmodel.CheckURL(s.NATS.Bus); err != nil {
+				return &FieldError{Field: "nats.bus", Msg: err.Error()}
+			}
+		}
 	}
 	if s.Remote != nil {
 		switch {
@@ -90,6 +119,15 @@ func LoadSource(cfg *config.Config, name string, src Source, log *slog.Logger) (
 		err error
 	)
 	switch {
+	case src.NATS != nil:
+		if src.NATS.Bus == "" && cfg.Bus == "" {
+			return nil, &FieldError{Field: "nats.bus", Msg: "required: the configuration sets no top-level bus"}
+		}
+		m, err := newNATS(cfg, config.Model{Name: name, Kind: config.KindNATS, NATS: src.NATS.Worker, Bus: src.NATS.Bus}, log)
+		if err != nil {
+			return nil, &FieldError{Field: "nats", Msg: err.Error()}
+		}
+		return m, nil
 	case src.Remote != nil:
 		r := src.Remote
 		mc := config.Model{Name: name, Kind: config.KindRemote, Remote: &config.Remote{

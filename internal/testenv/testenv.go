@@ -6,8 +6,10 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,29 @@ func PostgresURL(t testing.TB) string {
 	if err != nil {
 		Missing(t, "PostgreSQL is not reachable at "+u+" ("+err.Error()+"); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
 	}
+	return u
+}
+
+// NATSURL returns the URL of the machine's NATS server
+// ($RENDEZVOUS_TEST_NATS_URL, default nats://127.0.0.1:4222) after checking
+// that it accepts a TCP connection; missing → fail in CI, skip elsewhere.
+// Tests that only need some NATS server start an embedded one with
+// internal/testenv/natstest.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("RENDEZVOUS_TEST_NATS_URL")
+	if u == "" {
+		u = "nats://127.0.0.1:4222"
+	}
+	host := strings.TrimPrefix(u, "nats://")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = host[i+1:]
+	}
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		Missing(t, "NATS is not reachable at "+u+" ("+err.Error()+"); start it with: nats-server -js (or set RENDEZVOUS_TEST_NATS_URL)")
+		return ""
+	}
+	conn.Close()
 	return u
 }
