@@ -224,6 +224,7 @@ type Store struct {
 	client   *mongo.Client
 	records  *mongo.Collection
 	feedback *mongo.Collection
+	replay   *mongo.Collection // replay results: the records collection's name + ReplaySuffix
 	redacted string // the URL with its password redacted, for errors
 
 	seqMu   sync.Mutex
@@ -273,6 +274,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 		client:   client,
 		records:  client.Database(cfg.Database).Collection(cfg.Records),
 		feedback: client.Database(cfg.Database).Collection(cfg.Feedback),
+		replay:   client.Database(cfg.Database).Collection(cfg.Records + ReplaySuffix),
 		redacted: redacted,
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
@@ -301,6 +303,9 @@ func (s *Store) createIndexes(ctx context.Context) error {
 	}
 	if err := ensureIndexes(ctx, s.feedback, fbIdx); err != nil {
 		return fmt.Errorf("collection %s: %w", s.feedback.Name(), err)
+	}
+	if err := ensureIndexes(ctx, s.replay, replayIndexes); err != nil {
+		return fmt.Errorf("collection %s: %w", s.replay.Name(), err)
 	}
 	return nil
 }

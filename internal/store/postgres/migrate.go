@@ -48,6 +48,10 @@ CREATE INDEX feedback_request_id ON feedback (request_id);
 ALTER TABLE feedback ADD COLUMN id text COLLATE "C"; -- NULL for rows written before feedback had ids
 CREATE UNIQUE INDEX feedback_id ON feedback (id);
 `},
+	// replay_results: `rendezvous replay`'s results beside the records
+	// (issue 17). A step of its own: renumber it, never merge it into
+	// another, when a concurrent branch adds a migration.
+	{4, "replay_results", replayResultsSQL},
 }
 
 // migrate applies, in one transaction, every migration up to and including

@@ -50,6 +50,10 @@ CREATE INDEX feedback_request_id ON feedback (request_id);
 ALTER TABLE feedback ADD COLUMN id TEXT; -- NULL for rows written before feedback had ids
 CREATE UNIQUE INDEX feedback_id ON feedback (id);
 `, nil},
+	// replay_results: `rendezvous replay`'s results beside the records
+	// (issue 17). A step of its own: renumber it, never merge it into
+	// another, when a concurrent branch adds a migration.
+	{7, "replay_results", replayResultsSQL, nil},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).

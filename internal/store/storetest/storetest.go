@@ -32,6 +32,10 @@
 //     requests in ReceivedAt order (ID for ties).
 //   - A cancelled context fails the call with an error wrapping the
 //     context's error, and a cancelled WriteRecords writes nothing.
+//   - The store is a store.ReplayStore: replay results round-trip (times
+//     to the microsecond, features in order), are idempotent by (request,
+//     candidate, version), scan in (ReceivedAt, RequestID, Version) order
+//     and never change a record.
 package storetest
 
 import (
@@ -103,6 +107,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WritesLargeBatch", testLargeBatch},
 		{"CancelledContextFailsCalls", testCancel},
 		{"CancelledContextStopsScan", testCancelScan},
+		{"ReplayResultsRoundTripInRecordOrder", testReplayRoundTrip},
+		{"WriteReplayResultsIsIdempotentByRequestCandidateVersion", testReplayIdempotent},
+		{"ScanReplayResultsFiltersByCandidateVersionAndTime", testReplayFilters},
+		{"ReplayResultsLeaveRecordsUnchanged", testReplayLeavesRecords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
