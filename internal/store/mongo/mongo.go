@@ -225,7 +225,7 @@ type Store struct {
 	records  *mongo.Collection
 	feedback *mongo.Collection
 	replay   *mongo.Collection // replay results: the records collection's name + ReplaySuffix
-	redacted string // the URL with its password redacted, for errors
+	redacted string            // the URL with its password redacted, for errors
 
 	seqMu   sync.Mutex
 	lastSeq int64
