@@ -138,6 +138,13 @@ func (b *summaryBatch) seal() {
 // on two goroutines connected by batches, in scan order, so the figures are
 // exactly those of a sequential scan.
 func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *labelSet, acc *analysis.MetricsAccumulator) error {
+	return m.scanMetricsWith(ctx, w, labels, acc, nil)
+}
+
+// scanMetricsWith is scanMetrics with a hook: each non-rejected summary
+// passes through hook (on the scanning goroutine) before it is
+// accumulated; hook may replace s.Models (the replay join does).
+func (m *Monitor) scanMetricsWith(ctx context.Context, w Window, labels *labelSet, acc *analysis.MetricsAccumulator, hook func(s *record.Summary)) error {
 	full := make(chan *summaryBatch, 4)
 	free := make(chan *summaryBatch, 6)
 	for range cap(free) {
@@ -163,6 +170,9 @@ func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *labelSet, a
 	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan()}, func(s *record.Summary) error {
 		if s.Status == record.RequestRejected {
 			return nil
+		}
+		if hook != nil {
+			hook(s)
 		}
 		label, ok := lc.get(s.ID)
 		cur.add(s, label, ok)

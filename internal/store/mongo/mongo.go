@@ -43,6 +43,16 @@
 // seq is strictly increasing within a process (wall-clock nanoseconds, bumped
 // past the previous value) and orders rows with the same received_us.
 //
+// Replay results (store.ReplayStore) live in the records collection's name
+// followed by "_replay" ("records_replay"), one document per (candidate,
+// version, request):
+//
+//	{_id: "[\"<candidate>\",\"<version>\",\"<request id>\"]", candidate, version,
+//	 request_id, received_us: Long(…), replayed_us: Long(…), result: "<JSON text>"}
+//
+// result is the model result's JSON (as under "models" in a record's JSON
+// form) kept as text, so features keep their order.
+//
 // Open creates the indexes when missing: records on {received_us: 1, _id: 1},
 // {entity_id: 1, received_us: 1} and {received_at: 1}; feedback on
 // {received_us: 1, seq: 1} and {request_id: 1}.
@@ -185,6 +195,9 @@ func ParseURL(rawURL string) (Config, error) {
 	}
 	if cfg.Records == cfg.Feedback {
 		return fail("records and feedback collections are both %q", cfg.Records)
+	}
+	if cfg.Feedback == cfg.Records+ReplaySuffix {
+		return fail("feedback collection %q is where the replay results of records %q go", cfg.Feedback, cfg.Records)
 	}
 	cfg.URI = strings.ToLower(scheme) + "://" + authority + path
 	if len(kept) > 0 {
