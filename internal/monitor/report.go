@@ -82,18 +82,26 @@ type ReportParams struct {
 // none for that challenger (or cannot hold any).
 var ErrNoReplay = errors.New("no replay results")
 
-// Report builds the challenger report (see ChallengerReport).
+// Report builds the challenger report (see ChallengerReport). A
+// challenger neither configured, nor in a record of the window, nor
+// replayed is ErrUnknownModel.
 func (m *Monitor) Report(ctx context.Context, p ReportParams) (ChallengerReport, error) {
 	if p.Source != "" && p.Source != SourceLive && p.Source != SourceReplay {
 		return ChallengerReport{}, fmt.Errorf("source %q: want %s or %s", p.Source, SourceLive, SourceReplay)
 	}
+	var live ChallengerReport
+	seen := false
 	if p.Source != SourceReplay {
-		rep, found, err := m.report(ctx, p, nil)
-		if err != nil || found || p.Source == SourceLive {
-			if err == nil && !found && !m.known(p.Challenger) {
+		var err error
+		live, seen, err = m.report(ctx, p, nil)
+		switch {
+		case err != nil:
+			return ChallengerReport{}, err
+		case live.Answered > 0 || p.Source == SourceLive:
+			if !seen && !m.known(p.Challenger) {
 				return ChallengerReport{}, fmt.Errorf("%w %q", ErrUnknownModel, p.Challenger)
 			}
-			return rep, err
+			return live, nil
 		}
 	}
 	join, version, err := m.loadReplay(ctx, p)
@@ -101,11 +109,13 @@ func (m *Monitor) Report(ctx context.Context, p ReportParams) (ChallengerReport,
 		return ChallengerReport{}, err
 	}
 	if len(join) == 0 {
-		if p.Source == SourceReplay || !m.known(p.Challenger) {
+		switch {
+		case p.Source == SourceReplay:
 			return ChallengerReport{}, fmt.Errorf("%w for %q in the window", ErrNoReplay, p.Challenger)
+		case !seen && !m.known(p.Challenger):
+			return ChallengerReport{}, fmt.Errorf("%w %q", ErrUnknownModel, p.Challenger)
 		}
-		rep, _, err := m.report(ctx, p, nil) // configured, nothing live, nothing replayed
-		return rep, err
+		return live, nil // configured or seen, nothing answered live, nothing replayed
 	}
 	rep, _, err := m.report(ctx, p, join)
 	rep.Source, rep.ReplayVersion = SourceReplay, version
@@ -118,7 +128,10 @@ func (m *Monitor) Report(ctx context.Context, p ReportParams) (ChallengerReport,
 func (m *Monitor) loadReplay(ctx context.Context, p ReportParams) (map[string]record.ModelSummary, string, error) {
 	rs, ok := m.store.(store.ReplayStore)
 	if !ok {
-		return nil, "", fmt.Errorf("%w: the store keeps no replay results", ErrNoReplay)
+		if p.Source == SourceReplay {
+			return nil, "", fmt.Errorf("%w: the store keeps no replay results", ErrNoReplay)
+		}
+		return nil, "", nil
 	}
 	sp := store.ReplayScanParams{Candidate: p.Challenger, Version: p.ReplayVersion, Since: p.Window.Since, Until: p.Window.Until}
 	byVersion := map[string]map[string]record.ModelSummary{}
@@ -148,7 +161,7 @@ func (m *Monitor) loadReplay(ctx context.Context, p ReportParams) (map[string]re
 
 // report accumulates the window by day, with the challenger's answers
 // taken from join when it is not nil, and reports whether the challenger
-// answered at least once.
+// is in a record of the window (as a non-production model).
 func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]record.ModelSummary) (ChallengerReport, bool, error) {
 	labels, release, err := m.acquireLabels(ctx)
 	if err != nil {
@@ -203,7 +216,6 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 		switch {
 		case mm.Model == p.Challenger:
 			rep.Agreement, rep.AgreementN, rep.Answered, rep.ChallengerPositiveRate = mm.Agreement, mm.AgreementN, mm.Answered, mm.PositiveRate
-			found = found && mm.Answered > 0
 		case mm.Model == c.Production:
 			rep.ProductionPositiveRate = mm.PositiveRate
 		}

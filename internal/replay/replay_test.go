@@ -71,9 +71,13 @@ func serve(t *testing.T, cfg *config.Config, st store.Store, tr traffic, drop st
 	c.Models = nil
 	for _, m := range cfg.Models {
 		if m.Name != drop {
+			// Deadlines no loaded machine misses: every model answers
+			// every request, live as in the replay.
+			m.Deadline = time.Minute
 			c.Models = append(c.Models, m)
 		}
 	}
+	c.Policy.OverallDeadline = 2 * time.Minute
 	dep, err := gateway.FromConfig(&c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,9 @@
 //	POST /v1/feedback          labels by request id or entity id (one, or {"feedback":[…]})
 //	GET  /v1/feedback/pending  labels that label no stored request (yet) [?limit&offset]
 //	GET  /v1/metrics           per-model figures [?since&until][&bucket=1h], pending labels counted
-//	GET  /v1/compare    ?challenger=NAME [&since&until]
+//	GET  /v1/compare    ?challenger=NAME [&since&until][&source=live|replay][&version=V]
+//	                    (a challenger with no live answer in the window is
+//	                    compared on its replay results: "source": "replay")
 //	GET  /v1/drift      [?model=NAME][&since&until]
 //	GET  /v1/export     ?format=csv|jsonl|parquet [&since&until] (streamed in
 //	                    pages, a write deadline per page; see export.Run)
@@ -127,9 +129,12 @@ func Routes(p Params) []api.Route {
 		}},
 		{Pattern: "GET /v1/compare", Handler: http.HandlerFunc(h.compare), Operation: map[string]any{
 			"operationId": "compareChallenger",
-			"summary":     "Challenger vs production on labelled requests answered by both (McNemar exact test)",
-			"parameters":  append(window, map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}}),
-			"responses":   jsonOK("comparison and verdict"),
+			"summary":     "Challenger vs production on labelled requests answered by both (McNemar exact test), per day too; a challenger with no live answer is compared on its replay results",
+			"parameters": append(window,
+				map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}},
+				map[string]any{"name": "source", "in": "query", "schema": map[string]any{"enum": []any{"live", "replay"}}, "description": "default: live when the window holds a live answer of the challenger, else replay"},
+				map[string]any{"name": "version", "in": "query", "schema": map[string]any{"type": "string"}, "description": "replayed version (default: the one replayed last)"}),
+			"responses": jsonOK("comparison and verdict"),
 		}},
 		{Pattern: "GET /v1/drift", Handler: http.HandlerFunc(h.drift), Operation: map[string]any{
 			"operationId": "getDrift",
@@ -182,7 +187,7 @@ func parseWindow(r *http.Request) (monitor.Window, error) {
 
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, monitor.ErrUnknownModel):
+	case errors.Is(err, monitor.ErrUnknownModel), errors.Is(err, monitor.ErrNoReplay):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, monitor.ErrNoReference):
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
@@ -323,7 +328,12 @@ func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "challenger: required (a configured model name)")
 		return
 	}
-	c, err := h.p.Monitor.Compare(r.Context(), ch, win)
+	src := r.URL.Query().Get("source")
+	if src != "" && src != monitor.SourceLive && src != monitor.SourceReplay {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("source: want %s or %s, got %q", monitor.SourceLive, monitor.SourceReplay, src))
+		return
+	}
+	c, err := h.p.Monitor.Report(r.Context(), monitor.ReportParams{Challenger: ch, Window: win, Source: src, ReplayVersion: r.URL.Query().Get("version")})
 	if err != nil {
 		h.fail(w, r, err)
 		return
