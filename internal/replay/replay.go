@@ -95,6 +95,8 @@ type Stats struct {
 	// replay (same request, candidate and version).
 	Written       int64 `json:"written"`
 	AlreadyStored int64 `json:"already_stored"`
+	// Position is the ReceivedAt of the last record read (for progress).
+	Position time.Time `json:"-"`
 	// Elapsed is the wall time so far.
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -145,6 +147,7 @@ type job struct {
 // counters are the statistics the goroutines update.
 type counters struct {
 	read, rejected, notSampled, scored, errors, written, existing atomic.Int64
+	position                                                      atomic.Int64 // µs
 	mu                                                            sync.Mutex
 	skipped                                                       map[string]int64
 }
@@ -167,6 +170,7 @@ func (c *counters) stats(info model.Info, name string, start time.Time) Stats {
 		Read: c.read.Load(), Rejected: c.rejected.Load(), NotSampled: c.notSampled.Load(),
 		Skipped: sk, Scored: c.scored.Load(), Errors: c.errors.Load(),
 		Written: c.written.Load(), AlreadyStored: c.existing.Load(), Elapsed: time.Since(start),
+		Position: time.UnixMicro(c.position.Load()).UTC(),
 	}
 }
 
@@ -276,6 +280,7 @@ func scan(ctx context.Context, p Params, c *counters, jobs chan<- []job, progres
 				return ctx.Err()
 			}
 		}
+		c.position.Store(record.Timestamp(page[len(page)-1].ReceivedAt).UnixMicro())
 		progress()
 		return nil
 	})

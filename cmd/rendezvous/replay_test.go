@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestReplay_ScoresRecordedTrafficOnceAndReports(t *testing.T) {
+	url := recordedStore(t, 120) // 120 accepted requests and one rejected
+	bundle := "../../examples/titanic/models/dev-logreg.json"
+	replayJSON := func() []replayOutcome {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), []string{"replay", "--store", url, "--candidate", bundle, "--name", "logreg-replay", "--json"}, &out, &errOut)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		var outs []replayOutcome
+		if err := json.Unmarshal(out.Bytes(), &outs); err != nil {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		return outs
+	}
+	first := replayJSON()
+	if len(first) != 1 {
+		t.Fatalf("%d outcomes, want 1", len(first))
+	}
+	s, r := first[0].Replay, first[0].Report
+	if s.Read != 121 || s.Rejected != 1 || s.Scored != 120 || s.Written != 120 || s.Candidate != "logreg-replay" {
+		t.Errorf("first replay = %+v, want 121 read, 1 rejected, 120 scored and written", s)
+	}
+	if r.Source != "replay" || r.Challenger != "logreg-replay" || r.Production != "prod-gbt" || r.Answered != 120 || r.AgreementN != 120 || len(r.Days) == 0 {
+		t.Errorf("report = %+v, want the replay of logreg-replay against prod-gbt on 120 answers", r)
+	}
+	if again := replayJSON(); again[0].Replay.Written != 0 || again[0].Replay.AlreadyStored != 120 {
+		t.Errorf("rerun = %+v, want nothing new and 120 already stored", again[0].Replay)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"replay", "--store", url, "--candidate", bundle}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"Replay of dev-logreg (version", "121 records read", "scored 120", "dev-logreg against prod-gbt (replay", "Per day"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestReplay_BadFlagsAreOneLineUsageErrors(t *testing.T) {
+	bundle := "../../examples/titanic/models/dev-logreg.json"
+	for _, args := range [][]string{
+		{"replay"},
+		{"replay", "--candidate", bundle, "--sample", "0"},
+		{"replay", "--candidate", bundle, "--sample", "1.5"},
+		{"replay", "--candidate", bundle, "--concurrency", "0"},
+		{"replay", "--candidate", bundle, "--candidate", bundle, "--name", "x"},
+		{"replay", "--candidate", bundle, "--since", "last tuesday"},
+		{"replay", "--candidate", bundle, "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+		if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n"); lines != 0 {
+			t.Errorf("%v: %d lines: %s", args, lines+1, stderr.String())
+		}
+	}
+}
