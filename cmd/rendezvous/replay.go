@@ -232,6 +232,7 @@ func writeReplayText(w io.Writer, o replayOutcome) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	writeOverlapText(w, r.TrainingOverlap)
 	if d := r.PredictionDrift; d != nil {
 		fmt.Fprintf(w, "\nPrediction drift against its training reference: %s %s, PSI %s, %s\n", d.Method, numberText(d.Statistic), numberText(d.PSI), d.Verdict)
 	}

@@ -55,6 +55,10 @@ type ChallengerReport struct {
 	PredictionDrift *analysis.ColumnDrift `json:"prediction_drift"`
 	// Days are the same figures per UTC day, oldest first.
 	Days []ReportSegment `json:"days"`
+	// TrainingOverlap says how many evaluated inputs each model was
+	// trained on, and flags the verdict above OverlapThreshold; null when
+	// no configured bundle has a training-row fingerprint.
+	TrainingOverlap *TrainingOverlap `json:"training_overlap"`
 }
 
 // ReportSegment is one day of a ChallengerReport.
@@ -172,7 +176,8 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 	var probs analysis.NumberHistogram
 	rows := 0
 	var models []record.ModelSummary
-	hook := func(s *record.Summary) {
+	overlap := m.newOverlapCounter(p.Challenger)
+	hook := func(s *record.Summary, label int, labelled bool) {
 		if join != nil {
 			models = append(models[:0], s.Models...)
 			for i := 0; i < len(models); i++ { // a live result of that name gives way
@@ -197,8 +202,11 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 		}
 		probs.Add(pr, 1)
 		rows++
+		if overlap != nil {
+			overlap.add(s, label, labelled)
+		}
 	}
-	if err := m.scanMetricsWith(ctx, p.Window, labels, acc, hook); err != nil {
+	if err := m.scanMetricsWith(ctx, p.Window, labels, acc, overlap != nil, hook); err != nil {
 		return ChallengerReport{}, false, err
 	}
 	rep := ChallengerReport{Source: SourceLive, Days: []ReportSegment{}}
@@ -211,6 +219,9 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 		return ChallengerReport{}, false, err
 	}
 	rep.Comparison = c
+	if overlap != nil {
+		rep.TrainingOverlap = overlap.result(c, m.minPairs)
+	}
 	res := acc.Result()
 	for _, mm := range res.Models {
 		switch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -325,5 +326,48 @@ func TestCheck_NamesTheFieldAndTheProblem(t *testing.T) {
 				t.Fatalf("Check = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestReport_StatesTheExactShareOfEvaluatedInputsInEachTrainingSet(t *testing.T) {
+	cfg, err := titanic.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := loadTraffic(t, cfg)
+	// 300 training rows as they are, then 300 others with a fare no
+	// training row has: exactly half of the inputs were trained on.
+	var tr traffic
+	for i := range 600 {
+		in := all.inputs[i]
+		if i >= 300 {
+			c := maps.Clone(in)
+			c["fare"] = 1000 + float64(i)/7
+			in = c
+		}
+		tr.inputs = append(tr.inputs, in)
+		tr.labels = append(tr.labels, all.labels[i])
+	}
+	st := openStore(t)
+	serve(t, cfg, st, tr, "")
+	rep, err := newMonitor(t, cfg, st, bundles(t, cfg)).Report(t.Context(), monitor.ReportParams{Challenger: candidate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := rep.TrainingOverlap
+	if o == nil {
+		t.Fatal("no training overlap in the report")
+	}
+	const pairs = 480 // four labelled of every five
+	if o.Evaluated != pairs || rep.Pairs != pairs {
+		t.Fatalf("evaluated %d, pairs %d, want %d", o.Evaluated, rep.Pairs, pairs)
+	}
+	for _, mo := range []monitor.ModelOverlap{o.Production, o.Challenger} {
+		if !mo.Fingerprinted || mo.InTraining != pairs/2 || mo.Share == nil || *mo.Share != 0.5 {
+			t.Errorf("%s: fingerprinted %v, in training %d, share %v; want exactly %d, 0.5", mo.Model, mo.Fingerprinted, mo.InTraining, mo.Share, pairs/2)
+		}
+	}
+	if !o.Flagged || o.Clean.Pairs != pairs/2 {
+		t.Errorf("flagged %v, clean pairs %d; want flagged with the figure on the %d unseen rows", o.Flagged, o.Clean.Pairs, pairs/2)
 	}
 }

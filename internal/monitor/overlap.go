@@ -1,0 +1,135 @@
+package monitor
+
+import (
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/record"
+)
+
+// OverlapThreshold is the share of a comparison's evaluated inputs found
+// in a model's training rows above which its verdict is flagged: a model
+// scored on rows it was fitted on looks better than it is.
+const OverlapThreshold = 0.05
+
+// TrainingOverlap says how many of a comparison's evaluated inputs (its
+// labelled pairs) each model was trained on, from the training-row
+// fingerprints of the bundles (model.RowFingerprint).
+type TrainingOverlap struct {
+	// Evaluated is the number of labelled pairs.
+	Evaluated  int64        `json:"evaluated"`
+	Production ModelOverlap `json:"production"`
+	Challenger ModelOverlap `json:"challenger"`
+	// Threshold is OverlapThreshold; Flagged is true when either model's
+	// Share exceeds it: then read Clean beside the verdict.
+	Threshold float64 `json:"threshold"`
+	Flagged   bool    `json:"flagged"`
+	// Clean is the comparison on the pairs neither model was trained on.
+	Clean analysis.Comparison `json:"clean"`
+}
+
+// ModelOverlap is one model's part of a TrainingOverlap.
+type ModelOverlap struct {
+	Model string `json:"model"`
+	// Fingerprinted is false when the model's bundle has no training-row
+	// fingerprint (or the model is not a bundle): nothing can be said.
+	Fingerprinted bool `json:"fingerprinted"`
+	// InTraining of the evaluated inputs are training rows of the model;
+	// Share is InTraining / Evaluated (null without pairs or fingerprint).
+	InTraining int64    `json:"in_training"`
+	Share      *float64 `json:"share"`
+}
+
+// overlapCounter accumulates a TrainingOverlap during a report's scan.
+type overlapCounter struct {
+	challenger string
+	sets       map[string]model.TrainingSet // fingerprinted models
+	evaluated  int64
+	in         map[string]int64 // model → evaluated inputs it was trained on (production by its own name)
+	prodIn     int64            // evaluated inputs the record's production was trained on
+	prodKnown  bool
+	clean      analysis.PairedCounts
+}
+
+// newOverlapCounter returns nil when no configured model has a
+// fingerprint (the scan then decodes no input).
+func (m *Monitor) newOverlapCounter(challenger string) *overlapCounter {
+	sets := map[string]model.TrainingSet{}
+	for _, md := range m.models {
+		if md.Bundle != nil && md.Bundle.TrainingSet().Known() {
+			sets[md.Name] = md.Bundle.TrainingSet()
+		}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	return &overlapCounter{challenger: challenger, sets: sets, in: map[string]int64{}}
+}
+
+// add counts one record whose models are final (after the replay join),
+// under the accumulator's pairing rule: labelled 0 or 1, production (the
+// smallest name claiming the role) and the challenger both answered.
+func (o *overlapCounter) add(s *record.Summary, label int, labelled bool) {
+	if !labelled || (label != 0 && label != 1) || s.Input == nil {
+		return
+	}
+	var prod, chal *record.ModelSummary
+	for i := range s.Models {
+		r := &s.Models[i]
+		if r.Role == model.RoleProduction && (prod == nil || r.Name < prod.Name) {
+			prod = r
+		}
+	}
+	for i := range s.Models {
+		if r := &s.Models[i]; r.Name == o.challenger && r != prod {
+			chal = r
+		}
+	}
+	if prod == nil || chal == nil || prod.Prediction == nil || chal.Prediction == nil {
+		return
+	}
+	o.evaluated++
+	ps, pk := o.sets[prod.Name]
+	cs, ck := o.sets[chal.Name]
+	inProd, inChal := pk && ps.Contains(s.Input), ck && cs.Contains(s.Input)
+	o.prodKnown = o.prodKnown || pk
+	if inProd {
+		o.prodIn++
+	}
+	if inChal {
+		o.in[chal.Name]++
+	}
+	if !inProd && !inChal {
+		o.clean.Add(*prod.Prediction == label, *chal.Prediction == label)
+	}
+}
+
+// result builds the TrainingOverlap of comparison c.
+func (o *overlapCounter) result(c analysis.Comparison, minPairs int) *TrainingOverlap {
+	share := func(n int64, known bool) *float64 {
+		if !known || o.evaluated == 0 {
+			return nil
+		}
+		v := float64(n) / float64(o.evaluated)
+		return &v
+	}
+	_, ck := o.sets[o.challenger]
+	t := &TrainingOverlap{
+		Evaluated:  o.evaluated,
+		Production: ModelOverlap{Model: c.Production, Fingerprinted: o.prodKnown, InTraining: o.prodIn, Share: share(o.prodIn, o.prodKnown)},
+		Challenger: ModelOverlap{Model: o.challenger, Fingerprinted: ck, InTraining: o.in[o.challenger], Share: share(o.in[o.challenger], ck)},
+		Threshold:  OverlapThreshold,
+		Clean:      analysis.ComparePairs(c.Production, c.Challenger, o.clean, minPairs),
+	}
+	if !t.Production.Fingerprinted {
+		if _, ok := o.sets[c.Production]; ok {
+			t.Production.Fingerprinted = true
+			t.Production.Share = share(0, true)
+		}
+	}
+	for _, mo := range []ModelOverlap{t.Production, t.Challenger} {
+		if mo.Share != nil && *mo.Share > OverlapThreshold {
+			t.Flagged = true
+		}
+	}
+	return t
+}
