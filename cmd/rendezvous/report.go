@@ -22,7 +22,7 @@ type reportData struct {
 	// TrainingOverlap holds, per challenger, how many of its comparison's
 	// inputs each model was trained on (absent without fingerprints).
 	TrainingOverlap map[string]*monitor.TrainingOverlap `json:"training_overlap,omitempty"`
-	Drift       *monitor.DriftResult   `json:"drift"`
+	Drift           *monitor.DriftResult                `json:"drift"`
 	// DriftError says why there is no drift report (e.g. no reference).
 	DriftError string `json:"drift_error,omitempty"`
 }
