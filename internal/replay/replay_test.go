@@ -8,10 +8,12 @@ import (
 	"maps"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
+	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
@@ -369,5 +371,41 @@ func TestReport_StatesTheExactShareOfEvaluatedInputsInEachTrainingSet(t *testing
 	}
 	if !o.Flagged || o.Clean.Pairs != pairs/2 {
 		t.Errorf("flagged %v, clean pairs %d; want flagged with the figure on the %d unseen rows", o.Flagged, o.Clean.Pairs, pairs/2)
+	}
+}
+
+func TestPromotionGate_CountsReplayPairsOnlyWhenAllowed(t *testing.T) {
+	cfg, tr, bs, replayed := fixture(t)
+	live := openStore(t)
+	serve(t, cfg, live, tr, "")
+	cand := bs[candidate]
+	if _, err := replay.Run(t.Context(), replay.Params{Source: replayed, Sink: replayed, Candidate: cand, Inputs: cand.Pipeline.Inputs}); err != nil {
+		t.Fatal(err)
+	}
+	rule := analysis.GateRule{Require: analysis.RequireNotWorse, Margin: 0.02}
+	without, err := newMonitor(t, cfg, replayed, bs).PromotionGate(t.Context(), candidate, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if without.CountedReplay || without.Comparison.Pairs != 0 || without.Pass {
+		t.Fatalf("without count_replay: %+v, want no pairs and a refusal", without)
+	}
+	rule.CountReplay = true
+	with, err := newMonitor(t, cfg, replayed, bs).PromotionGate(t.Context(), candidate, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := newMonitor(t, cfg, live, bs).PromotionGate(t.Context(), candidate, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !with.CountedReplay || want.CountedReplay {
+		t.Fatalf("counted_replay: replay store %v, live store %v; want true and false", with.CountedReplay, want.CountedReplay)
+	}
+	if !reflect.DeepEqual(with.Comparison, want.Comparison) || with.Pass != want.Pass || !reflect.DeepEqual(with.Refusals, want.Refusals) {
+		t.Fatalf("gate on replay = %+v\nwant the live gate's %+v", with, want)
+	}
+	if b, _ := json.Marshal(with); !strings.Contains(string(b), `"counted_replay":true`) {
+		t.Fatalf("gate JSON (what the deployment event stores) lacks counted_replay: %s", b)
 	}
 }
