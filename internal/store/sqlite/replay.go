@@ -58,8 +58,13 @@ func (s *Store) WriteReplayResults(ctx context.Context, rs []store.ReplayResult)
 		}
 		ends[i] = len(buf)
 	}
+	many, err := s.replayInsert(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("write replay results: %w", err)
+	}
 	var inserted int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		full := tx.StmtContext(ctx, many)
 		args := make([]any, 0, replayRowArgs*multiRow)
 		start := 0
 		for i := 0; i < len(rs); {
@@ -70,7 +75,13 @@ func (s *Store) WriteReplayResults(ctx context.Context, rs []store.ReplayResult)
 				start = ends[i]
 				i++
 			}
-			res, err := tx.ExecContext(ctx, insertReplaySQL(n), args...)
+			var res sql.Result
+			var err error
+			if n == multiRow {
+				res, err = full.ExecContext(ctx, args...)
+			} else {
+				res, err = tx.ExecContext(ctx, insertReplaySQL(n), args...)
+			}
 			if err != nil {
 				return fmt.Errorf("insert replay result %q: %w", rs[i-n].RequestID, err)
 			}
@@ -87,6 +98,21 @@ func (s *Store) WriteReplayResults(ctx context.Context, rs []store.ReplayResult)
 	}
 	s.wrote(int64(len(buf)))
 	return int(inserted), nil
+}
+
+// replayInsert returns the prepared multiRow-row replay INSERT of the
+// writer connection, preparing it on first use.
+func (s *Store) replayInsert(ctx context.Context) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.insertReplay == nil {
+		st, err := s.w.PrepareContext(ctx, insertReplaySQL(multiRow))
+		if err != nil {
+			return nil, fmt.Errorf("prepare replay insert: %w", err)
+		}
+		s.insertReplay = st
+	}
+	return s.insertReplay, nil
 }
 
 // ScanReplayResults calls fn for each replay result p selects, in
