@@ -204,5 +204,8 @@ func writeOverlapText(w io.Writer, o *monitor.TrainingOverlap) {
 		fmt.Fprintf(w, "  WARNING: over %.0f%% of the evaluated inputs were trained on; the figures flatter the model(s) trained on them.\n", 100*o.Threshold)
 		fmt.Fprintf(w, "  On the %d pairs neither model was trained on: production %s, challenger %s, McNemar p %s, %s\n",
 			c.Pairs, num(c.ProductionAccuracy, 3), num(c.ChallengerAccuracy, 3), num(c.McNemarPValue, 4), c.Verdict)
+		u := o.ChallengerUnseen
+		fmt.Fprintf(w, "  On the %d pairs %s was not trained on: production %s, challenger %s, McNemar p %s, %s\n",
+			u.Pairs, o.Challenger.Model, num(u.ProductionAccuracy, 3), num(u.ChallengerAccuracy, 3), num(u.McNemarPValue, 4), u.Verdict)
 	}
 }

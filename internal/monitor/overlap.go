@@ -23,8 +23,12 @@ type TrainingOverlap struct {
 	// Share exceeds it: then read Clean beside the verdict.
 	Threshold float64 `json:"threshold"`
 	Flagged   bool    `json:"flagged"`
-	// Clean is the comparison on the pairs neither model was trained on.
-	Clean analysis.Comparison `json:"clean"`
+	// Clean is the comparison on the pairs neither model was trained on;
+	// ChallengerUnseen on the pairs the challenger was not trained on
+	// (production may have been: when it was trained on everything, as the
+	// shipped example is, Clean is empty and this is the figure to read).
+	Clean            analysis.Comparison `json:"clean"`
+	ChallengerUnseen analysis.Comparison `json:"challenger_unseen"`
 }
 
 // ModelOverlap is one model's part of a TrainingOverlap.
@@ -48,6 +52,7 @@ type overlapCounter struct {
 	prodIn     int64            // evaluated inputs the record's production was trained on
 	prodKnown  bool
 	clean      analysis.PairedCounts
+	unseen     analysis.PairedCounts // pairs the challenger was not trained on
 }
 
 // newOverlapCounter returns nil when no configured model has a
@@ -98,8 +103,11 @@ func (o *overlapCounter) add(s *record.Summary, label int, labelled bool) {
 	if inChal {
 		o.in[chal.Name]++
 	}
-	if !inProd && !inChal {
-		o.clean.Add(*prod.Prediction == label, *chal.Prediction == label)
+	if !inChal {
+		o.unseen.Add(*prod.Prediction == label, *chal.Prediction == label)
+		if !inProd {
+			o.clean.Add(*prod.Prediction == label, *chal.Prediction == label)
+		}
 	}
 }
 
@@ -120,6 +128,7 @@ func (o *overlapCounter) result(c analysis.Comparison, minPairs int) *TrainingOv
 		Threshold:  OverlapThreshold,
 		Clean:      analysis.ComparePairs(c.Production, c.Challenger, o.clean, minPairs),
 	}
+	t.ChallengerUnseen = analysis.ComparePairs(c.Production, c.Challenger, o.unseen, minPairs)
 	if !t.Production.Fingerprinted {
 		if _, ok := o.sets[c.Production]; ok {
 			t.Production.Fingerprinted = true

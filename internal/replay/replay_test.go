@@ -369,7 +369,7 @@ func TestReport_StatesTheExactShareOfEvaluatedInputsInEachTrainingSet(t *testing
 			t.Errorf("%s: fingerprinted %v, in training %d, share %v; want exactly %d, 0.5", mo.Model, mo.Fingerprinted, mo.InTraining, mo.Share, pairs/2)
 		}
 	}
-	if !o.Flagged || o.Clean.Pairs != pairs/2 {
+	if !o.Flagged || o.Clean.Pairs != pairs/2 || o.ChallengerUnseen.Pairs != pairs/2 {
 		t.Errorf("flagged %v, clean pairs %d; want flagged with the figure on the %d unseen rows", o.Flagged, o.Clean.Pairs, pairs/2)
 	}
 }
