@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 )
 
 func TestReplay_ScoresRecordedTrafficOnceAndReports(t *testing.T) {
@@ -69,4 +72,41 @@ func TestReplay_BadFlagsAreOneLineUsageErrors(t *testing.T) {
 			t.Errorf("%v: %d lines: %s", args, lines+1, stderr.String())
 		}
 	}
+}
+
+func TestReplay_CompareServesReplayResultsAsTheChallengersAnswers(t *testing.T) {
+	url := recordedStore(t, 120)
+	bundle := "../../examples/titanic/models/dev-logreg.json"
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"replay", "--store", url, "--candidate", bundle, "--name", "logreg-replay", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := newServer(ctx, serveOptions{Config: generousConfig(t), Addr: "127.0.0.1:0", StoreURL: url})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	base := "http://" + s.Addr()
+	var rep monitor.ChallengerReport
+	doJSON(t, "GET", base+"/v1/compare?challenger=logreg-replay", nil, http.StatusOK, &rep)
+	if rep.Source != monitor.SourceReplay || rep.Answered != 120 || rep.AgreementN != 120 || rep.Production != "prod-gbt" {
+		t.Errorf("compare = source %q, answered %d, agreement_n %d, production %q; want the 120 replayed answers", rep.Source, rep.Answered, rep.AgreementN, rep.Production)
+	}
+	var live monitor.ChallengerReport
+	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg", nil, http.StatusOK, &live)
+	if live.Source != monitor.SourceLive || live.Agreement == nil || rep.Agreement == nil || *live.Agreement != *rep.Agreement {
+		t.Errorf("live dev-logreg agreement %v (source %q), replayed %v: want equal", live.Agreement, live.Source, rep.Agreement)
+	}
+	var e map[string]any
+	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg&source=replay", nil, http.StatusNotFound, &e)
+	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg&source=both", nil, http.StatusBadRequest, &e)
 }
