@@ -131,8 +131,14 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.WriteFile(*out, res.Bytes, 0o644); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	b := res.Bundle
-	fmt.Fprintf(stdout, "%s %s (%s) → %s\n", b.Name, b.Version, b.Algorithm, *out)
+	printTrained(stdout, res.Bundle, *out)
+	return nil
+}
+
+// printTrained prints what train wrote: identity, artifact, CV and
+// in-sample figures.
+func printTrained(stdout io.Writer, b *model.Bundle, out string) {
+	fmt.Fprintf(stdout, "%s %s (%s) → %s\n", b.Name, b.Version, b.Algorithm, out)
 	fmt.Fprintf(stdout, "artifact %s\n", b.Artifact())
 	if cv := b.Metrics.CV; cv != nil {
 		fmt.Fprintf(stdout, "cv %d-fold  accuracy %s ± %s  auc %s  log-loss %s\n", cv.Folds,
@@ -142,7 +148,6 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	t := b.Metrics.Train
 	fmt.Fprintf(stdout, "train      accuracy %s  auc %s  log-loss %s\n",
 		model.FormatFloat(t.Accuracy), model.FormatFloat(t.AUC), model.FormatFloat(t.LogLoss))
-	return nil
 }
 
 // loadTrainingConfig reads the configuration's schema, labels and training
