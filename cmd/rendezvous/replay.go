@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -13,11 +14,13 @@ import (
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/replay"
+	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
@@ -37,6 +40,9 @@ type replayOutcome struct {
 type replayFlags struct {
 	ws          workspaceFlags
 	candidates  stringList
+	remote      string
+	protocol    string
+	remoteModel string
 	name        string
 	sample      float64
 	concurrency int
@@ -58,7 +64,10 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 			"GET /v1/compare?challenger=NAME shows the same report afterwards.", stderr)
 	f := &replayFlags{ws: addWorkspaceFlags(fs)}
 	fs.Var(&f.candidates, "candidate", "model bundle to replay (repeatable)")
-	fs.StringVar(&f.name, "name", "", "name to store the results under (default: the bundle's name; one --candidate only)")
+	fs.StringVar(&f.remote, "remote", "", "replay through a remote model at this base URL instead (needs --name)")
+	fs.StringVar(&f.protocol, "protocol", "oip-v2", "--remote's protocol: oip-v2 (KServe V2) or mlflow (/invocations)")
+	fs.StringVar(&f.remoteModel, "remote-model", "", "--remote's OIP v2 model name (default: --name)")
+	fs.StringVar(&f.name, "name", "", "name to store the results under (default: the bundle's name; one --candidate, or --remote)")
 	fs.Float64Var(&f.sample, "sample", 1, "share of the requests to replay, chosen by request id (0 < s ≤ 1)")
 	fs.IntVar(&f.concurrency, "concurrency", runtime.GOMAXPROCS(0), "scoring goroutines")
 	fs.IntVar(&f.batch, "batch", replay.DefaultBatchSize, "results per store write")
@@ -70,8 +79,14 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	switch {
-	case len(f.candidates) == 0:
-		return nil, fmt.Errorf("%w: --candidate: required (a model bundle file, e.g. examples/titanic/models/dev-logreg.json)", errUsage)
+	case len(f.candidates) == 0 && f.remote == "":
+		return nil, fmt.Errorf("%w: --candidate: required (a model bundle file, e.g. examples/titanic/models/dev-logreg.json), or --remote URL", errUsage)
+	case len(f.candidates) > 0 && f.remote != "":
+		return nil, fmt.Errorf("%w: --remote: give either --candidate bundles or one --remote model", errUsage)
+	case f.remote != "" && f.name == "":
+		return nil, fmt.Errorf("%w: --name: required with --remote (the name the results are stored and compared under)", errUsage)
+	case f.protocol != "oip-v2" && f.protocol != "mlflow":
+		return nil, fmt.Errorf("%w: --protocol: want oip-v2 or mlflow, got %q", errUsage, f.protocol)
 	case f.name != "" && len(f.candidates) > 1:
 		return nil, fmt.Errorf("%w: --name: only with one --candidate", errUsage)
 	case !(f.sample > 0 && f.sample <= 1):
@@ -89,28 +104,34 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	bundles := make([]*model.Bundle, len(f.candidates))
-	for i, path := range f.candidates {
-		if bundles[i], err = model.Load(path); err != nil {
+	var cands []replayCandidate
+	for _, path := range f.candidates {
+		b, err := model.Load(path)
+		if err != nil {
 			return fmt.Errorf("--candidate: %w", err)
 		}
+		name := cmp.Or(f.name, b.Name)
+		cands = append(cands, replayCandidate{name: name, m: b, inputs: b.Pipeline.Inputs, bundle: b})
 	}
 	ws, win, err := f.ws.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer ws.store.Close()
+	if f.remote != "" {
+		c, err := remoteCandidate(ws, f)
+		if err != nil {
+			return err
+		}
+		cands = append(cands, c)
+	}
 	sink, ok := ws.store.(store.ReplayStore)
 	if !ok {
 		return fmt.Errorf("store %s keeps no replay results", store.RedactURL(ws.cfg.Store.URL))
 	}
 	var outs []replayOutcome
-	for _, b := range bundles {
-		name := f.name
-		if name == "" {
-			name = b.Name
-		}
-		out, err := replayOne(ctx, f, ws, sink, win, b, name, stderr)
+	for _, c := range cands {
+		out, err := replayOne(ctx, f, ws, sink, win, c, stderr)
 		if err != nil {
 			return err
 		}
@@ -132,17 +153,42 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// replayCandidate is one model to replay: a bundle (bundle set) or a
+// remote model, with the raw fields it reads.
+type replayCandidate struct {
+	name   string
+	m      model.Model
+	inputs []model.InputField
+	bundle *model.Bundle
+}
+
+// remoteCandidate builds --remote's model as the gateway builds a remote
+// member: the configuration's schema fields are sent, its label words read.
+func remoteCandidate(ws *workspace, f *replayFlags) (replayCandidate, error) {
+	spec := &gateway.RemoteSpec{Protocol: f.protocol, URL: f.remote, Model: cmp.Or(f.remoteModel, f.name)}
+	m, err := gateway.LoadSource(ws.cfg, f.name, gateway.Source{Remote: spec}, nil)
+	if err != nil {
+		return replayCandidate{}, fmt.Errorf("%w: --remote: %v", errUsage, err)
+	}
+	var inputs []model.InputField
+	for _, fd := range ws.cfg.Schema.Fields {
+		inputs = append(inputs, model.InputField{Name: fd.Name, Type: schema.Type(fd.Type)})
+	}
+	return replayCandidate{name: f.name, m: m, inputs: inputs}, nil
+}
+
 // replayOne replays one bundle under name and reports on it.
-func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.ReplayStore, win monitor.Window, b *model.Bundle, name string, stderr io.Writer) (replayOutcome, error) {
+func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.ReplayStore, win monitor.Window, c replayCandidate, stderr io.Writer) (replayOutcome, error) {
+	name := c.name
 	members := ws.members
 	for _, m := range members {
 		if m.Name == name && m.Role == model.RoleProduction {
-			return replayOutcome{}, fmt.Errorf("%w: --candidate %s: %q is the production model's name; give --name", errUsage, b.Name, name)
+			return replayOutcome{}, fmt.Errorf("%w: %q is the production model's name; give --name", errUsage, name)
 		}
 	}
 	// The candidate joins the monitor's models (its bundle gives the
 	// reference of its prediction drift) unless configured already.
-	members = append(members[:len(members):len(members)], rendezvous.Member{Name: name, Role: model.RoleChallenger, Model: b})
+	members = append(members[:len(members):len(members)], rendezvous.Member{Name: name, Role: model.RoleChallenger, Model: c.m})
 	mon, err := buildMonitor(ws.cfg, ws.store, members)
 	if err != nil {
 		return replayOutcome{}, err
@@ -150,7 +196,7 @@ func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.Re
 	first, last := firstAndLast(ctx, ws.store, win)
 	bar := newReplayProgress(stderr, name, first, last)
 	st, err := replay.Run(ctx, replay.Params{
-		Source: ws.store, Sink: sink, Candidate: b, Name: name, Inputs: b.Pipeline.Inputs,
+		Source: ws.store, Sink: sink, Candidate: c.m, Name: name, Inputs: c.inputs,
 		Since: win.Since, Until: win.Until, Sample: f.sample, Concurrency: f.concurrency, BatchSize: f.batch,
 		Progress: bar.update,
 	})
@@ -158,7 +204,7 @@ func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.Re
 	if err != nil {
 		return replayOutcome{Replay: st}, fmt.Errorf("replay %s: %w", name, err)
 	}
-	rep, err := mon.Report(ctx, monitor.ReportParams{Challenger: name, Window: win, Source: monitor.SourceReplay, ReplayVersion: b.Version})
+	rep, err := mon.Report(ctx, monitor.ReportParams{Challenger: name, Window: win, Source: monitor.SourceReplay, ReplayVersion: c.m.Info().Version})
 	if err != nil && st.Scored == 0 {
 		// Nothing scored: the report has nothing to say, the statistics do.
 		rep = monitor.ChallengerReport{Source: monitor.SourceReplay, Days: []monitor.ReportSegment{}}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -109,4 +110,59 @@ func TestReplay_CompareServesReplayResultsAsTheChallengersAnswers(t *testing.T) 
 	var e map[string]any
 	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg&source=replay", nil, http.StatusNotFound, &e)
 	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg&source=both", nil, http.StatusBadRequest, &e)
+}
+
+// fakeMLflow answers /invocations as an MLflow scoring server would for a
+// rule: women survive (probability 0.8), men do not (0.2).
+func fakeMLflow(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			DataframeSplit struct {
+				Columns []string `json:"columns"`
+				Data    [][]any  `json:"data"`
+			} `json:"dataframe_split"`
+		}
+		if r.URL.Path != "/invocations" || json.NewDecoder(r.Body).Decode(&req) != nil || len(req.DataframeSplit.Data) != 1 {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		p := 0.2
+		for i, c := range req.DataframeSplit.Columns {
+			if c == "sex" && req.DataframeSplit.Data[0][i] == "female" {
+				p = 0.8
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"predictions": []any{map[string]any{"probability": p}}})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestReplay_ThroughARemoteMLflowModel(t *testing.T) {
+	url := recordedStore(t, 120)
+	var out, errOut bytes.Buffer
+	args := []string{"replay", "--store", url, "--remote", fakeMLflow(t), "--protocol", "mlflow", "--name", "gender-rule", "--json"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var outs []replayOutcome
+	if err := json.Unmarshal(out.Bytes(), &outs); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	s, r := outs[0].Replay, outs[0].Report
+	if s.Scored != 120 || s.Errors != 0 || s.Written != 120 || r.Source != "replay" || r.Answered != 120 || r.Challenger != "gender-rule" {
+		t.Fatalf("replay %+v, report source %q answered %d", s, r.Source, r.Answered)
+	}
+	for _, bad := range [][]string{
+		{"replay", "--store", url, "--remote", "http://127.0.0.1:1"},                                      // no --name
+		{"replay", "--store", url, "--remote", "http://127.0.0.1:1", "--name", "x", "--protocol", "grpc"}, // unknown protocol
+		{"replay", "--store", url, "--remote", "ftp://x", "--name", "x"},                                  // not http
+	} {
+		out.Reset()
+		errOut.Reset()
+		if code := run(context.Background(), bad, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", bad, code, errOut.String())
+		}
+	}
 }
