@@ -108,28 +108,27 @@ func (m *Monitor) Report(ctx context.Context, p ReportParams) (ChallengerReport,
 			return live, nil
 		}
 	}
-	join, version, err := m.loadReplay(ctx, p)
+	rs, version, err := m.replayVersion(ctx, p)
 	if err != nil {
 		return ChallengerReport{}, err
 	}
-	if len(join) == 0 {
+	if rs == nil {
 		switch {
 		case p.Source == SourceReplay:
-			return ChallengerReport{}, fmt.Errorf("%w for %q in the window", ErrNoReplay, p.Challenger)
+			return ChallengerReport{}, fmt.Errorf("%w for %q", ErrNoReplay, p.Challenger)
 		case !seen && !m.known(p.Challenger):
 			return ChallengerReport{}, fmt.Errorf("%w %q", ErrUnknownModel, p.Challenger)
 		}
 		return live, nil // configured or seen, nothing answered live, nothing replayed
 	}
-	rep, _, err := m.report(ctx, p, join)
+	rep, _, err := m.report(ctx, p, &replayJoin{store: rs, version: version})
 	rep.Source, rep.ReplayVersion = SourceReplay, version
 	return rep, err
 }
 
-// loadReplay reads the challenger's replay results in the window into a
-// join table by request id: one version's (p.ReplayVersion, or the one
-// replayed last).
-func (m *Monitor) loadReplay(ctx context.Context, p ReportParams) (map[string]record.ModelSummary, string, error) {
+// replayVersion picks the replayed version a report reads (p.ReplayVersion,
+// or the one replayed last); a nil store means there is none.
+func (m *Monitor) replayVersion(ctx context.Context, p ReportParams) (store.ReplayStore, string, error) {
 	rs, ok := m.store.(store.ReplayStore)
 	if !ok {
 		if p.Source == SourceReplay {
@@ -137,36 +136,131 @@ func (m *Monitor) loadReplay(ctx context.Context, p ReportParams) (map[string]re
 		}
 		return nil, "", nil
 	}
-	sp := store.ReplayScanParams{Candidate: p.Challenger, Version: p.ReplayVersion, Since: p.Window.Since, Until: p.Window.Until}
-	byVersion := map[string]map[string]record.ModelSummary{}
-	var latest string
-	var latestAt time.Time
-	err := rs.ScanReplayResults(ctx, sp, func(r *store.ReplayResult) error {
-		j := byVersion[r.Version]
-		if j == nil {
-			j = map[string]record.ModelSummary{}
-			byVersion[r.Version] = j
-		}
-		res := &r.Result
-		j[r.RequestID] = record.ModelSummary{
-			Name: p.Challenger, Role: res.Role, Version: r.Version, Status: res.Status,
-			Prediction: res.Prediction, Probability: res.Probability, LatencyUS: res.LatencyUS,
-		}
-		if !r.ReplayedAt.Before(latestAt) {
-			latest, latestAt = r.Version, r.ReplayedAt
-		}
-		return nil
-	})
+	vs, err := rs.ReplayVersions(ctx, p.Challenger)
 	if err != nil {
 		return nil, "", fmt.Errorf("read replay results: %w", err)
 	}
-	return byVersion[latest], latest, nil
+	for _, v := range vs {
+		if p.ReplayVersion == "" || v.Version == p.ReplayVersion {
+			return rs, v.Version, nil
+		}
+	}
+	return nil, "", nil
+}
+
+// replayJoin streams one version of a challenger's replay results, in
+// record order, beside the records' scan: a merge join on (received_at,
+// request id), so memory holds a batch of results, not all of them.
+type replayJoin struct {
+	store   store.ReplayStore
+	version string
+
+	ch     chan []joinEntry
+	errc   chan error
+	cancel context.CancelFunc
+	buf    []joinEntry
+	i      int
+	closed bool
+}
+
+type joinEntry struct {
+	key   store.Cursor
+	ms    record.ModelSummary
+	class int
+	prob  float64
+}
+
+// joinBatch is how many replay results travel to the join at a time.
+const joinBatch = 1024
+
+// start begins reading the results of challenger in w.
+func (j *replayJoin) start(ctx context.Context, challenger string, w Window) {
+	ctx, j.cancel = context.WithCancel(ctx)
+	j.ch, j.errc = make(chan []joinEntry, 2), make(chan error, 1)
+	go func() {
+		defer close(j.ch)
+		var batch []joinEntry
+		send := func() error {
+			select {
+			case j.ch <- batch:
+				batch = make([]joinEntry, 0, joinBatch)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		sp := store.ReplayScanParams{Candidate: challenger, Version: j.version, Since: w.Since, Until: w.Until}
+		err := j.store.ScanReplayResults(ctx, sp, func(r *store.ReplayResult) error {
+			e := joinEntry{key: store.Cursor{ReceivedAt: r.ReceivedAt, ID: r.RequestID}, ms: record.ModelSummary{
+				Name: challenger, Role: r.Result.Role, Version: r.Version, Status: r.Result.Status, LatencyUS: r.Result.LatencyUS,
+			}}
+			if r.Result.Prediction != nil {
+				e.class, e.ms.Prediction = *r.Result.Prediction, &e.class // re-aimed in find
+			}
+			if r.Result.Probability != nil {
+				e.prob, e.ms.Probability = *r.Result.Probability, &e.prob
+			}
+			batch = append(batch, e)
+			if len(batch) == joinBatch {
+				return send()
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = send()
+		}
+		j.errc <- err
+	}()
+}
+
+// find returns the result of the record at key, if any. Keys must come in
+// increasing order.
+func (j *replayJoin) find(key store.Cursor) (record.ModelSummary, bool) {
+	for {
+		for ; j.i < len(j.buf); j.i++ {
+			e := &j.buf[j.i]
+			switch c := e.key.Compare(key); {
+			case c > 0:
+				return record.ModelSummary{}, false
+			case c == 0:
+				ms := e.ms
+				if ms.Prediction != nil {
+					ms.Prediction = &e.class
+				}
+				if ms.Probability != nil {
+					ms.Probability = &e.prob
+				}
+				j.i++
+				return ms, true
+			}
+		}
+		if j.closed {
+			return record.ModelSummary{}, false
+		}
+		b, ok := <-j.ch
+		if !ok {
+			j.closed = true
+			return record.ModelSummary{}, false
+		}
+		j.buf, j.i = b, 0
+	}
+}
+
+// stop ends the reading and returns its error.
+func (j *replayJoin) stop() error {
+	j.cancel()
+	for range j.ch { // let the reader see the cancel
+	}
+	if err := <-j.errc; !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil // stopped by us (the caller's own cancel fails its scan)
 }
 
 // report accumulates the window by day, with the challenger's answers
 // taken from join when it is not nil, and reports whether the challenger
 // is in a record of the window (as a non-production model).
-func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]record.ModelSummary) (ChallengerReport, bool, error) {
+func (m *Monitor) report(ctx context.Context, p ReportParams, join *replayJoin) (ChallengerReport, bool, error) {
 	labels, release, err := m.acquireLabels(ctx)
 	if err != nil {
 		return ChallengerReport{}, false, err
@@ -177,6 +271,9 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 	rows := 0
 	var models []record.ModelSummary
 	overlap := m.newOverlapCounter(p.Challenger)
+	if join != nil {
+		join.start(ctx, p.Challenger, p.Window)
+	}
 	hook := func(s *record.Summary, label int, labelled bool) {
 		if join != nil {
 			models = append(models[:0], s.Models...)
@@ -186,7 +283,7 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 					i--
 				}
 			}
-			if r, ok := join[s.ID]; ok {
+			if r, ok := join.find(store.Cursor{ReceivedAt: s.ReceivedAt, ID: s.ID}); ok {
 				models = append(models, r)
 				for i := len(models) - 1; i > 0 && models[i].Name < models[i-1].Name; i-- {
 					models[i], models[i-1] = models[i-1], models[i]
@@ -206,9 +303,20 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 			overlap.add(s, label, labelled)
 		}
 	}
-	if err := m.scanMetricsWith(ctx, p.Window, labels, acc, overlap != nil, hook); err != nil {
+	err = m.scanMetricsWith(ctx, p.Window, labels, acc, overlap != nil, hook)
+	if join != nil {
+		if jerr := join.stop(); err == nil && jerr != nil {
+			err = fmt.Errorf("read replay results: %w", jerr)
+		}
+	}
+	if err != nil {
 		return ChallengerReport{}, false, err
 	}
+	return m.reportFrom(acc, p, &probs, rows, overlap)
+}
+
+// reportFrom turns a report's accumulation into the report.
+func (m *Monitor) reportFrom(acc *analysis.MetricsAccumulator, p ReportParams, probs *analysis.NumberHistogram, rows int, overlap *overlapCounter) (ChallengerReport, bool, error) {
 	rep := ChallengerReport{Source: SourceLive, Days: []ReportSegment{}}
 	c, err := acc.Compare(p.Challenger, m.minPairs)
 	found := err == nil
@@ -242,7 +350,7 @@ func (m *Monitor) report(ctx context.Context, p ReportParams, join map[string]re
 		rep.Days = append(rep.Days, seg)
 	}
 	if rep.Answered > 0 {
-		rep.PredictionDrift, err = m.predictionDrift(p.Challenger, &probs, rows)
+		rep.PredictionDrift, err = m.predictionDrift(p.Challenger, probs, rows)
 		if err != nil {
 			return ChallengerReport{}, false, err
 		}

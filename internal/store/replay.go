@@ -58,6 +58,17 @@ type ReplayStore interface {
 	// (ReceivedAt, RequestID, Version) order. The result is only valid
 	// until fn returns.
 	ScanReplayResults(ctx context.Context, p ReplayScanParams, fn func(r *ReplayResult) error) error
+	// ReplayVersions lists the versions candidate's stored results have:
+	// how many results each and when the last was replayed, the version
+	// replayed last first (ties by version).
+	ReplayVersions(ctx context.Context, candidate string) ([]ReplayVersion, error)
+}
+
+// ReplayVersion is one replayed version of a candidate.
+type ReplayVersion struct {
+	Version      string
+	Results      int64
+	LastReplayed time.Time
 }
 
 // ReplayKey is the identity of a replay result.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -90,6 +91,40 @@ func (s *Store) WriteReplayResults(ctx context.Context, rs []store.ReplayResult)
 	return 0, fmt.Errorf("write replay results: insert %d into %s: %w", len(docs), s.replay.Name(), ignoreDuplicates(err))
 }
 
+// ReplayVersions lists candidate's replayed versions, the one replayed
+// last first: the distinct versions, then each one's count and latest
+// replayed_us (FerretDB v1 has no $group we can rely on).
+func (s *Store) ReplayVersions(ctx context.Context, candidate string) ([]store.ReplayVersion, error) {
+	res := s.replay.Distinct(ctx, fVersion, bson.D{{Key: fCandidate, Value: candidate}})
+	var versions []string
+	if err := res.Decode(&versions); err != nil {
+		return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+	}
+	var out []store.ReplayVersion
+	for _, v := range versions {
+		filter := bson.D{{Key: fCandidate, Value: candidate}, {Key: fVersion, Value: v}}
+		n, err := s.replay.CountDocuments(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+		}
+		var last struct {
+			ReplayedUS int64 `bson:"replayed_us"`
+		}
+		err = s.replay.FindOne(ctx, filter, options.FindOne().SetSort(bson.D{{Key: fReplayedUS, Value: -1}})).Decode(&last)
+		if err != nil {
+			return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+		}
+		out = append(out, store.ReplayVersion{Version: v, Results: n, LastReplayed: time.UnixMicro(last.ReplayedUS).UTC()})
+	}
+	slices.SortFunc(out, func(a, b store.ReplayVersion) int {
+		if c := b.LastReplayed.Compare(a.LastReplayed); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Version, b.Version)
+	})
+	return out, nil
+}
+
 // ScanReplayResults calls fn for each replay result p selects, in
 // (ReceivedAt, RequestID, Version) order.
 func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams, fn func(r *store.ReplayResult) error) error {
@@ -103,8 +138,9 @@ func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams,
 	opts := options.Find().
 		SetSort(bson.D{{Key: fReceivedUS, Value: 1}, {Key: fRequestID, Value: 1}, {Key: fVersion, Value: 1}}).
 		SetBatchSize(scanBatch)
+	var dec docjson.Decoder
 	err := s.scan(ctx, s.replay, filter, opts, func(doc bsoncore.Document) error {
-		r, err := decodeReplay(doc)
+		r, err := decodeReplay(doc, &dec)
 		if err != nil {
 			return err
 		}
@@ -116,7 +152,7 @@ func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams,
 	return nil
 }
 
-func decodeReplay(doc bsoncore.Document) (store.ReplayResult, error) {
+func decodeReplay(doc bsoncore.Document, dec *docjson.Decoder) (store.ReplayResult, error) {
 	var d struct {
 		Candidate  string `bson:"candidate"`
 		Version    string `bson:"version"`
@@ -132,7 +168,7 @@ func decodeReplay(doc bsoncore.Document) (store.ReplayResult, error) {
 		RequestID: d.RequestID, Candidate: d.Candidate, Version: d.Version,
 		ReceivedAt: time.UnixMicro(d.ReceivedUS).UTC(), ReplayedAt: time.UnixMicro(d.ReplayedUS).UTC(),
 	}
-	if err := json.Unmarshal([]byte(d.Result), &r.Result); err != nil {
+	if err := dec.DecodeModelResult([]byte(d.Result), &r.Result, d.Candidate); err != nil {
 		return store.ReplayResult{}, fmt.Errorf("decode replay result %q: %w", d.RequestID, err)
 	}
 	return r, nil

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -65,6 +64,30 @@ func (s *Store) WriteReplayResults(ctx context.Context, rs []store.ReplayResult)
 	return int(tag.RowsAffected()), nil
 }
 
+// ReplayVersions lists candidate's replayed versions, the one replayed
+// last first.
+func (s *Store) ReplayVersions(ctx context.Context, candidate string) ([]store.ReplayVersion, error) {
+	rows, err := s.pool.Query(ctx, `SELECT version, count(*), max(replayed_at) FROM replay_results
+WHERE candidate = $1 GROUP BY version ORDER BY max(replayed_at) DESC, version`, pgText(candidate))
+	if err != nil {
+		return nil, fmt.Errorf("replay versions of %q: %w", candidate, ctxErr(ctx, err))
+	}
+	defer rows.Close()
+	var out []store.ReplayVersion
+	for rows.Next() {
+		var v store.ReplayVersion
+		if err := rows.Scan(&v.Version, &v.Results, &v.LastReplayed); err != nil {
+			return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+		}
+		v.LastReplayed = v.LastReplayed.UTC()
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("replay versions of %q: %w", candidate, ctxErr(ctx, err))
+	}
+	return out, nil
+}
+
 // ScanReplayResults calls fn for each replay result p selects, in
 // (ReceivedAt, RequestID, Version) order.
 func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams, fn func(r *store.ReplayResult) error) error {
@@ -92,6 +115,7 @@ func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams,
 		return fmt.Errorf("scan replay results: %w", ctxErr(ctx, err))
 	}
 	defer rows.Close()
+	var dec docjson.Decoder
 	for rows.Next() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan replay results: %w", err)
@@ -101,7 +125,7 @@ func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams,
 		if err := rows.Scan(&r.Version, &r.RequestID, &r.ReceivedAt, &r.ReplayedAt, &doc); err != nil {
 			return fmt.Errorf("scan replay results: %w", err)
 		}
-		if err := json.Unmarshal(doc, &r.Result); err != nil {
+		if err := dec.DecodeModelResult(doc, &r.Result, p.Candidate); err != nil {
 			return fmt.Errorf("scan replay results: decode %q: %w", r.RequestID, err)
 		}
 		r.ReceivedAt, r.ReplayedAt = r.ReceivedAt.UTC(), r.ReplayedAt.UTC()

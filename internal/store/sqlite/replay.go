@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -115,6 +114,31 @@ func (s *Store) replayInsert(ctx context.Context) (*sql.Stmt, error) {
 	return s.insertReplay, nil
 }
 
+// ReplayVersions lists candidate's replayed versions, the one replayed
+// last first.
+func (s *Store) ReplayVersions(ctx context.Context, candidate string) ([]store.ReplayVersion, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT version, count(*), max(replayed_at) FROM replay_results
+WHERE candidate = ? GROUP BY version ORDER BY max(replayed_at) DESC, version`, candidate)
+	if err != nil {
+		return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+	}
+	defer rows.Close()
+	var out []store.ReplayVersion
+	for rows.Next() {
+		var v store.ReplayVersion
+		var last int64
+		if err := rows.Scan(&v.Version, &v.Results, &last); err != nil {
+			return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+		}
+		v.LastReplayed = time.UnixMicro(last).UTC()
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("replay versions of %q: %w", candidate, err)
+	}
+	return out, nil
+}
+
 // ScanReplayResults calls fn for each replay result p selects, in
 // (ReceivedAt, RequestID, Version) order.
 func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams, fn func(r *store.ReplayResult) error) error {
@@ -146,6 +170,7 @@ func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams,
 		return fmt.Errorf("scan replay results: %w", err)
 	}
 	defer rows.Close()
+	var dec docjson.Decoder
 	for rows.Next() {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan replay results: %w", err)
@@ -156,7 +181,7 @@ func (s *Store) ScanReplayResults(ctx context.Context, p store.ReplayScanParams,
 		if err := rows.Scan(&r.Version, &r.RequestID, &at, &replayed, &doc); err != nil {
 			return fmt.Errorf("scan replay results: %w", err)
 		}
-		if err := json.Unmarshal(doc, &r.Result); err != nil {
+		if err := dec.DecodeModelResult(doc, &r.Result, p.Candidate); err != nil {
 			return fmt.Errorf("scan replay results: decode %q: %w", r.RequestID, err)
 		}
 		r.ReceivedAt, r.ReplayedAt = time.UnixMicro(at).UTC(), time.UnixMicro(replayed).UTC()

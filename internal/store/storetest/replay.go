@@ -135,3 +135,27 @@ func testReplayLeavesRecords(t *testing.T, open func(t *testing.T) store.Store) 
 		t.Fatalf("records after a replay write = %d, want 1", len(recs))
 	}
 }
+
+func testReplayVersions(t *testing.T, open func(t *testing.T) store.Store) {
+	s := replayStore(t, open(t))
+	if vs, err := s.ReplayVersions(t.Context(), "cand"); err != nil || len(vs) != 0 {
+		t.Fatalf("no results: versions %+v, %v; want none", vs, err)
+	}
+	old := ReplayResult("r1", t0, "cand", "v1", 1, 0.5)
+	old2 := ReplayResult("r2", t0, "cand", "v1", 1, 0.5)
+	newer := ReplayResult("r1", t0, "cand", "v2", 1, 0.5)
+	newer.ReplayedAt = old.ReplayedAt.Add(time.Minute)
+	other := ReplayResult("r1", t0, "other", "v9", 1, 0.5)
+	writeReplay(t, s, old, old2, newer, other)
+	vs, err := s.ReplayVersions(t.Context(), "cand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.ReplayVersion{
+		{Version: "v2", Results: 1, LastReplayed: record.Timestamp(newer.ReplayedAt)},
+		{Version: "v1", Results: 2, LastReplayed: record.Timestamp(old.ReplayedAt)},
+	}
+	if !reflect.DeepEqual(vs, want) {
+		t.Fatalf("versions = %+v, want %+v", vs, want)
+	}
+}

@@ -111,6 +111,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WriteReplayResultsIsIdempotentByRequestCandidateVersion", testReplayIdempotent},
 		{"ScanReplayResultsFiltersByCandidateVersionAndTime", testReplayFilters},
 		{"ReplayResultsLeaveRecordsUnchanged", testReplayLeavesRecords},
+		{"ReplayVersionsListsTheLastReplayedFirst", testReplayVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
