@@ -134,6 +134,12 @@ func (s Stats) Reasons() []string {
 	return out
 }
 
+// ReasonDeclined is the skip reason of an input the candidate declined
+// without trying (model.ErrDeclined: a remote model's open circuit). Such
+// inputs are not stored, so a rerun tries them again; every other error is
+// an answer (status error), stored as a live shadow's would be.
+const ReasonDeclined = "declined by the model (circuit open); a rerun tries again"
+
 // ErrParams is wrapped by Run's errors about its parameters.
 var ErrParams = errors.New("invalid replay parameters")
 
@@ -336,7 +342,7 @@ func typeName(v any) string {
 // and builds the result as the gateway's record builder does.
 func score(ctx context.Context, p Params, info model.Info, name string, c *counters, jobs <-chan []job, out chan<- []store.ReplayResult) {
 	for js := range jobs {
-		rs := make([]store.ReplayResult, len(js))
+		rs := make([]store.ReplayResult, 0, len(js))
 		// One allocation for the chunk's predictions and probabilities.
 		classes, probs := make([]int, len(js)), make([]float64, len(js))
 		now := record.Timestamp(p.Now())
@@ -344,6 +350,12 @@ func score(ctx context.Context, p Params, info model.Info, name string, c *count
 			t0 := time.Now()
 			pr, err := predict(ctx, p.Candidate, j.in)
 			lat := time.Since(t0)
+			if errors.Is(err, model.ErrDeclined) {
+				// A remote's open circuit: not an answer, and not kept, so
+				// a rerun tries the input again.
+				c.skip(ReasonDeclined)
+				continue
+			}
 			mr := record.ModelResult{
 				Role: model.Role(store.ReplayRole), Version: info.Version, Artifact: info.Artifact,
 				Features: pr.Features, LatencyUS: lat.Microseconds(), Status: record.StatusOK,
@@ -355,9 +367,9 @@ func score(ctx context.Context, p Params, info model.Info, name string, c *count
 				classes[i], probs[i] = pr.Class, pr.Probability
 				mr.Prediction, mr.Probability, mr.Label = &classes[i], &probs[i], pr.Label
 			}
-			rs[i] = store.ReplayResult{RequestID: j.id, ReceivedAt: j.at, Candidate: name, Version: info.Version, Result: mr, ReplayedAt: now}
+			rs = append(rs, store.ReplayResult{RequestID: j.id, ReceivedAt: j.at, Candidate: name, Version: info.Version, Result: mr, ReplayedAt: now})
 		}
-		c.scored.Add(int64(len(js)))
+		c.scored.Add(int64(len(rs)))
 		select {
 		case out <- rs:
 		case <-ctx.Done():

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,5 +408,40 @@ func TestPromotionGate_CountsReplayPairsOnlyWhenAllowed(t *testing.T) {
 	}
 	if b, _ := json.Marshal(with); !strings.Contains(string(b), `"counted_replay":true`) {
 		t.Fatalf("gate JSON (what the deployment event stores) lacks counted_replay: %s", b)
+	}
+}
+
+// declining is a model whose circuit is open on every other input.
+type declining struct {
+	*model.Bundle
+	n atomic.Int64
+}
+
+func (d *declining) Predict(ctx context.Context, in schema.Input) (model.Prediction, error) {
+	if d.n.Add(1)%2 == 0 {
+		return model.Prediction{}, fmt.Errorf("remote x: %w", model.ErrDeclined)
+	}
+	return d.Bundle.Predict(ctx, in)
+}
+
+func TestReplay_DeclinedInputsAreNotStoredAndARerunTriesThemAgain(t *testing.T) {
+	_, tr, bs, st := fixture(t)
+	cand := &declining{Bundle: bs[candidate]}
+	p := replay.Params{Source: st, Sink: st, Candidate: cand, Name: "flaky", Inputs: cand.Pipeline.Inputs}
+	first, err := replay.Run(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(len(tr.inputs))
+	if d := first.Skipped[replay.ReasonDeclined]; d != n/2 || first.Written != n-n/2 || first.Errors != 0 {
+		t.Fatalf("first run: %+v, want %d declined and %d written", first, n/2, n-n/2)
+	}
+	cand.n.Store(1) // the other half declines now
+	second, err := replay.Run(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countReplay(t, st, "flaky"); second.Written+first.Written != int64(got) || got == int(first.Written) {
+		t.Fatalf("after the rerun %d stored (wrote %d then %d), want the rerun to add the declined ones", got, first.Written, second.Written)
 	}
 }
