@@ -108,6 +108,14 @@ func TestReplay_CompareServesReplayResultsAsTheChallengersAnswers(t *testing.T) 
 		t.Errorf("live dev-logreg agreement %v (source %q), replayed %v: want equal", live.Agreement, live.Source, rep.Agreement)
 	}
 	var e map[string]any
+	var mb struct {
+		TrainingOverlap []monitor.ModelTrainingOverlap `json:"training_overlap"`
+	}
+	doJSON(t, "GET", base+"/v1/metrics?overlap=true", nil, http.StatusOK, &mb)
+	if len(mb.TrainingOverlap) != 3 || mb.TrainingOverlap[0].Model != "prod-gbt" {
+		t.Errorf("metrics training_overlap = %+v, want the three example models", mb.TrainingOverlap)
+	}
+	doJSON(t, "GET", base+"/v1/metrics?overlap=maybe", nil, http.StatusBadRequest, &e)
 	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg&source=replay", nil, http.StatusNotFound, &e)
 	doJSON(t, "GET", base+"/v1/compare?challenger=dev-logreg&source=both", nil, http.StatusBadRequest, &e)
 }

@@ -1,9 +1,13 @@
 package monitor
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
+	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
 // OverlapThreshold is the share of a comparison's evaluated inputs found
@@ -141,4 +145,77 @@ func (o *overlapCounter) result(c analysis.Comparison, minPairs int) *TrainingOv
 		}
 	}
 	return t
+}
+
+// ModelTrainingOverlap is, for one model, how many of the labelled
+// requests it answered in a window (its evaluated inputs) were its
+// training rows.
+type ModelTrainingOverlap struct {
+	Model      string   `json:"model"`
+	Evaluated  int64    `json:"evaluated"`
+	InTraining int64    `json:"in_training"`
+	Share      *float64 `json:"share"`
+	// Flagged: Share is over OverlapThreshold; the model's labelled
+	// figures in the window flatter it.
+	Flagged bool `json:"flagged"`
+}
+
+// TrainingOverlap states, per fingerprinted model, the share of its
+// evaluated inputs in w that are its training rows (GET
+// /v1/metrics?overlap=true). It reads every input of the window: a scan of
+// its own, asked for, not part of every metrics call. Empty when no
+// configured bundle has a fingerprint.
+func (m *Monitor) TrainingOverlap(ctx context.Context, w Window) ([]ModelTrainingOverlap, error) {
+	sets := map[string]model.TrainingSet{}
+	var names []string
+	for _, md := range m.models {
+		if md.Bundle != nil && md.Bundle.TrainingSet().Known() {
+			sets[md.Name] = md.Bundle.TrainingSet()
+			names = append(names, md.Name)
+		}
+	}
+	out := []ModelTrainingOverlap{}
+	if len(sets) == 0 {
+		return out, nil
+	}
+	labels, release, err := m.acquireLabels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	evaluated, in := map[string]int64{}, map[string]int64{}
+	lc := labels.cursor()
+	err = store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan(), Inputs: true}, func(s *record.Summary) error {
+		if s.Status == record.RequestRejected || s.Input == nil {
+			return nil
+		}
+		label, ok := lc.get(s.ID)
+		if !ok || (label != 0 && label != 1) {
+			return nil
+		}
+		for i := range s.Models {
+			r := &s.Models[i]
+			set, known := sets[r.Name]
+			if !known || r.Prediction == nil {
+				continue
+			}
+			evaluated[r.Name]++
+			if set.Contains(s.Input) {
+				in[r.Name]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan records: %w", err)
+	}
+	for _, name := range names {
+		o := ModelTrainingOverlap{Model: name, Evaluated: evaluated[name], InTraining: in[name]}
+		if o.Evaluated > 0 {
+			v := float64(o.InTraining) / float64(o.Evaluated)
+			o.Share, o.Flagged = &v, v > OverlapThreshold
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }

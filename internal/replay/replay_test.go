@@ -373,6 +373,19 @@ func TestReport_StatesTheExactShareOfEvaluatedInputsInEachTrainingSet(t *testing
 	if !o.Flagged || o.Clean.Pairs != pairs/2 || o.ChallengerUnseen.Pairs != pairs/2 {
 		t.Errorf("flagged %v, clean pairs %d; want flagged with the figure on the %d unseen rows", o.Flagged, o.Clean.Pairs, pairs/2)
 	}
+	// The same per model over the window (GET /v1/metrics?overlap=true).
+	per, err := newMonitor(t, cfg, st, bundles(t, cfg)).TrainingOverlap(t.Context(), monitor.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(per) != 3 {
+		t.Fatalf("per-model overlap = %+v, want the three fingerprinted models", per)
+	}
+	for _, mo := range per {
+		if mo.Evaluated != pairs || mo.InTraining != pairs/2 || mo.Share == nil || *mo.Share != 0.5 || !mo.Flagged {
+			t.Errorf("%s: %+v, want %d of %d, share exactly 0.5, flagged", mo.Model, mo, pairs/2, pairs)
+		}
+	}
 }
 
 func TestPromotionGate_CountsReplayPairsOnlyWhenAllowed(t *testing.T) {

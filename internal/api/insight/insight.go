@@ -124,8 +124,9 @@ func Routes(p Params) []api.Route {
 		{Pattern: "GET /v1/metrics", Handler: http.HandlerFunc(h.metrics), Operation: map[string]any{
 			"operationId": "getMetrics",
 			"summary":     "Per-model live metrics: statuses, latency, agreement, accuracy on labels, CBPE estimates",
-			"parameters":  append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"}),
-			"responses":   jsonOK("metrics report"),
+			"parameters": append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"},
+				map[string]any{"name": "overlap", "in": "query", "schema": map[string]any{"type": "boolean"}, "description": "also the share of each model's evaluated inputs that are its training rows (reads every input)"}),
+			"responses": jsonOK("metrics report"),
 		}},
 		{Pattern: "GET /v1/compare", Handler: http.HandlerFunc(h.compare), Operation: map[string]any{
 			"operationId": "compareChallenger",
@@ -284,6 +285,8 @@ func (h *handlers) pending(w http.ResponseWriter, r *http.Request) {
 type metricsBody struct {
 	analysis.MetricsReport
 	PendingLabels *int `json:"pending_labels,omitempty"`
+	// TrainingOverlap answers ?overlap=true (monitor.TrainingOverlap).
+	TrainingOverlap []monitor.ModelTrainingOverlap `json:"training_overlap,omitempty"`
 }
 
 func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
@@ -306,6 +309,17 @@ func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := metricsBody{MetricsReport: rep}
+	switch v := r.URL.Query().Get("overlap"); v {
+	case "", "false":
+	case "true":
+		if body.TrainingOverlap, err = h.p.Monitor.TrainingOverlap(r.Context(), win); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("overlap: want true or false, got %q", v))
+		return
+	}
 	switch page, err := h.p.Monitor.PendingLabels(r.Context(), 0, 0); {
 	case err == nil:
 		body.PendingLabels = &page.Total
