@@ -53,6 +53,10 @@ rendezvous report --since 1h --json
 rendezvous report --since 2026-11-25T01:58:18Z --html report.html`,
 	"export": `rendezvous export --format parquet --out records.parquet
 rendezvous export --format csv --out - --since 24h | head`,
+	"replay": `rendezvous replay --candidate examples/titanic/models/dev-logreg.json --since 168h   # last week's traffic
+rendezvous replay --candidate a.json --candidate b.json --sample 0.1 --json
+rendezvous replay --remote http://127.0.0.1:5001 --protocol mlflow --name my-mlflow --since 24h
+rendezvous replay --store sqlite:///var/lib/rv/rv.db --candidate new.json --name new-gbt --since 2026-11-24T00:00:00Z`,
 	"version": `rendezvous version
 rendezvous version --json`,
 }

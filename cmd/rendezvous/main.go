@@ -45,6 +45,7 @@ var commands = []command{
 	{"drift", "compare a current CSV with a reference CSV, column by column", runDrift},
 	{"report", "summarise recorded traffic: models, challengers vs production, drift (text, JSON or HTML)", runReport},
 	{"export", "export recorded requests as CSV, JSON Lines or Parquet", runExport},
+	{"replay", "score recorded traffic with a candidate bundle and compare it with production", runReplay},
 	{"version", "print the version, commit, Go version and build date", runVersion},
 	{"token", "create an API token: print it once, store its hash (token create --scope read --file tokens.yaml)", runToken},
 }

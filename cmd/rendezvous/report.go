@@ -19,7 +19,10 @@ import (
 type reportData struct {
 	Metrics     analysis.MetricsReport `json:"metrics"`
 	Comparisons []analysis.Comparison  `json:"comparisons"`
-	Drift       *monitor.DriftResult   `json:"drift"`
+	// TrainingOverlap holds, per challenger, how many of its comparison's
+	// inputs each model was trained on (absent without fingerprints).
+	TrainingOverlap map[string]*monitor.TrainingOverlap `json:"training_overlap,omitempty"`
+	Drift           *monitor.DriftResult                `json:"drift"`
 	// DriftError says why there is no drift report (e.g. no reference).
 	DriftError string `json:"drift_error,omitempty"`
 }
@@ -78,11 +81,17 @@ func collectReport(ctx context.Context, mon *monitor.Monitor, win monitor.Window
 		if m.Role == model.RoleProduction {
 			continue
 		}
-		c, err := mon.Compare(ctx, m.Name, win)
+		rep, err := mon.Report(ctx, monitor.ReportParams{Challenger: m.Name, Window: win, Source: monitor.SourceLive})
 		if err != nil {
 			return d, fmt.Errorf("compare %s: %w", m.Name, err)
 		}
-		d.Comparisons = append(d.Comparisons, c)
+		d.Comparisons = append(d.Comparisons, rep.Comparison)
+		if rep.TrainingOverlap != nil {
+			if d.TrainingOverlap == nil {
+				d.TrainingOverlap = map[string]*monitor.TrainingOverlap{}
+			}
+			d.TrainingOverlap[m.Name] = rep.TrainingOverlap
+		}
 	}
 	dr, _, err := mon.Drift(ctx, "", win)
 	switch {
@@ -153,6 +162,9 @@ func writeReportText(w io.Writer, d reportData) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		for _, c := range d.Comparisons {
+			writeOverlapText(w, d.TrainingOverlap[c.Challenger])
+		}
 	}
 	switch {
 	case d.Drift != nil:
@@ -171,4 +183,29 @@ func deref(p *float64) float64 {
 		return 0
 	}
 	return *p
+}
+
+// writeOverlapText states how many evaluated inputs each model was trained
+// on and, when that is over the threshold, the comparison on the others.
+func writeOverlapText(w io.Writer, o *monitor.TrainingOverlap) {
+	if o == nil || o.Evaluated == 0 {
+		return
+	}
+	share := func(m monitor.ModelOverlap) string {
+		if !m.Fingerprinted {
+			return m.Model + " unknown (no fingerprint)"
+		}
+		return fmt.Sprintf("%s %s (%d)", m.Model, pct(m.Share), m.InTraining)
+	}
+	fmt.Fprintf(w, "\n%s: of %d evaluated inputs, in the training set of %s, of %s\n",
+		o.Challenger.Model, o.Evaluated, share(o.Production), share(o.Challenger))
+	if o.Flagged {
+		c := o.Clean
+		fmt.Fprintf(w, "  WARNING: over %.0f%% of the evaluated inputs were trained on; the figures flatter the model(s) trained on them.\n", 100*o.Threshold)
+		fmt.Fprintf(w, "  On the %d pairs neither model was trained on: production %s, challenger %s, McNemar p %s, %s\n",
+			c.Pairs, num(c.ProductionAccuracy, 3), num(c.ChallengerAccuracy, 3), num(c.McNemarPValue, 4), c.Verdict)
+		u := o.ChallengerUnseen
+		fmt.Fprintf(w, "  On the %d pairs %s was not trained on: production %s, challenger %s, McNemar p %s, %s\n",
+			u.Pairs, o.Challenger.Model, num(u.ProductionAccuracy, 3), num(u.ChallengerAccuracy, 3), num(u.McNemarPValue, 4), u.Verdict)
+	}
 }

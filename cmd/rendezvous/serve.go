@@ -222,7 +222,7 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 		ap.Reload = s.reloader.Reload
 	}
 	if s.mon != nil {
-		rule := analysis.GateRule{Require: s.cfg.Promotion.Require, Margin: s.cfg.Promotion.Margin, MaxP99Latency: s.cfg.Promotion.MaxP99Latency}
+		rule := analysis.GateRule{Require: s.cfg.Promotion.Require, Margin: s.cfg.Promotion.Margin, MaxP99Latency: s.cfg.Promotion.MaxP99Latency, CountReplay: s.cfg.Promotion.CountReplay}
 		mon := s.mon
 		ap.Gate = func(ctx context.Context, challenger string) (analysis.GateResult, error) {
 			return mon.PromotionGate(ctx, challenger, rule)

@@ -46,6 +46,8 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	folds := fs.Int("folds", 5, "cross-validation folds (0 or 1 to skip)")
 	unshuffled := fs.Bool("cv-unshuffled", false, "assign CV folds in file order within each class, as scikit-learn's cross_val_score (default: stratified, shuffled with --seed)")
 	createdAt := fs.String("created-at", "", "created_at stored in the bundle, RFC 3339 (default $SOURCE_DATE_EPOCH, else empty)")
+	holdout := fs.Float64("holdout", 0, "share of the rows (0‥1, stratified by class, shuffled with --seed) kept out of training and written to --holdout-out")
+	holdoutOut := fs.String("holdout-out", "", "CSV file of the held-out rows (default: the bundle's path with -holdout.csv for .json)")
 	params := paramFlags{}
 	fs.Var(params, "param", "algorithm parameter key=value (repeatable; overrides the spec)")
 	if err := parseFlags(fs, args); err != nil {
@@ -53,6 +55,12 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: --out is required", errUsage)
+	}
+	if !(*holdout >= 0 && *holdout < 1) {
+		return fmt.Errorf("%w: --holdout: want a share in [0, 1), got %g", errUsage, *holdout)
+	}
+	if *holdoutOut == "" {
+		*holdoutOut = holdoutPath(*out)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -100,9 +108,17 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stderr, "read %d rows from %s\n", len(ds.Rows), *data)
+	held := 0
+	if *holdout > 0 {
+		if ds, held, err = splitHoldout(ds, *data, *holdout, *seed, *holdoutOut); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "held out %d rows (stratified) → %s; training on %d\n", held, *holdoutOut, len(ds.Rows))
+	}
 	res, err := train.Run(train.Options{
 		Spec: spec, Data: ds, Positive: cfg.Labels.Positive, Words: cfg.Labels.Words,
 		Seed: *seed, Folds: *folds, Unshuffled: *unshuffled, CreatedAt: *createdAt, Progress: stderr,
+		Holdout: *holdout, HoldoutRows: held,
 	})
 	if err != nil {
 		return err
@@ -115,8 +131,14 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.WriteFile(*out, res.Bytes, 0o644); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	b := res.Bundle
-	fmt.Fprintf(stdout, "%s %s (%s) → %s\n", b.Name, b.Version, b.Algorithm, *out)
+	printTrained(stdout, res.Bundle, *out)
+	return nil
+}
+
+// printTrained prints what train wrote: identity, artifact, CV and
+// in-sample figures.
+func printTrained(stdout io.Writer, b *model.Bundle, out string) {
+	fmt.Fprintf(stdout, "%s %s (%s) → %s\n", b.Name, b.Version, b.Algorithm, out)
 	fmt.Fprintf(stdout, "artifact %s\n", b.Artifact())
 	if cv := b.Metrics.CV; cv != nil {
 		fmt.Fprintf(stdout, "cv %d-fold  accuracy %s ± %s  auc %s  log-loss %s\n", cv.Folds,
@@ -126,7 +148,6 @@ func runTrain(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	t := b.Metrics.Train
 	fmt.Fprintf(stdout, "train      accuracy %s  auc %s  log-loss %s\n",
 		model.FormatFloat(t.Accuracy), model.FormatFloat(t.AUC), model.FormatFloat(t.LogLoss))
-	return nil
 }
 
 // loadTrainingConfig reads the configuration's schema, labels and training

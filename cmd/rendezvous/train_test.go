@@ -13,6 +13,8 @@ import (
 
 	"github.com/rendezvous-gw/rendezvous/examples/titanic"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
+	"github.com/rendezvous-gw/rendezvous/internal/model/dataset"
+	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
 
 // writeTitanicCSV writes the shipped reference rows back out as a
@@ -178,6 +180,59 @@ func TestTrainPredictInspect_FailuresExitNonZeroWithOneLine(t *testing.T) {
 		last := lines[len(lines)-1]
 		if code != tt.code || last != tt.want {
 			t.Errorf("%v: exit %d, stderr last line\n%q\nwant exit %d and\n%q", tt.args, code, last, tt.code, tt.want)
+		}
+	}
+}
+
+func TestTrain_HoldoutKeepsAStratifiedShareOutAndWritesItAsCSV(t *testing.T) {
+	data := testenv.TrainingCSV(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"train", "--data", data, "--algo", "logistic", "--name", "m", "--version", "1",
+		"--folds", "0", "--seed", "3", "--holdout", "0.2", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := b.TrainingData
+	// 891 rows: 549 did not survive, 342 did; 20 % of each is 110 and 68.
+	if td.Holdout != 0.2 || td.HoldoutRows != 178 || td.Rows != 891-178 || td.Fingerprint == nil || td.Fingerprint.Rows == 0 {
+		t.Fatalf("training data = %+v", td)
+	}
+	held, err := os.ReadFile(filepath.Join(dir, "m-holdout.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(held)), "\n")
+	orig, _ := os.ReadFile(data)
+	if len(lines) != 179 || lines[0] != strings.SplitN(string(orig), "\n", 2)[0] {
+		t.Fatalf("holdout CSV has %d lines (header %q), want the header and 178 rows", len(lines), lines[0])
+	}
+	// No held-out row is in the training set, unless an identical row was
+	// also trained on.
+	cfg, err := titanic.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := cfg.TrainingMapping()
+	hd, err := dataset.ReadFile(filepath.Join(dir, "m-holdout.csv"), m, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	survived := 0
+	for _, l := range hd.Labels {
+		survived += l
+	}
+	if survived != 68 {
+		t.Errorf("holdout has %d survivors, want 68 (stratified)", survived)
+	}
+	for i, r := range hd.Rows {
+		if b.TrainingSet().Contains(r) {
+			t.Errorf("held-out row %d (line %d) is a training input", i, hd.Lines[i])
 		}
 	}
 }

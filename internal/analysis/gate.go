@@ -28,6 +28,9 @@ type GateRule struct {
 	Margin float64 `json:"margin"`
 	// MaxP99Latency, when > 0, caps the challenger's live p99 latency.
 	MaxP99Latency time.Duration `json:"-"`
+	// CountReplay lets a challenger with no live answer be judged on its
+	// replay results (rendezvous replay; config promotion.count_replay).
+	CountReplay bool `json:"count_replay,omitempty"`
 }
 
 // GateResult is the gate's answer with the figures it read.
@@ -37,7 +40,11 @@ type GateResult struct {
 	// Refusals says why the gate refused (empty when it passed).
 	Refusals   []string   `json:"refusals,omitempty"`
 	Comparison Comparison `json:"comparison"`
-	Margin     float64    `json:"margin,omitempty"`
+	// CountedReplay is true when Comparison is on the challenger's replay
+	// results (GateRule.CountReplay and no live answer): the deployment
+	// event records it.
+	CountedReplay bool    `json:"counted_replay,omitempty"`
+	Margin        float64 `json:"margin,omitempty"`
 	// ChallengerP99MS and MaxP99MS are the latency check's figures (absent
 	// without a latency ceiling).
 	ChallengerP99MS *float64 `json:"challenger_p99_ms,omitempty"`

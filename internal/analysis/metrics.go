@@ -49,6 +49,10 @@ type window struct {
 	first     time.Time
 	last      time.Time
 	models    map[string]*modelAcc
+	// pairs are the paired counts of a bucket (non-production model → vs
+	// that record's production); the whole range keeps them in
+	// MetricsAccumulator.pairs.
+	pairs map[string]*PairedCounts
 }
 
 type modelAcc struct {
@@ -84,6 +88,36 @@ func NewMetricsAccumulator(opts MetricsOptions) *MetricsAccumulator {
 }
 
 func newWindow() *window { return &window{models: map[string]*modelAcc{}} }
+
+// addPairs counts one labelled record's pairs into pairs.
+func addPairs(pairs map[string]*PairedCounts, entries []modelEntry, prodIdx int, label int) {
+	prodRight := *entries[prodIdx].res.prediction == label
+	for i, e := range entries {
+		if i == prodIdx || e.res.prediction == nil {
+			continue
+		}
+		pc := pairs[e.name]
+		if pc == nil {
+			pc = &PairedCounts{}
+			pairs[e.name] = pc
+		}
+		// A = production, B = the other model.
+		pc.Add(prodRight, *e.res.prediction == label)
+	}
+}
+
+func mergePairs(dst, src map[string]*PairedCounts) {
+	for name, pc := range src {
+		if dst[name] == nil {
+			dst[name] = &PairedCounts{}
+		}
+		x := dst[name]
+		x.BothRight += pc.BothRight
+		x.OnlyA += pc.OnlyA
+		x.OnlyB += pc.OnlyB
+		x.BothWrong += pc.BothWrong
+	}
+}
 
 // Add accumulates one record. label is the latest ground-truth label of the
 // request (nil when unlabelled); labels other than 0 and 1 are treated as
@@ -121,6 +155,7 @@ func (a *MetricsAccumulator) Add(rec *record.Record, label *int) {
 // prodIdx is the index of its production model (-1: none).
 func (a *MetricsAccumulator) addEntries(at time.Time, entries []modelEntry, prodIdx int, label *int, fallback bool) {
 	a.all.add(at, entries, prodIdx, label, fallback)
+	var bucket *window
 	if a.opts.Bucket > 0 {
 		key := at.UTC().Truncate(a.opts.Bucket)
 		w := a.lastBucket
@@ -133,6 +168,7 @@ func (a *MetricsAccumulator) addEntries(at time.Time, entries []modelEntry, prod
 			a.lastKey, a.lastBucket = key, w
 		}
 		w.add(at, entries, prodIdx, label, fallback)
+		bucket = w
 	}
 	if prodIdx < 0 {
 		return
@@ -144,18 +180,12 @@ func (a *MetricsAccumulator) addEntries(at time.Time, entries []modelEntry, prod
 	if label == nil || prod.res.prediction == nil {
 		return
 	}
-	prodRight := *prod.res.prediction == *label
-	for i, e := range entries {
-		if i == prodIdx || e.res.prediction == nil {
-			continue
+	addPairs(a.pairs, entries, prodIdx, *label)
+	if bucket != nil {
+		if bucket.pairs == nil {
+			bucket.pairs = map[string]*PairedCounts{}
 		}
-		pc := a.pairs[e.name]
-		if pc == nil {
-			pc = &PairedCounts{}
-			a.pairs[e.name] = pc
-		}
-		// A = production, B = the other model.
-		pc.Add(prodRight, *e.res.prediction == *label)
+		addPairs(bucket.pairs, entries, prodIdx, *label)
 	}
 }
 
@@ -273,16 +303,7 @@ func (a *MetricsAccumulator) Merge(b *MetricsAccumulator) error {
 		}
 		a.buckets[k].merge(w)
 	}
-	for name, pc := range b.pairs {
-		if a.pairs[name] == nil {
-			a.pairs[name] = &PairedCounts{}
-		}
-		x := a.pairs[name]
-		x.BothRight += pc.BothRight
-		x.OnlyA += pc.OnlyA
-		x.OnlyB += pc.OnlyB
-		x.BothWrong += pc.BothWrong
-	}
+	mergePairs(a.pairs, b.pairs)
 	if b.lastProd != "" && !b.lastProdAt.Before(a.lastProdAt) {
 		a.lastProd, a.lastProdAt = b.lastProd, b.lastProdAt
 	}
@@ -298,6 +319,12 @@ func (w *window) merge(b *window) {
 	}
 	if b.last.After(w.last) {
 		w.last = b.last
+	}
+	if len(b.pairs) > 0 {
+		if w.pairs == nil {
+			w.pairs = map[string]*PairedCounts{}
+		}
+		mergePairs(w.pairs, b.pairs)
 	}
 	for name, bm := range b.models {
 		m := w.models[name]
@@ -637,6 +664,36 @@ func (a *MetricsAccumulator) Compare(challenger string, minPairs int) (Compariso
 		pc = *p
 	}
 	return ComparePairs(a.lastProd, challenger, pc, minPairs), nil
+}
+
+// BucketComparison is a challenger comparison on the records of one time
+// bucket (MetricsOptions.Bucket).
+type BucketComparison struct {
+	Start time.Time `json:"start"`
+	Comparison
+}
+
+// CompareBuckets compares challenger with production in every bucket
+// (oldest first), each on its own pairs and with its own verdict; empty
+// without buckets. The production named is the latest of the whole range.
+func (a *MetricsAccumulator) CompareBuckets(challenger string, minPairs int) []BucketComparison {
+	if minPairs <= 0 {
+		minPairs = DefaultMinPairs
+	}
+	keys := make([]time.Time, 0, len(a.buckets))
+	for k := range a.buckets {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y time.Time) int { return x.Compare(y) })
+	out := make([]BucketComparison, 0, len(keys))
+	for _, k := range keys {
+		var pc PairedCounts
+		if p := a.buckets[k].pairs[challenger]; p != nil {
+			pc = *p
+		}
+		out = append(out, BucketComparison{Start: k, Comparison: ComparePairs(a.lastProd, challenger, pc, minPairs)})
+	}
+	return out
 }
 
 // ComparePairs builds a Comparison from paired counts (A = production,

@@ -388,3 +388,57 @@ func TestMetricsAccumulator_CountsServedAnswersAndFallbacks(t *testing.T) {
 		t.Errorf("bucket fallbacks %+v", rep.Buckets)
 	}
 }
+
+func TestMetricsAccumulator_CompareBucketsSplitsThePairsByBucket(t *testing.T) {
+	recs := pairedRecords(400, 240, 340) // one a second from t0
+	for _, tc := range []struct {
+		name    string
+		bucket  time.Duration
+		buckets int
+	}{
+		{"one bucket holds everything", time.Hour, 1},
+		{"100-second buckets", 100 * time.Second, distinctBuckets(400, 100*time.Second)},
+		{"no buckets", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc := NewMetricsAccumulator(MetricsOptions{Bucket: tc.bucket})
+			for _, r := range recs {
+				acc.Add(r.rec, r.label)
+			}
+			whole, err := acc.Compare("dev", 10)
+			mustOK(t, err)
+			days := acc.CompareBuckets("dev", 10)
+			if len(days) != tc.buckets {
+				t.Fatalf("%d buckets, want %d", len(days), tc.buckets)
+			}
+			var sum PairedCounts
+			for i, d := range days {
+				if i > 0 && !d.Start.After(days[i-1].Start) {
+					t.Errorf("bucket %d starts at %v, not after %v", i, d.Start, days[i-1].Start)
+				}
+				if d.Production != "prod" || d.Challenger != "dev" || d.MinPairs != 10 {
+					t.Errorf("bucket %d: %+v", i, d.Comparison)
+				}
+				sum.OnlyA += d.ProductionOnlyRight
+				sum.OnlyB += d.ChallengerOnlyRight
+				sum.BothRight += d.Pairs
+			}
+			if tc.buckets > 0 && (sum.BothRight != whole.Pairs || sum.OnlyA != whole.ProductionOnlyRight || sum.OnlyB != whole.ChallengerOnlyRight) {
+				t.Errorf("buckets add up to %d pairs (%d/%d discordant), whole range %d (%d/%d)", sum.BothRight, sum.OnlyA, sum.OnlyB,
+					whole.Pairs, whole.ProductionOnlyRight, whole.ChallengerOnlyRight)
+			}
+			if len(days) == 1 && !reflect.DeepEqual(days[0].Comparison, whole) {
+				t.Errorf("the one bucket %+v differs from the whole range %+v", days[0].Comparison, whole)
+			}
+		})
+	}
+}
+
+// distinctBuckets is how many buckets of width w the n seconds from t0 span.
+func distinctBuckets(n int, w time.Duration) int {
+	seen := map[time.Time]bool{}
+	for i := range n {
+		seen[t0.Add(time.Duration(i)*time.Second).UTC().Truncate(w)] = true
+	}
+	return len(seen)
+}

@@ -257,6 +257,10 @@ type Promotion struct {
 	// MaxP99Latency, when set, refuses a challenger whose live p99 latency
 	// is above it.
 	MaxP99Latency time.Duration `yaml:"max_p99_latency"`
+	// CountReplay lets the gate judge a challenger that has no live answer
+	// on its replay results (rendezvous replay); the deployment event's
+	// gate figures say so (counted_replay).
+	CountReplay bool `yaml:"count_replay"`
 }
 
 // DefaultPromotionMargin is promotion.margin when unset.

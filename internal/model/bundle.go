@@ -43,6 +43,7 @@ type Bundle struct {
 	Profile      Profile         `json:"profile"`
 
 	artifact string
+	training TrainingSet
 	scorer   builtin.Model
 	posWord  string
 	negWord  string
@@ -98,6 +99,15 @@ type TrainingData struct {
 	SHA256 string `json:"sha256"`
 	Rows   int    `json:"rows"`
 	Seed   uint64 `json:"seed"`
+	// Holdout is the share of the file's rows kept out of training
+	// (rendezvous train --holdout), HoldoutRows how many; Rows counts the
+	// rows trained on.
+	Holdout     float64 `json:"holdout,omitempty"`
+	HoldoutRows int     `json:"holdout_rows,omitempty"`
+	// Fingerprint identifies the training rows (no value kept), so the
+	// share of evaluated inputs the model was trained on can be stated;
+	// absent in bundles trained before it existed.
+	Fingerprint *RowFingerprint `json:"fingerprint,omitempty"`
 }
 
 // Load reads and validates the bundle file at path.
@@ -190,8 +200,17 @@ func (b *Bundle) init() error {
 	}
 	b.scorer = m
 	b.posWord, b.negWord = b.Labels.Words[b.Labels.Positive], b.Labels.Words[b.Labels.Negative]
+	if fp := b.TrainingData.Fingerprint; fp != nil {
+		if b.training, err = fp.Set(); err != nil {
+			return prefix("training_data.fingerprint.", err)
+		}
+	}
 	return nil
 }
+
+// TrainingSet returns the set of the bundle's training rows (not Known
+// when the bundle has no fingerprint).
+func (b *Bundle) TrainingSet() TrainingSet { return b.training }
 
 func (l *Labels) validate() error {
 	if l.Positive == l.Negative {

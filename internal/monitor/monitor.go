@@ -296,7 +296,9 @@ type Samples struct {
 // PromotionGate applies rule to the live comparison of challenger with
 // production over every stored record (pairs use each record's own
 // production model) and to the challenger's live p99 latency. A model in
-// no record yet has no pairs: insufficient data.
+// no record yet has no pairs: insufficient data. With rule.CountReplay, a
+// challenger with no live answer is judged on its replay results instead
+// (GateResult.CountedReplay); its latency is then unknown.
 func (m *Monitor) PromotionGate(ctx context.Context, challenger string, rule analysis.GateRule) (analysis.GateResult, error) {
 	acc, err := m.accumulate(ctx, Window{}, 0)
 	if err != nil {
@@ -309,9 +311,21 @@ func (m *Monitor) PromotionGate(ctx context.Context, challenger string, rule ana
 		return analysis.GateResult{}, err
 	}
 	var p99 *float64
+	answered := int64(0)
 	for _, mm := range acc.Result().Models {
 		if mm.Model == challenger {
-			p99 = mm.LatencyMS.P99
+			p99, answered = mm.LatencyMS.P99, mm.Answered
+		}
+	}
+	if rule.CountReplay && answered == 0 {
+		rep, err := m.Report(ctx, ReportParams{Challenger: challenger, Source: SourceReplay})
+		switch {
+		case err == nil:
+			g := analysis.Gate(rep.Comparison, nil, rule)
+			g.CountedReplay = true
+			return g, nil
+		case !errors.Is(err, ErrNoReplay):
+			return analysis.GateResult{}, err
 		}
 	}
 	return analysis.Gate(c, p99, rule), nil

@@ -138,6 +138,14 @@ func (b *summaryBatch) seal() {
 // on two goroutines connected by batches, in scan order, so the figures are
 // exactly those of a sequential scan.
 func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *labelSet, acc *analysis.MetricsAccumulator) error {
+	return m.scanMetricsWith(ctx, w, labels, acc, false, nil)
+}
+
+// scanMetricsWith is scanMetrics with a hook: each non-rejected summary
+// passes through hook (on the scanning goroutine), with its label, before
+// it is accumulated; hook may replace s.Models (the replay join does).
+// inputs asks for the summaries' inputs (the hook reads them).
+func (m *Monitor) scanMetricsWith(ctx context.Context, w Window, labels *labelSet, acc *analysis.MetricsAccumulator, inputs bool, hook func(s *record.Summary, label int, labelled bool)) error {
 	full := make(chan *summaryBatch, 4)
 	free := make(chan *summaryBatch, 6)
 	for range cap(free) {
@@ -160,11 +168,14 @@ func (m *Monitor) scanMetrics(ctx context.Context, w Window, labels *labelSet, a
 	}()
 	cur := <-free
 	lc := labels.cursor()
-	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan()}, func(s *record.Summary) error {
+	err := store.ScanSummaries(ctx, m.store, store.SummaryParams{ScanParams: w.scan(), Inputs: inputs}, func(s *record.Summary) error {
 		if s.Status == record.RequestRejected {
 			return nil
 		}
 		label, ok := lc.get(s.ID)
+		if hook != nil {
+			hook(s, label, ok)
+		}
 		cur.add(s, label, ok)
 		if len(cur.ss) == pipelineBatch {
 			cur.seal()

@@ -4,7 +4,9 @@
 //	POST /v1/feedback          labels by request id or entity id (one, or {"feedback":[…]})
 //	GET  /v1/feedback/pending  labels that label no stored request (yet) [?limit&offset]
 //	GET  /v1/metrics           per-model figures [?since&until][&bucket=1h], pending labels counted
-//	GET  /v1/compare    ?challenger=NAME [&since&until]
+//	GET  /v1/compare    ?challenger=NAME [&since&until][&source=live|replay][&version=V]
+//	                    (a challenger with no live answer in the window is
+//	                    compared on its replay results: "source": "replay")
 //	GET  /v1/drift      [?model=NAME][&since&until]
 //	GET  /v1/export     ?format=csv|jsonl|parquet [&since&until] (streamed in
 //	                    pages, a write deadline per page; see export.Run)
@@ -122,14 +124,18 @@ func Routes(p Params) []api.Route {
 		{Pattern: "GET /v1/metrics", Handler: http.HandlerFunc(h.metrics), Operation: map[string]any{
 			"operationId": "getMetrics",
 			"summary":     "Per-model live metrics: statuses, latency, agreement, accuracy on labels, CBPE estimates",
-			"parameters":  append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"}),
-			"responses":   jsonOK("metrics report"),
+			"parameters": append(window, map[string]any{"name": "bucket", "in": "query", "schema": map[string]any{"type": "string"}, "description": "Go duration such as 1h: figures per time bucket too"},
+				map[string]any{"name": "overlap", "in": "query", "schema": map[string]any{"type": "boolean"}, "description": "also the share of each model's evaluated inputs that are its training rows (reads every input)"}),
+			"responses": jsonOK("metrics report"),
 		}},
 		{Pattern: "GET /v1/compare", Handler: http.HandlerFunc(h.compare), Operation: map[string]any{
 			"operationId": "compareChallenger",
-			"summary":     "Challenger vs production on labelled requests answered by both (McNemar exact test)",
-			"parameters":  append(window, map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}}),
-			"responses":   jsonOK("comparison and verdict"),
+			"summary":     "Challenger vs production on labelled requests answered by both (McNemar exact test), per day too; a challenger with no live answer is compared on its replay results",
+			"parameters": append(window,
+				map[string]any{"name": "challenger", "in": "query", "required": true, "schema": map[string]any{"type": "string"}},
+				map[string]any{"name": "source", "in": "query", "schema": map[string]any{"enum": []any{"live", "replay"}}, "description": "default: live when the window holds a live answer of the challenger, else replay"},
+				map[string]any{"name": "version", "in": "query", "schema": map[string]any{"type": "string"}, "description": "replayed version (default: the one replayed last)"}),
+			"responses": jsonOK("comparison and verdict"),
 		}},
 		{Pattern: "GET /v1/drift", Handler: http.HandlerFunc(h.drift), Operation: map[string]any{
 			"operationId": "getDrift",
@@ -182,7 +188,7 @@ func parseWindow(r *http.Request) (monitor.Window, error) {
 
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, monitor.ErrUnknownModel):
+	case errors.Is(err, monitor.ErrUnknownModel), errors.Is(err, monitor.ErrNoReplay):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, monitor.ErrNoReference):
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
@@ -279,6 +285,8 @@ func (h *handlers) pending(w http.ResponseWriter, r *http.Request) {
 type metricsBody struct {
 	analysis.MetricsReport
 	PendingLabels *int `json:"pending_labels,omitempty"`
+	// TrainingOverlap answers ?overlap=true (monitor.TrainingOverlap).
+	TrainingOverlap []monitor.ModelTrainingOverlap `json:"training_overlap,omitempty"`
 }
 
 func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
@@ -301,6 +309,17 @@ func (h *handlers) metrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := metricsBody{MetricsReport: rep}
+	switch v := r.URL.Query().Get("overlap"); v {
+	case "", "false":
+	case "true":
+		if body.TrainingOverlap, err = h.p.Monitor.TrainingOverlap(r.Context(), win); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("overlap: want true or false, got %q", v))
+		return
+	}
 	switch page, err := h.p.Monitor.PendingLabels(r.Context(), 0, 0); {
 	case err == nil:
 		body.PendingLabels = &page.Total
@@ -323,7 +342,12 @@ func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "challenger: required (a configured model name)")
 		return
 	}
-	c, err := h.p.Monitor.Compare(r.Context(), ch, win)
+	src := r.URL.Query().Get("source")
+	if src != "" && src != monitor.SourceLive && src != monitor.SourceReplay {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("source: want %s or %s, got %q", monitor.SourceLive, monitor.SourceReplay, src))
+		return
+	}
+	c, err := h.p.Monitor.Report(r.Context(), monitor.ReportParams{Challenger: ch, Window: win, Source: src, ReplayVersion: r.URL.Query().Get("version")})
 	if err != nil {
 		h.fail(w, r, err)
 		return

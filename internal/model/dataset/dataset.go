@@ -259,3 +259,24 @@ func csvErr(name string, err error) error {
 
 // Base returns the base name of the dataset file.
 func (d *Dataset) Base() string { return filepath.Base(d.Name) }
+
+// Subset returns the rows where keep is true (or false, with invert), in
+// file order, sharing the file's name, digest and fields.
+func (d *Dataset) Subset(keep []bool, invert bool) *Dataset {
+	out := &Dataset{Name: d.Name, SHA256: d.SHA256, Fields: d.Fields}
+	if d.Labels != nil {
+		out.Labels = []int{}
+	}
+	for i := range d.Rows {
+		if keep[i] == invert {
+			continue
+		}
+		out.Rows = append(out.Rows, d.Rows[i])
+		out.IDs = append(out.IDs, d.IDs[i])
+		out.Lines = append(out.Lines, d.Lines[i])
+		if d.Labels != nil {
+			out.Labels = append(out.Labels, d.Labels[i])
+		}
+	}
+	return out
+}

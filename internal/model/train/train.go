@@ -73,6 +73,10 @@ type Options struct {
 	CreatedAt string
 	// Progress receives one line per stage (nil: discarded).
 	Progress io.Writer
+	// Holdout and HoldoutRows are recorded in the bundle's training data
+	// when Data is what remains of a file after a holdout (see Holdout).
+	Holdout     float64
+	HoldoutRows int
 }
 
 // Result is a trained bundle and its file bytes.
@@ -203,6 +207,8 @@ func Run(o Options) (*Result, error) {
 		Metrics:       model.Metrics{CV: cv, Train: Score(y, probs, labels.Threshold)},
 		TrainingData: model.TrainingData{
 			File: o.Data.Base(), SHA256: o.Data.SHA256, Rows: len(rows), Seed: o.Seed,
+			Holdout: o.Holdout, HoldoutRows: o.HoldoutRows,
+			Fingerprint: model.NewRowFingerprint(inputNames(pipe.Inputs), rows),
 		},
 		Profile: model.NewProfile(model.ProfileData{
 			Inputs: pipe.Inputs, Rows: rows, IDs: o.Data.IDs, Labels: o.Data.Labels,
@@ -306,6 +312,70 @@ func Folds(y []int, k int, seed uint64) []int {
 		}
 	}
 	return fold
+}
+
+// Holdout picks a stratified holdout of about frac of the rows, shuffled
+// with seed: rows with the same key (model.RowHash of their inputs) go to
+// the same side, so no held-out input is also a training input. Groups are
+// taken in shuffled order while they fit every class's quota (frac of its
+// rows, rounded), so each class is held out in its share, give or take a
+// group. keys nil: every row is its own group. held[i] is true for the
+// rows kept out of training.
+func Holdout(y []int, keys []uint64, frac float64, seed uint64) []bool {
+	rng := rand.New(rand.NewPCG(seed, 0x401d))
+	groupOf := map[uint64]int{}
+	var groups [][]int
+	for i := range y {
+		k := uint64(i)
+		if keys != nil {
+			k = keys[i]
+		}
+		g, ok := groupOf[k]
+		if !ok {
+			g = len(groups)
+			groupOf[k] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	quota, taken := map[int]int{}, map[int]int{}
+	for _, v := range y {
+		quota[v]++
+	}
+	for c, n := range quota {
+		quota[c] = int(math.Round(frac * float64(n)))
+	}
+	rng.Shuffle(len(groups), func(a, b int) { groups[a], groups[b] = groups[b], groups[a] })
+	held := make([]bool, len(y))
+	for _, g := range groups {
+		need := map[int]int{}
+		for _, i := range g {
+			need[y[i]]++
+		}
+		fits := true
+		for c, n := range need {
+			fits = fits && taken[c]+n <= quota[c]
+		}
+		if !fits {
+			continue
+		}
+		for c, n := range need {
+			taken[c] += n
+		}
+		for _, i := range g {
+			held[i] = true
+		}
+	}
+	return held
+}
+
+// inputNames are the names of a pipeline's raw inputs, in order.
+func inputNames(in []model.InputField) []string {
+	out := make([]string, len(in))
+	for i, f := range in {
+		out[i] = f.Name
+	}
+	return out
 }
 
 // OrderedFolds assigns folds as scikit-learn's StratifiedKFold without

@@ -225,3 +225,44 @@ func TestOrderedFolds_MatchScikitLearnStratifiedKFoldWithoutShuffle(t *testing.T
 		t.Errorf("OrderedFolds = %v, want %v", got, want)
 	}
 }
+
+func TestHoldout_IsStratifiedAndReproducible(t *testing.T) {
+	y := make([]int, 1000)
+	for i := range y {
+		if i%4 == 0 {
+			y[i] = 1 // 250 positives, 750 negatives
+		}
+	}
+	a, b := Holdout(y, nil, 0.2, 7), Holdout(y, nil, 0.2, 7)
+	var held [2]int
+	for i, h := range a {
+		if h != b[i] {
+			t.Fatal("same seed, different holdout")
+		}
+		if h {
+			held[y[i]]++
+		}
+	}
+	if held != [2]int{150, 50} {
+		t.Fatalf("held out %d negatives and %d positives, want 150 and 50", held[0], held[1])
+	}
+	c := Holdout(y, nil, 0.2, 8)
+	differ := false
+	for i := range a {
+		differ = differ || a[i] != c[i]
+	}
+	if !differ {
+		t.Error("another seed gave the same holdout")
+	}
+	// Rows with the same key stay together.
+	keys := make([]uint64, len(y))
+	for i := range keys {
+		keys[i] = uint64(i / 3)
+	}
+	g := Holdout(y, keys, 0.2, 7)
+	for i := range g {
+		if g[i] != g[i/3*3] {
+			t.Fatalf("row %d and row %d share a key and not a side", i, i/3*3)
+		}
+	}
+}

@@ -578,3 +578,23 @@ func (d *decoder) decision(dec *record.Decision) bool {
 		return false
 	})
 }
+
+// DecodeModelResult decodes one model result as AppendModelResult writes
+// it (as under "models" in a record), replacing all of m, with the fast
+// parser and encoding/json as the fallback. modelName keys the shared
+// feature names of c (nil: nothing shared).
+func (c *Decoder) DecodeModelResult(data []byte, m *record.ModelResult, modelName string) error {
+	if c.keys == nil {
+		c.keys, c.names = map[string]string{}, map[string][]string{}
+	}
+	*m = record.ModelResult{}
+	d := decoder{b: data, c: c}
+	if d.model(m, modelName) {
+		d.ws()
+		if d.i == len(d.b) {
+			return nil
+		}
+	}
+	*m = record.ModelResult{}
+	return json.Unmarshal(data, m)
+}

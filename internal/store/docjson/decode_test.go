@@ -150,3 +150,25 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+func TestDecodeModelResult_RoundTripsWhatAppendModelResultWrites(t *testing.T) {
+	rec := storetest.FullRecord("full", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
+	var c Decoder
+	for name, m := range rec.Models {
+		data, err := AppendModelResult(nil, &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got record.ModelResult
+		if err := c.DecodeModelResult(data, &got, name); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("%s: got %+v, want %+v", name, got, m)
+		}
+		var viaJSON record.ModelResult
+		if err := c.DecodeModelResult(append(data, []byte(" trailing")...), &viaJSON, name); err == nil {
+			t.Errorf("%s: trailing text decoded", name)
+		}
+	}
+}

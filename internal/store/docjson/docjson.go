@@ -429,3 +429,10 @@ func appendString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendModelResult appends the JSON of one model result, as it appears
+// under "models" in a record document (encoding/json decodes it into a
+// record.ModelResult). Replay results are stored with it.
+func AppendModelResult(dst []byte, m *record.ModelResult) ([]byte, error) {
+	return appendModel(dst, m)
+}

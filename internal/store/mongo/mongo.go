@@ -51,6 +51,16 @@
 // doc is JSON text, not a sub-document, so the event's strings (U+0000
 // included) and its gate figures round-trip exactly on FerretDB too.
 //
+// Replay results (store.ReplayStore) live in the records collection's name
+// followed by "_replay" ("records_replay"), one document per (candidate,
+// version, request):
+//
+//	{_id: "[\"<candidate>\",\"<version>\",\"<request id>\"]", candidate, version,
+//	 request_id, received_us: Long(…), replayed_us: Long(…), result: "<JSON text>"}
+//
+// result is the model result's JSON (as under "models" in a record's JSON
+// form) kept as text, so features keep their order.
+//
 // Open creates the indexes when missing: records on {received_us: 1, _id: 1},
 // {entity_id: 1, received_us: 1} and {received_at: 1}; feedback on
 // {received_us: 1, seq: 1} and {request_id: 1}.
@@ -199,8 +209,11 @@ func ParseURL(rawURL string) (Config, error) {
 	if cfg.Records == cfg.Feedback {
 		return fail("records and feedback collections are both %q", cfg.Records)
 	}
-	if cfg.Events == cfg.Records || cfg.Events == cfg.Feedback {
-		return fail("the events collection %q is also the records or feedback collection", cfg.Events)
+	if cfg.Events == cfg.Records || cfg.Events == cfg.Feedback || cfg.Events == cfg.Records+ReplaySuffix {
+		return fail("the events collection %q is also the records, feedback or replay collection", cfg.Events)
+	}
+	if cfg.Feedback == cfg.Records+ReplaySuffix {
+		return fail("feedback collection %q is where the replay results of records %q go", cfg.Feedback, cfg.Records)
 	}
 	cfg.URI = strings.ToLower(scheme) + "://" + authority + path
 	if len(kept) > 0 {
@@ -241,7 +254,8 @@ type Store struct {
 	records  *mongo.Collection
 	feedback *mongo.Collection
 	events   *mongo.Collection
-	redacted string // the URL with its password redacted, for errors
+	replay   *mongo.Collection // replay results: the records collection's name + ReplaySuffix
+	redacted string            // the URL with its password redacted, for errors
 
 	seqMu   sync.Mutex
 	lastSeq int64
@@ -291,6 +305,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 		records:  client.Database(cfg.Database).Collection(cfg.Records),
 		feedback: client.Database(cfg.Database).Collection(cfg.Feedback),
 		events:   client.Database(cfg.Database).Collection(cmp.Or(cfg.Events, DefaultEvents)),
+		replay:   client.Database(cfg.Database).Collection(cfg.Records + ReplaySuffix),
 		redacted: redacted,
 	}
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
@@ -319,6 +334,9 @@ func (s *Store) createIndexes(ctx context.Context) error {
 	}
 	if err := ensureIndexes(ctx, s.feedback, fbIdx); err != nil {
 		return fmt.Errorf("collection %s: %w", s.feedback.Name(), err)
+	}
+	if err := ensureIndexes(ctx, s.replay, replayIndexes); err != nil {
+		return fmt.Errorf("collection %s: %w", s.replay.Name(), err)
 	}
 	return nil
 }

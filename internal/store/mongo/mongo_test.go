@@ -56,7 +56,7 @@ func TestParseURL_RejectsBadURLsNamingTheProblemWithoutThePassword(t *testing.T)
 		{"mongodb://u:secret@h/db?records=$x", `must not contain "$"`},
 		{"mongodb://u:secret@h/db?connect_timeout=soon", "connect_timeout \"soon\": want a positive duration"},
 		{"mongodb://u:secret@h/db?records=x&feedback=x", `records and feedback collections are both "x"`},
-		{"mongodb://u:secret@h/db?events=feedback", `the events collection "feedback" is also the records or feedback collection`},
+		{"mongodb://u:secret@h/db?events=feedback", `the events collection "feedback" is also the records, feedback or replay collection`},
 	}
 	for _, tc := range tests {
 		_, err := ParseURL(tc.raw)

@@ -56,6 +56,11 @@ CREATE TABLE deployment_events (
 	doc  json NOT NULL -- the whole store.DeploymentEvent (json, not jsonb: exact text, U+0000 escapes kept)
 );
 `},
+
+	// replay_results: `rendezvous replay`'s results beside the records
+	// (issue 17). A step of its own: renumber it, never merge it into
+	// another, when a concurrent branch adds a migration.
+	{5, "replay_results", replayResultsSQL},
 }
 
 // migrate applies, in one transaction, every migration up to and including

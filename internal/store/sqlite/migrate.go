@@ -58,6 +58,11 @@ CREATE TABLE deployment_events (
 	doc  TEXT    NOT NULL  -- the whole store.DeploymentEvent as JSON
 );
 `, nil},
+
+	// replay_results: `rendezvous replay`'s results beside the records
+	// (issue 17). A step of its own: renumber it, never merge it into
+	// another, when a concurrent branch adds a migration.
+	{8, "replay_results", replayResultsSQL, nil},
 }
 
 // schemaVersion returns the highest applied version (0 for a new database).

@@ -134,8 +134,9 @@ type Store struct {
 	insertFeedback *sql.Stmt
 	getRecord      *sql.Stmt
 
-	mu    sync.Mutex
-	scans map[string]*sql.Stmt // prepared scan queries on r, by SQL text
+	mu           sync.Mutex
+	scans        map[string]*sql.Stmt // prepared scan queries on r, by SQL text
+	insertReplay *sql.Stmt            // multiRow replay results on w (replayInsert)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -34,6 +34,10 @@
 //     context's error, and a cancelled WriteRecords writes nothing.
 //   - Every backend keeps deployment events (store.EventLog); the event
 //     log's own contract is in events.go.
+//   - The store is a store.ReplayStore: replay results round-trip (times
+//     to the microsecond, features in order), are idempotent by (request,
+//     candidate, version), scan in (ReceivedAt, RequestID, Version) order
+//     and never change a record.
 package storetest
 
 import (
@@ -105,6 +109,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WritesLargeBatch", testLargeBatch},
 		{"CancelledContextFailsCalls", testCancel},
 		{"CancelledContextStopsScan", testCancelScan},
+		{"ReplayResultsRoundTripInRecordOrder", testReplayRoundTrip},
+		{"WriteReplayResultsIsIdempotentByRequestCandidateVersion", testReplayIdempotent},
+		{"ScanReplayResultsFiltersByCandidateVersionAndTime", testReplayFilters},
+		{"ReplayResultsLeaveRecordsUnchanged", testReplayLeavesRecords},
+		{"ReplayVersionsListsTheLastReplayedFirst", testReplayVersions},
 	}
 	tests = append(tests, eventTests...)
 	for _, tc := range tests {

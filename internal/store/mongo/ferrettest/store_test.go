@@ -168,12 +168,14 @@ func TestOpen_CreatesIndexesAndUsesCollectionsFromURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(names)
-	if !slices.Equal(names, []string{"labels", "req"}) {
-		t.Errorf("collections = %v, want [labels req]", names)
+	// The replay results follow the records collection's name.
+	if !slices.Equal(names, []string{"labels", "req", "req_replay"}) {
+		t.Errorf("collections = %v, want [labels req req_replay]", names)
 	}
 	wantIdx := map[string][]string{
-		"req":    {"_id_", "entity_id_1_received_us_1", "received_at_1", "received_us_1__id_1"},
-		"labels": {"_id_", "received_us_1_seq_1", "request_id_1"},
+		"req":        {"_id_", "entity_id_1_received_us_1", "received_at_1", "received_us_1__id_1"},
+		"labels":     {"_id_", "received_us_1_seq_1", "request_id_1"},
+		"req_replay": {"_id_", "candidate_1_received_us_1_request_id_1"},
 	}
 	for coll, want := range wantIdx {
 		specs, err := c.Database(db).Collection(coll).Indexes().ListSpecifications(t.Context())
