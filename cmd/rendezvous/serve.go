@@ -360,7 +360,7 @@ func (s *server) openRecording(ctx context.Context) error {
 // spools meanwhile.
 func (s *server) openStream(rc config.Recorder) (*natsrecord.Publisher, error) {
 	log := s.log
-	nc, err := nats.Connect(rc.Bus,
+	nc, err := nats.Connect(rc.Bus, append(gateway.BusOptions(s.cfg),
 		nats.Name("rendezvous gateway records"),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -372,7 +372,7 @@ func (s *server) openStream(rc config.Recorder) (*natsrecord.Publisher, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("records stream connected", "server", c.ConnectedUrlRedacted())
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("recorder.bus: connect: %w", err)
 	}

@@ -23,15 +23,20 @@ type Config struct {
 	Recorder Recorder `yaml:"recorder"`
 	// Bus is the NATS server URL (nats://host:4222) members of kind nats
 	// use unless they set their own bus (docs/STREAM.md).
-	Bus      string   `yaml:"bus"`
-	Schema   Schema   `yaml:"schema"`
-	Labels   Labels   `yaml:"labels"`
-	Models   []Model  `yaml:"models"`
-	Policy   Policy   `yaml:"policy"`
-	Routes   []Route  `yaml:"routes"`
-	Training Training `yaml:"training"`
-	Analysis Analysis `yaml:"analysis"`
-	Auth     Auth     `yaml:"auth"`
+	Bus string `yaml:"bus"`
+	// BusCredentials is a NATS credentials file (user JWT and seed, as
+	// 'nsc' writes it) for every connection the gateway makes to NATS:
+	// nats members and recorder.bus. A relative path resolves against the
+	// configuration file's directory.
+	BusCredentials string   `yaml:"bus_credentials"`
+	Schema         Schema   `yaml:"schema"`
+	Labels         Labels   `yaml:"labels"`
+	Models         []Model  `yaml:"models"`
+	Policy         Policy   `yaml:"policy"`
+	Routes         []Route  `yaml:"routes"`
+	Training       Training `yaml:"training"`
+	Analysis       Analysis `yaml:"analysis"`
+	Auth           Auth     `yaml:"auth"`
 	// Promotion is the gate POST /v1/models/{name}/promote applies.
 	Promotion Promotion `yaml:"promotion"`
 

@@ -329,3 +329,22 @@ func TestApplyDefaults_AdmissionTargetIsHalfAnInProcessProductionDeadline(t *tes
 		}
 	}
 }
+
+// TestValidate_BusCredentialsMustBeReadable: a credentials file that is not
+// there is a problem at bus_credentials, found at load, not at the first
+// NATS connection.
+func TestValidate_BusCredentialsMustBeReadable(t *testing.T) {
+	c, err := Load("../../examples/titanic/rendezvous.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BusCredentials = "missing.creds"
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "bus_credentials: cannot read the NATS credentials file") {
+		t.Errorf("Validate: %v, want a problem at bus_credentials", err)
+	}
+	c.BusCredentials = "rendezvous.yaml" // a file beside the config: readable
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with a readable bus_credentials: %v", err)
+	}
+}

@@ -243,6 +243,11 @@ func (c *Config) Validate() error {
 	if c.Bus != "" {
 		checkBusURL(&ps, "bus", c.Bus)
 	}
+	if c.BusCredentials != "" && c.FS == nil {
+		if _, err := os.Stat(c.BundlePath(c.BusCredentials)); err != nil {
+			ps.add("bus_credentials", "cannot read the NATS credentials file: %v", err)
+		}
+	}
 	c.validatePolicy(&ps)
 	c.validateRoutes(&ps)
 	c.validateTraining(&ps)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/model/natsmodel"
@@ -117,6 +118,15 @@ func LoadBundle(cfg *config.Config, p string) (*model.Bundle, error) {
 	return model.LoadBytes(p, data)
 }
 
+// BusOptions are the nats.Connect options every gateway connection to NATS
+// takes from the configuration: the credentials file of bus_credentials.
+func BusOptions(cfg *config.Config) []nats.Option {
+	if cfg.BusCredentials == "" {
+		return nil
+	}
+	return []nats.Option{nats.UserCredentials(cfg.BundlePath(cfg.BusCredentials))}
+}
+
 // newNATS builds a member served by NATS workers, on the member's bus or
 // the configuration's. It connects in the background: a bus that is down
 // at start makes the member fail fast (kind connection) until it is up.
@@ -128,7 +138,7 @@ func newNATS(cfg *config.Config, mc config.Model, log *slog.Logger) (*natsmodel.
 	m, err := natsmodel.New(natsmodel.Config{
 		Name: mc.Name, Worker: mc.NATS, URL: bus, Labels: cfg.Labels.Words,
 		BreakerFailures: config.DefaultBreakerFailures, BreakerCooldown: config.DefaultBreakerCooldown,
-		Logger: log,
+		Logger: log, Options: BusOptions(cfg),
 	})
 	if err != nil {
 		return nil, err

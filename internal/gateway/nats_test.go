@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,4 +295,30 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestBusOptions_ConnectWithTheCredentialsFileBesideTheConfig: with
+// bus_credentials, every gateway connection to NATS presents the file
+// (relative to the configuration's directory); a file that holds no
+// credentials fails the connection instead of connecting without them.
+func TestBusOptions_ConnectWithTheCredentialsFileBesideTheConfig(t *testing.T) {
+	srv := natstest.Start(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gateway.creds"), []byte("not a credentials file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Dir: dir}
+	if opts := gateway.BusOptions(cfg); opts != nil {
+		t.Fatalf("no bus_credentials: %d options, want none", len(opts))
+	}
+	nc, err := nats.Connect(srv.URL, gateway.BusOptions(cfg)...)
+	if err != nil {
+		t.Fatalf("without credentials: %v", err)
+	}
+	nc.Close()
+	cfg.BusCredentials = "gateway.creds"
+	if nc, err := nats.Connect(srv.URL, gateway.BusOptions(cfg)...); err == nil {
+		nc.Close()
+		t.Fatal("connected although the credentials file holds none: the option was not applied")
+	}
 }
