@@ -103,7 +103,13 @@ type modelsListBody struct {
 }
 
 func modelsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models list [flags]", "List the live models of a running gateway and the live deployment's seq.", stderr)
+	if hasFlag(args, "bus") {
+		// Stream mode: the workers on the bus, not one gateway's members.
+		return runWorkerList(ctx, args, stdout, stderr)
+	}
+	fs := newFlagSet("models list [flags]", "List the live models of a running gateway and the live deployment's seq.\n"+
+		"With --bus nats://HOST:4222 (stream mode) it lists the live model workers on\n"+
+		"that NATS bus instead, exactly as 'rendezvous worker list' (--json, --wait, --creds).", stderr)
 	cf := addClientFlags(fs)
 	c, _, err := modelsCommand(fs, cf, args, 0, "")
 	if err != nil {
@@ -256,4 +262,21 @@ func modelsRemove(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	return printChange(stdout, raw, path, *cf.json)
+}
+
+// hasFlag reports whether args set the flag name (-name or --name, with
+// or without =value) anywhere before "--".
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		if k, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); k == name {
+			return true
+		}
+	}
+	return false
 }

@@ -70,6 +70,13 @@ func TestWorker_ServesABundleOnTheMachinesNATSAndDrainsOnSignal(t *testing.T) {
 	if !found {
 		t.Fatalf("worker list does not show %s:\n%s", name, out.String())
 	}
+	// models list --bus is the same listing (stream mode's view of "the
+	// live models"), as a table by default.
+	out.Reset()
+	if code := run(context.Background(), []string{"models", "list", "--bus", url, "--wait", "1s"}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "MODEL") || !strings.Contains(out.String(), name) {
+		t.Errorf("models list --bus: exit %d, output:\n%s%s", code, out.String(), errb.String())
+	}
 
 	cancel()
 	select {
