@@ -64,9 +64,17 @@ func startServerWith(t *testing.T, tweak func(*config.Config)) testServer {
 	if tweak != nil {
 		tweak(cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "insight.db")
-	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL})
+	return runTestServer(t, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL})
+}
+
+// runTestServer starts newServer(opts) and serves until the test ends or
+// stop is called (a clean shutdown; its error fails the test). The
+// testServer's cfg is the configuration the server runs.
+func runTestServer(t *testing.T, opts serveOptions) testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := newServer(ctx, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -85,7 +93,7 @@ func startServerWith(t *testing.T, tweak func(*config.Config)) testServer {
 		}
 	}
 	t.Cleanup(stop)
-	return testServer{cfg: cfg, base: "http://" + s.Addr(), storeURL: storeURL, stop: stop}
+	return testServer{cfg: s.cfg, base: "http://" + s.Addr(), storeURL: opts.StoreURL, stop: stop}
 }
 
 func doJSON(t *testing.T, method, url string, body any, want int, out any) {

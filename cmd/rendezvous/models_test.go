@@ -42,28 +42,8 @@ func startFileServerAfter(t *testing.T, prepare func(dir string)) fileServer {
 	rewrite(t, cfgPath, "flush_interval: 50ms", "flush_interval: 5ms")
 	// Close writes every record before returning (none left in the spool).
 	rewrite(t, cfgPath, "shutdown_timeout: 10s", "shutdown_timeout: 5m")
-	ctx, cancel := context.WithCancel(context.Background())
 	storeURL := "sqlite://" + filepath.Join(dir, "records.db")
-	s, err := newServer(ctx, serveOptions{ConfigPath: cfgPath, Addr: "127.0.0.1:0", StoreURL: storeURL})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return fileServer{testServer{cfg: s.cfg, base: "http://" + s.Addr(), storeURL: storeURL, stop: stop}, cfgPath}
+	return fileServer{runTestServer(t, serveOptions{ConfigPath: cfgPath, Addr: "127.0.0.1:0", StoreURL: storeURL}), cfgPath}
 }
 
 // rewrite replaces every old with new in the file.

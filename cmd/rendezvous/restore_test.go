@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -35,28 +34,8 @@ func (s *syncBuffer) String() string {
 // logs; stop shuts it down cleanly.
 func startOn(t *testing.T, cfg *config.Config, storeURL string, logs *syncBuffer) testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := newServer(ctx, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL,
+	return runTestServer(t, serveOptions{Config: cfg, Addr: "127.0.0.1:0", StoreURL: storeURL,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return testServer{cfg: cfg, base: "http://" + s.Addr(), storeURL: storeURL, stop: stop}
 }
 
 type modelsBody struct {
