@@ -25,6 +25,10 @@ const (
 	ShedQueueWait = "queue_wait" // no room within the queue wait
 	ShedTooLarge  = "too_large"  // a batch larger than the whole limit
 	ShedGone      = "client_gone"
+	// ShedRecorder: as many records as the limit are waiting for the
+	// recorder (a full queue spilling to the spool), so answering more
+	// would only add records that wait in memory.
+	ShedRecorder = "recorder_behind"
 )
 
 // DefaultMaxInFlightPerCPU times GOMAXPROCS is the admission limit when
@@ -50,6 +54,8 @@ func (e *OverloadError) Error() string {
 		return fmt.Sprintf("overloaded: a request of this many instances can never be admitted (server.max_in_flight %d)", e.Limit)
 	case ShedGone:
 		return "overloaded: the client went away while waiting for admission"
+	case ShedRecorder:
+		return fmt.Sprintf("overloaded: %d records are waiting for the recorder (its queue is full and spilling to disk); retry later", e.InFlight)
 	}
 	if e.Ceiling > e.Limit {
 		return fmt.Sprintf("overloaded: %d of %d predictions in flight (adaptive limit, server.max_in_flight %d); retry later", e.InFlight, e.Limit, e.Ceiling)
@@ -299,6 +305,15 @@ func (g *Gateway) reserve(ctx context.Context, n, own int64) error {
 	if n+own > a.max {
 		a.refuse(ShedTooLarge)
 		return &OverloadError{Reason: ShedTooLarge, Limit: a.max}
+	}
+	// Records are handed to the recorder after the answer has left and
+	// the request's room is given back; while the recorder's queue is full
+	// they wait for its spill to the spool. Admitting more requests than
+	// the limit's worth of waiting records would let them pile up in
+	// memory without bound.
+	if waiting := g.handing.Load(); waiting >= a.max {
+		a.refuse(ShedRecorder)
+		return &OverloadError{Reason: ShedRecorder, InFlight: waiting, Limit: a.max}
 	}
 	if own == 0 && a.tryAcquire(n) {
 		return nil

@@ -125,6 +125,9 @@ type Gateway struct {
 	now     func() time.Time
 	metrics *metrics
 	admit   *admission
+	// handing counts records being handed to the recorder (hand), which
+	// admission bounds (ShedRecorder).
+	handing atomic.Int64
 
 	mu      sync.Mutex
 	retired []*rendezvous.Router // routers of swapped-out deployments, for Wait
@@ -506,6 +509,8 @@ func (g *Gateway) Now() time.Time { return g.now().UTC() }
 // hand gives rec to the recorder (recording off: discards it).
 func (g *Gateway) hand(rec record.Record) {
 	if g.rec != nil {
+		g.handing.Add(1)   // Enqueue may wait for a spill: admission counts them
 		g.rec.Enqueue(rec) // a drop is counted by the recorder
+		g.handing.Add(-1)
 	}
 }
