@@ -47,7 +47,7 @@ func TestAdmission_ShedsWhileALimitOfRecordsWaitsForTheRecorder(t *testing.T) {
 		if _, err := g.Predict(ctx, gateway.Request{ID: string(rune('a' + i)), Input: input(t, val, `{"age":30}`)}); err != nil {
 			t.Fatal(err)
 		}
-		tk.Release() // the answer has left
+		tk.Release()  // the answer has left
 		<-rec.entered // its record now waits in Enqueue
 	}
 	_, err := g.Admit(ctx, 1)
