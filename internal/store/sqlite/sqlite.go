@@ -617,7 +617,7 @@ func insertRecordsSQL(n int) string {
 const (
 	catchUpBytes = 16 << 20
 	restartBytes = 32 << 20
-	restartWait  = 200 * time.Millisecond
+	restartWait  = time.Second
 )
 
 // inTx runs fn in a write transaction and commits it when fn succeeds.
@@ -636,7 +636,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		//
 		// When readers keep coming (each short, but one always in the WAL)
 		// PASSIVE never restarts it; past restartBytes the catch-up is a
-		// RESTART: it waits, up to busy_timeout, for the readers already
+		// RESTART: it waits, up to restartWait, for the readers already
 		// in the WAL — readers arriving meanwhile read the database file,
 		// every frame being copied — so the WAL restarts and stays
 		// bounded at the cost of one write waiting a read's length.
