@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,10 +15,10 @@ import (
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
-	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/replay"
 	"github.com/rendezvous-gw/rendezvous/internal/schema"
@@ -32,10 +33,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // replayOutcome is one candidate's replay: what it did and the report; the
 // JSON form is --json's output (a list, one per candidate).
-type replayOutcome struct {
-	Replay replay.Stats             `json:"replay"`
-	Report monitor.ChallengerReport `json:"report"`
-}
+type replayOutcome = monitor.ReplayOutcome
 
 type replayFlags struct {
 	ws          workspaceFlags
@@ -177,81 +175,64 @@ func remoteCandidate(ws *workspace, f *replayFlags) (replayCandidate, error) {
 	return replayCandidate{name: f.name, m: m, inputs: inputs}, nil
 }
 
-// replayOne replays one bundle under name and reports on it.
-func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.ReplayStore, win monitor.Window, c replayCandidate, stderr io.Writer) (replayOutcome, error) {
-	name := c.name
-	members := ws.members
+// replayOne replays one candidate under its name and reports on it.
+func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.ReplayStore, win monitor.Window, c replayCandidate, stderr io.Writer) (monitor.ReplayOutcome, error) {
+	bar := newReplayProgress(stderr, c.name)
+	defer bar.done()
+	p := replay.Params{Source: ws.store, Sink: sink, Concurrency: f.concurrency, BatchSize: f.batch, Sample: f.sample}
+	out, err := replayAndReport(ctx, ws.cfg, ws.store, ws.members, c, p, win, bar.update)
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		return out, fmt.Errorf("%w: --%s: %s", errUsage, fe.Field, fe.Msg)
+	}
+	return out, err
+}
+
+// replayAndReport replays c over win into sink (p gives the source and
+// the tuning) and reports on it against production, with members the
+// models of the comparison: the CLI's store mode and POST /v1/replay.
+// The candidate's name must not be production's (a *gateway.FieldError
+// naming "name").
+func replayAndReport(ctx context.Context, cfg *config.Config, st store.Store, members []rendezvous.Member, c replayCandidate, p replay.Params, win monitor.Window, progress func(monitor.ReplayProgress)) (monitor.ReplayOutcome, error) {
 	for _, m := range members {
-		if m.Name == name && m.Role == model.RoleProduction {
-			return replayOutcome{}, fmt.Errorf("%w: %q is the production model's name; give --name", errUsage, name)
+		if m.Name == c.name && m.Role == model.RoleProduction {
+			return monitor.ReplayOutcome{}, &gateway.FieldError{Field: "name", Msg: fmt.Sprintf("%q is the production model's name; give another name", c.name)}
 		}
 	}
 	// The candidate joins the monitor's models (its bundle gives the
 	// reference of its prediction drift) unless configured already.
-	members = append(members[:len(members):len(members)], rendezvous.Member{Name: name, Role: model.RoleChallenger, Model: c.m})
-	mon, err := buildMonitor(ws.cfg, ws.store, members)
+	members = append(members[:len(members):len(members)], rendezvous.Member{Name: c.name, Role: model.RoleChallenger, Model: c.m})
+	mon, err := buildMonitor(cfg, st, members)
 	if err != nil {
-		return replayOutcome{}, err
+		return monitor.ReplayOutcome{}, err
 	}
-	first, last := firstAndLast(ctx, ws.store, win)
-	bar := newReplayProgress(stderr, name, first, last)
-	st, err := replay.Run(ctx, replay.Params{
-		Source: ws.store, Sink: sink, Candidate: c.m, Name: name, Inputs: c.inputs,
-		Since: win.Since, Until: win.Until, Sample: f.sample, Concurrency: f.concurrency, BatchSize: f.batch,
-		Progress: bar.update,
-	})
-	bar.done()
-	if err != nil {
-		return replayOutcome{Replay: st}, fmt.Errorf("replay %s: %w", name, err)
-	}
-	rep, err := mon.Report(ctx, monitor.ReportParams{Challenger: name, Window: win, Source: monitor.SourceReplay, ReplayVersion: c.m.Info().Version})
-	if err != nil && st.Scored == 0 {
-		// Nothing scored: the report has nothing to say, the statistics do.
-		rep = monitor.ChallengerReport{Source: monitor.SourceReplay, Days: []monitor.ReportSegment{}}
-	} else if err != nil {
-		return replayOutcome{Replay: st}, fmt.Errorf("report on %s: %w", name, err)
-	}
-	return replayOutcome{Replay: st, Report: rep}, nil
+	p.Candidate, p.Name, p.Inputs = c.m, c.name, c.inputs
+	return mon.ReplayAndReport(ctx, p, win, progress)
 }
 
-// firstAndLast returns the received times of the first and last record in
-// win (zero when it is empty), for the progress bar's ETA.
-func firstAndLast(ctx context.Context, r store.RecordScanner, win monitor.Window) (first, last time.Time) {
-	p := store.ScanParams{Since: win.Since, Until: win.Until, Limit: 1}
-	_ = r.ScanRecords(ctx, p, func(rec *record.Record) error { first = rec.ReceivedAt; return nil })
-	p.Descending = true
-	_ = r.ScanRecords(ctx, p, func(rec *record.Record) error { last = rec.ReceivedAt; return nil })
-	return first, last
-}
-
-// replayProgress draws the replay's progress on a terminal: records read,
-// rate, and the ETA from how far through the window's time span the scan
-// is (records are read in time order).
+// replayProgress draws the replay's progress on a terminal: the share of
+// the window's time span read, records read, rate and ETA.
 type replayProgress struct {
 	*progress
-	first, last time.Time
 }
 
-func newReplayProgress(w io.Writer, name string, first, last time.Time) *replayProgress {
-	return &replayProgress{progress: newProgress(w, "replay "+name), first: first, last: last}
+func newReplayProgress(w io.Writer, name string) *replayProgress {
+	return &replayProgress{progress: newProgress(w, "replay "+name)}
 }
 
-func (p *replayProgress) update(s replay.Stats) {
+func (p *replayProgress) update(s monitor.ReplayProgress) {
 	if !p.tty || time.Since(p.progress.last) < 100*time.Millisecond {
 		return
 	}
 	p.progress.last = time.Now()
-	frac := 0.0
-	if span := p.last.Sub(p.first); span > 0 && !s.Position.IsZero() {
-		frac = min(max(float64(s.Position.Sub(p.first))/float64(span), 0), 1)
-	}
+	frac := s.Fraction
 	const width = 30
 	bar := []byte(strings.Repeat("#", int(frac*width)) + strings.Repeat(" ", width-int(frac*width)))
 	eta := "-"
 	if frac > 0 {
 		eta = (time.Duration(float64(s.Elapsed) * (1 - frac) / frac)).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r%s [%s] %3.0f%% %d records  %.0f/s  ETA %s ", p.label, bar, 100*frac, s.Read, s.Rate(), eta)
+	fmt.Fprintf(p.w, "\r%s [%s] %3.0f%% %d records  %.0f/s  ETA %s ", p.label, bar, 100*frac, s.Read, s.Rate, eta)
 }
 
 func writeReplayText(w io.Writer, o replayOutcome) error {
