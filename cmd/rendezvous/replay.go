@@ -21,7 +21,6 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/replay"
-	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
@@ -46,6 +45,11 @@ type replayFlags struct {
 	concurrency int
 	batch       int
 	asJSON      bool
+	// server, token and bundlePaths: ask a running gateway (--server).
+	server, token string
+	bundlePaths   stringList
+	// set are the flags given.
+	set map[string]bool
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
@@ -59,7 +63,10 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 			"type) are counted by reason and skipped. At the end the candidate is compared\n"+
 			"with production on the labelled requests, as for a live challenger: accuracies,\n"+
 			"McNemar's exact test, verdict, agreement, prediction drift, and per day.\n"+
-			"GET /v1/compare?challenger=NAME shows the same report afterwards.", stderr)
+			"GET /v1/compare?challenger=NAME shows the same report afterwards.\n\n"+
+			"With --server URL the running gateway replays over its own store (POST\n"+
+			"/v1/replay, an admin token: --token or $RENDEZVOUS_TOKEN): --candidate FILE\n"+
+			"uploads the bundle, --bundle-path PATH names one on the server.", stderr)
 	f := &replayFlags{ws: addWorkspaceFlags(fs)}
 	fs.Var(&f.candidates, "candidate", "model bundle to replay (repeatable)")
 	fs.StringVar(&f.remote, "remote", "", "replay through a remote model at this base URL instead (needs --name)")
@@ -70,22 +77,28 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 	fs.IntVar(&f.concurrency, "concurrency", runtime.GOMAXPROCS(0), "scoring goroutines")
 	fs.IntVar(&f.batch, "batch", replay.DefaultBatchSize, "results per store write")
 	fs.BoolVar(&f.asJSON, "json", false, "print the replay statistics and reports as JSON")
+	fs.StringVar(&f.server, "server", "", "ask the gateway at this base URL to replay over its own store (instead of --store)")
+	fs.StringVar(&f.token, "token", "", "--server's API token with the admin scope (default: $RENDEZVOUS_TOKEN)")
+	fs.Var(&f.bundlePaths, "bundle-path", "with --server: a bundle file on the server to replay (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := f.checkServerMode(fs); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	switch {
-	case len(f.candidates) == 0 && f.remote == "":
+	case len(f.candidates)+len(f.bundlePaths) == 0 && f.remote == "":
 		return nil, fmt.Errorf("%w: --candidate: required (a model bundle file, e.g. examples/titanic/models/dev-logreg.json), or --remote URL", errUsage)
-	case len(f.candidates) > 0 && f.remote != "":
+	case len(f.candidates)+len(f.bundlePaths) > 0 && f.remote != "":
 		return nil, fmt.Errorf("%w: --remote: give either --candidate bundles or one --remote model", errUsage)
 	case f.remote != "" && f.name == "":
 		return nil, fmt.Errorf("%w: --name: required with --remote (the name the results are stored and compared under)", errUsage)
 	case f.protocol != "oip-v2" && f.protocol != "mlflow":
 		return nil, fmt.Errorf("%w: --protocol: want oip-v2 or mlflow, got %q", errUsage, f.protocol)
-	case f.name != "" && len(f.candidates) > 1:
+	case f.name != "" && len(f.candidates)+len(f.bundlePaths) > 1:
 		return nil, fmt.Errorf("%w: --name: only with one --candidate", errUsage)
 	case !(f.sample > 0 && f.sample <= 1):
 		return nil, fmt.Errorf("%w: --sample: must be in (0, 1], got %g", errUsage, f.sample)
@@ -97,10 +110,38 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 	return f, nil
 }
 
+// checkServerMode refuses the flags --server and the store mode do not
+// share.
+func (f *replayFlags) checkServerMode(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	f.set = set
+	switch {
+	case f.server != "" && set["store"]:
+		return fmt.Errorf("%w: --server: give either --store (replay here, reading the store) or --server (ask a running gateway), not both", errUsage)
+	case f.server == "" && len(f.bundlePaths) > 0:
+		return fmt.Errorf("%w: --bundle-path: only with --server (here, give the file with --candidate)", errUsage)
+	case f.server == "" && set["token"]:
+		return fmt.Errorf("%w: --token: only with --server", errUsage)
+	case f.server != "" && set["batch"]:
+		return fmt.Errorf("%w: --batch: not with --server (the gateway writes in its own batches)", errUsage)
+	case f.server != "" && set["config"]:
+		return fmt.Errorf("%w: --config: not with --server (the gateway uses its own configuration)", errUsage)
+	}
+	return nil
+}
+
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := parseReplayFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if f.server != "" {
+		outs, err := replayOnServer(ctx, f, stderr)
+		if err != nil {
+			return err
+		}
+		return writeReplayOutcomes(stdout, outs, f.asJSON)
 	}
 	var cands []replayCandidate
 	for _, path := range f.candidates {
@@ -135,7 +176,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		outs = append(outs, out)
 	}
-	if f.asJSON {
+	return writeReplayOutcomes(stdout, outs, f.asJSON)
+}
+
+// writeReplayOutcomes prints the outcomes as JSON (a list) or as text.
+func writeReplayOutcomes(stdout io.Writer, outs []replayOutcome, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(outs)
@@ -168,11 +214,7 @@ func remoteCandidate(ws *workspace, f *replayFlags) (replayCandidate, error) {
 	if err != nil {
 		return replayCandidate{}, fmt.Errorf("%w: --remote: %v", errUsage, err)
 	}
-	var inputs []model.InputField
-	for _, fd := range ws.cfg.Schema.Fields {
-		inputs = append(inputs, model.InputField{Name: fd.Name, Type: schema.Type(fd.Type)})
-	}
-	return replayCandidate{name: f.name, m: m, inputs: inputs}, nil
+	return replayCandidate{name: f.name, m: m, inputs: schemaInputs(ws.cfg)}, nil
 }
 
 // replayOne replays one candidate under its name and reports on it.
