@@ -236,10 +236,8 @@ func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.Re
 // The candidate's name must not be production's (a *gateway.FieldError
 // naming "name").
 func replayAndReport(ctx context.Context, cfg *config.Config, st store.Store, members []rendezvous.Member, c replayCandidate, p replay.Params, win monitor.Window, progress func(monitor.ReplayProgress)) (monitor.ReplayOutcome, error) {
-	for _, m := range members {
-		if m.Name == c.name && m.Role == model.RoleProduction {
-			return monitor.ReplayOutcome{}, &gateway.FieldError{Field: "name", Msg: fmt.Sprintf("%q is the production model's name; give another name", c.name)}
-		}
+	if err := checkReplayName(members, c.name); err != nil {
+		return monitor.ReplayOutcome{}, err
 	}
 	// The candidate joins the monitor's models (its bundle gives the
 	// reference of its prediction drift) unless configured already.
@@ -327,4 +325,15 @@ func numberText(n analysis.Number) string {
 		return "-"
 	}
 	return num(&v, 4)
+}
+
+// checkReplayName refuses production's name for a candidate's results (a
+// *gateway.FieldError naming "name").
+func checkReplayName(members []rendezvous.Member, name string) error {
+	for _, m := range members {
+		if m.Name == name && m.Role == model.RoleProduction {
+			return &gateway.FieldError{Field: "name", Msg: fmt.Sprintf("%q is the production model's name; give another name", name)}
+		}
+	}
+	return nil
 }

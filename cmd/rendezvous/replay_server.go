@@ -25,7 +25,7 @@ func serverReplay(cfg *config.Config, st store.Store, gw *gateway.Gateway, log *
 	if !ok {
 		return nil
 	}
-	return func(ctx context.Context, req api.ReplayRequest, progress func(any)) (any, error) {
+	return func(req api.ReplayRequest) (api.ReplayRun, error) {
 		m, err := gateway.LoadSource(cfg, req.Name, req.Candidate, log)
 		if err != nil {
 			return nil, err
@@ -34,12 +34,17 @@ func serverReplay(cfg *config.Config, st store.Store, gw *gateway.Gateway, log *
 		if b, ok := m.(*model.Bundle); ok {
 			c.bundle, c.inputs = b, b.Pipeline.Inputs
 		}
-		var pf func(monitor.ReplayProgress)
-		if progress != nil {
-			pf = func(p monitor.ReplayProgress) { progress(p) }
+		if err := checkReplayName(gw.Deployment().Members, c.name); err != nil {
+			return nil, err
 		}
-		p := replay.Params{Source: st, Sink: sink, Sample: req.Sample, Concurrency: cmp.Or(req.Concurrency, runtime.GOMAXPROCS(0))}
-		return replayAndReport(ctx, cfg, st, gw.Deployment().Members, c, p, monitor.Window{Since: req.Since, Until: req.Until}, pf)
+		return func(ctx context.Context, progress func(any)) (any, error) {
+			var pf func(monitor.ReplayProgress)
+			if progress != nil {
+				pf = func(p monitor.ReplayProgress) { progress(p) }
+			}
+			p := replay.Params{Source: st, Sink: sink, Sample: req.Sample, Concurrency: cmp.Or(req.Concurrency, runtime.GOMAXPROCS(0))}
+			return replayAndReport(ctx, cfg, st, gw.Deployment().Members, c, p, monitor.Window{Since: req.Since, Until: req.Until}, pf)
+		}, nil
 	}
 }
 

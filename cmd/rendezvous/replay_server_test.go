@@ -117,6 +117,10 @@ func TestReplayServer_BadBodiesAre400NamingTheField(t *testing.T) {
 			t.Errorf("%.80s: %d %s, want 400 naming %q", tc.body, code, b, tc.field)
 		}
 	}
+	// A candidate that cannot be loaded is a 400 before any stream starts.
+	if code, b := postReplay(t, ts.base, `{"candidate": {"bundle": "models/nope.json"}}`, true); code != http.StatusBadRequest {
+		t.Errorf("streamed replay of a missing bundle: %d %s, want 400", code, b)
+	}
 }
 
 // blockingMLflow is an MLflow scoring server whose first call signals

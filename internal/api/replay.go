@@ -31,12 +31,16 @@ type ReplayRequest struct {
 	Concurrency int
 }
 
-// ReplayFunc runs a replay against the server's own store and returns its
-// outcome (monitor.ReplayOutcome: the statistics and the report), calling
-// progress (from any goroutine) with the running statistics
-// (monitor.ReplayProgress). A *gateway.FieldError is the body's fault
-// (400 naming the field); ctx ends when the client goes away.
-type ReplayFunc func(ctx context.Context, req ReplayRequest, progress func(v any)) (any, error)
+// ReplayFunc prepares a replay against the server's own store: it loads
+// the candidate and checks the request. A *gateway.FieldError is the
+// body's fault (400 naming the field).
+type ReplayFunc func(req ReplayRequest) (ReplayRun, error)
+
+// ReplayRun runs a prepared replay and returns its outcome
+// (monitor.ReplayOutcome: the statistics and the report), calling progress
+// (nil: none; from any goroutine) with the running statistics
+// (monitor.ReplayProgress). ctx ends when the client goes away.
+type ReplayRun func(ctx context.Context, progress func(v any)) (any, error)
 
 // ReplayProgressInterval is how often a streamed replay sends a progress
 // line.
@@ -121,6 +125,11 @@ func (h *Handler) replayRun(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, fe)
 		return
 	}
+	run, err := h.replayFn(req)
+	if err != nil {
+		h.writeReplayError(w, r, err)
+		return
+	}
 	if !h.replaying.CompareAndSwap(false, true) {
 		writeError(w, http.StatusConflict, errorBody{Error: "a replay is already running on this server; retry when it ends", RequestID: requestID(r)})
 		return
@@ -132,10 +141,10 @@ func (h *Handler) replayRun(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	if wantsNDJSON(r) {
-		h.streamReplay(w, r, rc, req)
+		h.streamReplay(w, r, rc, run)
 		return
 	}
-	out, err := h.replayFn(r.Context(), req, nil)
+	out, err := run(r.Context(), nil)
 	h.extendWrite(rc)
 	if err != nil {
 		h.writeReplayError(w, r, err)
@@ -144,9 +153,9 @@ func (h *Handler) replayRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// streamReplay runs req, sending the latest progress every
+// streamReplay runs the replay, sending the latest progress every
 // ReplayProgressInterval as an NDJSON line, then the result.
-func (h *Handler) streamReplay(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, req ReplayRequest) {
+func (h *Handler) streamReplay(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, run ReplayRun) {
 	var (
 		mu     sync.Mutex
 		latest any
@@ -157,7 +166,7 @@ func (h *Handler) streamReplay(w http.ResponseWriter, r *http.Request, rc *http.
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		v, err := h.replayFn(r.Context(), req, func(p any) { mu.Lock(); latest = p; mu.Unlock() })
+		v, err := run(r.Context(), func(p any) { mu.Lock(); latest = p; mu.Unlock() })
 		done <- outcome{v, err}
 	}()
 	w.Header().Set("Content-Type", ndjson)
