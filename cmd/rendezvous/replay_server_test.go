@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
@@ -197,5 +198,41 @@ func TestReplayServer_WithoutAStoreIs503(t *testing.T) {
 	ts := startOn(t, cfg, "none://", &syncBuffer{})
 	if code, b := postReplay(t, ts.base, `{"candidate": {"bundle": "models/dev-logreg.json"}}`, false); code != http.StatusServiceUnavailable {
 		t.Errorf("replay without a store: %d %s, want 503", code, b)
+	}
+}
+
+func TestReplayServer_AClientThatGoesAwayCancelsTheRun(t *testing.T) {
+	url := recordedStore(t, 20)
+	ts := startOn(t, generousConfig(t), url, &syncBuffer{})
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then net/http notices a client gone
+		once.Do(func() {
+			close(started)
+			<-r.Context().Done() // the gateway's call to the model is cut
+			close(cancelled)
+		})
+	}))
+	t.Cleanup(remote.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	body := `{"candidate": {"remote": {"protocol": "mlflow", "url": "` + remote.URL + `"}}, "name": "gone", "concurrency": 1}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", ts.base+"/v1/replay", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/x-ndjson")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-started
+	cancel() // the client goes away
+	<-cancelled
+	if err := <-errc; err == nil {
+		t.Error("the cancelled client read a whole answer")
 	}
 }
