@@ -75,6 +75,7 @@ func TestServe_RouteByScopeTableOnTheRealServer(t *testing.T) {
 		{"GET", "/v1/metrics", "", auth.ScopeRead},
 		{"GET", "/v1/export?format=csv", "", auth.ScopeRead},
 		{"GET", "/v1/models", "", auth.ScopeRead},
+		{"POST", "/v1/replay", `{}`, auth.ScopeAdmin},
 		{"GET", "/healthz", "", ""},
 		{"GET", "/readyz", "", ""},
 		{"GET", "/metrics", "", ""},

@@ -79,6 +79,39 @@ func (e *apiError) Error() string {
 // do sends body (JSON; nil for none) and returns the answer's bytes. A
 // non-2xx answer is an *apiError (its bytes are returned too).
 func (c *adminClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
+	resp, err := c.send(ctx, method, path, body, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return raw, statusError(resp.StatusCode, raw)
+	}
+	return raw, nil
+}
+
+// stream sends body (JSON; nil for none) asking for accept and returns the
+// answer's body to read as it comes; the caller closes it. A non-2xx
+// answer is an *apiError.
+func (c *adminClient) stream(ctx context.Context, method, path string, body any, accept string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, method, path, body, accept)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return nil, statusError(resp.StatusCode, raw)
+	}
+	return resp.Body, nil
+}
+
+// send sends the request with the token and returns the response.
+func (c *adminClient) send(ctx context.Context, method, path string, body any, accept string) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -94,6 +127,9 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any) ([]
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -101,19 +137,16 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w (is the gateway running? --server)", method, c.base+path, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	return resp, nil
+}
+
+// statusError is the *apiError of a non-2xx answer with body raw.
+func statusError(status int, raw []byte) *apiError {
+	ae := &apiError{Status: status}
+	if json.Unmarshal(raw, ae) != nil || ae.Message == "" {
+		ae.Message = strings.TrimSpace(string(raw))
 	}
-	if resp.StatusCode/100 != 2 {
-		ae := &apiError{Status: resp.StatusCode}
-		if json.Unmarshal(raw, ae) != nil || ae.Message == "" {
-			ae.Message = strings.TrimSpace(string(raw))
-		}
-		return raw, ae
-	}
-	return raw, nil
+	return ae
 }
 
 // decode unmarshals an answer, naming the route on failure.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,13 +15,12 @@ import (
 	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/analysis"
+	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
 	"github.com/rendezvous-gw/rendezvous/internal/model"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
-	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/rendezvous"
 	"github.com/rendezvous-gw/rendezvous/internal/replay"
-	"github.com/rendezvous-gw/rendezvous/internal/schema"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
 )
 
@@ -32,10 +32,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // replayOutcome is one candidate's replay: what it did and the report; the
 // JSON form is --json's output (a list, one per candidate).
-type replayOutcome struct {
-	Replay replay.Stats             `json:"replay"`
-	Report monitor.ChallengerReport `json:"report"`
-}
+type replayOutcome = monitor.ReplayOutcome
 
 type replayFlags struct {
 	ws          workspaceFlags
@@ -48,6 +45,11 @@ type replayFlags struct {
 	concurrency int
 	batch       int
 	asJSON      bool
+	// server, token and bundlePaths: ask a running gateway (--server).
+	server, token string
+	bundlePaths   stringList
+	// set are the flags given.
+	set map[string]bool
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
@@ -61,7 +63,10 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 			"type) are counted by reason and skipped. At the end the candidate is compared\n"+
 			"with production on the labelled requests, as for a live challenger: accuracies,\n"+
 			"McNemar's exact test, verdict, agreement, prediction drift, and per day.\n"+
-			"GET /v1/compare?challenger=NAME shows the same report afterwards.", stderr)
+			"GET /v1/compare?challenger=NAME shows the same report afterwards.\n\n"+
+			"With --server URL the running gateway replays over its own store (POST\n"+
+			"/v1/replay, an admin token: --token or $RENDEZVOUS_TOKEN): --candidate FILE\n"+
+			"uploads the bundle, --bundle-path PATH names one on the server.", stderr)
 	f := &replayFlags{ws: addWorkspaceFlags(fs)}
 	fs.Var(&f.candidates, "candidate", "model bundle to replay (repeatable)")
 	fs.StringVar(&f.remote, "remote", "", "replay through a remote model at this base URL instead (needs --name)")
@@ -72,22 +77,28 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 	fs.IntVar(&f.concurrency, "concurrency", runtime.GOMAXPROCS(0), "scoring goroutines")
 	fs.IntVar(&f.batch, "batch", replay.DefaultBatchSize, "results per store write")
 	fs.BoolVar(&f.asJSON, "json", false, "print the replay statistics and reports as JSON")
+	fs.StringVar(&f.server, "server", "", "ask the gateway at this base URL to replay over its own store (instead of --store)")
+	fs.StringVar(&f.token, "token", "", "--server's API token with the admin scope (default: $RENDEZVOUS_TOKEN)")
+	fs.Var(&f.bundlePaths, "bundle-path", "with --server: a bundle file on the server to replay (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := f.checkServerMode(fs); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	switch {
-	case len(f.candidates) == 0 && f.remote == "":
+	case len(f.candidates)+len(f.bundlePaths) == 0 && f.remote == "":
 		return nil, fmt.Errorf("%w: --candidate: required (a model bundle file, e.g. examples/titanic/models/dev-logreg.json), or --remote URL", errUsage)
-	case len(f.candidates) > 0 && f.remote != "":
+	case len(f.candidates)+len(f.bundlePaths) > 0 && f.remote != "":
 		return nil, fmt.Errorf("%w: --remote: give either --candidate bundles or one --remote model", errUsage)
 	case f.remote != "" && f.name == "":
 		return nil, fmt.Errorf("%w: --name: required with --remote (the name the results are stored and compared under)", errUsage)
 	case f.protocol != "oip-v2" && f.protocol != "mlflow":
 		return nil, fmt.Errorf("%w: --protocol: want oip-v2 or mlflow, got %q", errUsage, f.protocol)
-	case f.name != "" && len(f.candidates) > 1:
+	case f.name != "" && len(f.candidates)+len(f.bundlePaths) > 1:
 		return nil, fmt.Errorf("%w: --name: only with one --candidate", errUsage)
 	case !(f.sample > 0 && f.sample <= 1):
 		return nil, fmt.Errorf("%w: --sample: must be in (0, 1], got %g", errUsage, f.sample)
@@ -99,10 +110,38 @@ func parseReplayFlags(args []string, stderr io.Writer) (*replayFlags, error) {
 	return f, nil
 }
 
+// checkServerMode refuses the flags --server and the store mode do not
+// share.
+func (f *replayFlags) checkServerMode(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	f.set = set
+	switch {
+	case f.server != "" && set["store"]:
+		return fmt.Errorf("%w: --server: give either --store (replay here, reading the store) or --server (ask a running gateway), not both", errUsage)
+	case f.server == "" && len(f.bundlePaths) > 0:
+		return fmt.Errorf("%w: --bundle-path: only with --server (here, give the file with --candidate)", errUsage)
+	case f.server == "" && set["token"]:
+		return fmt.Errorf("%w: --token: only with --server", errUsage)
+	case f.server != "" && set["batch"]:
+		return fmt.Errorf("%w: --batch: not with --server (the gateway writes in its own batches)", errUsage)
+	case f.server != "" && set["config"]:
+		return fmt.Errorf("%w: --config: not with --server (the gateway uses its own configuration)", errUsage)
+	}
+	return nil
+}
+
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := parseReplayFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if f.server != "" {
+		outs, err := replayOnServer(ctx, f, stderr)
+		if err != nil {
+			return err
+		}
+		return writeReplayOutcomes(stdout, outs, f.asJSON)
 	}
 	var cands []replayCandidate
 	for _, path := range f.candidates {
@@ -137,7 +176,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		outs = append(outs, out)
 	}
-	if f.asJSON {
+	return writeReplayOutcomes(stdout, outs, f.asJSON)
+}
+
+// writeReplayOutcomes prints the outcomes as JSON (a list) or as text.
+func writeReplayOutcomes(stdout io.Writer, outs []replayOutcome, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(outs)
@@ -170,88 +214,65 @@ func remoteCandidate(ws *workspace, f *replayFlags) (replayCandidate, error) {
 	if err != nil {
 		return replayCandidate{}, fmt.Errorf("%w: --remote: %v", errUsage, err)
 	}
-	var inputs []model.InputField
-	for _, fd := range ws.cfg.Schema.Fields {
-		inputs = append(inputs, model.InputField{Name: fd.Name, Type: schema.Type(fd.Type)})
-	}
-	return replayCandidate{name: f.name, m: m, inputs: inputs}, nil
+	return replayCandidate{name: f.name, m: m, inputs: schemaInputs(ws.cfg)}, nil
 }
 
-// replayOne replays one bundle under name and reports on it.
-func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.ReplayStore, win monitor.Window, c replayCandidate, stderr io.Writer) (replayOutcome, error) {
-	name := c.name
-	members := ws.members
-	for _, m := range members {
-		if m.Name == name && m.Role == model.RoleProduction {
-			return replayOutcome{}, fmt.Errorf("%w: %q is the production model's name; give --name", errUsage, name)
-		}
+// replayOne replays one candidate under its name and reports on it.
+func replayOne(ctx context.Context, f *replayFlags, ws *workspace, sink store.ReplayStore, win monitor.Window, c replayCandidate, stderr io.Writer) (monitor.ReplayOutcome, error) {
+	bar := newReplayProgress(stderr, c.name)
+	defer bar.done()
+	p := replay.Params{Source: ws.store, Sink: sink, Concurrency: f.concurrency, BatchSize: f.batch, Sample: f.sample}
+	out, err := replayAndReport(ctx, ws.cfg, ws.store, ws.members, c, p, win, bar.update)
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		return out, fmt.Errorf("%w: --%s: %s", errUsage, fe.Field, fe.Msg)
+	}
+	return out, err
+}
+
+// replayAndReport replays c over win into sink (p gives the source and
+// the tuning) and reports on it against production, with members the
+// models of the comparison: the CLI's store mode and POST /v1/replay.
+// The candidate's name must not be production's (a *gateway.FieldError
+// naming "name").
+func replayAndReport(ctx context.Context, cfg *config.Config, st store.Store, members []rendezvous.Member, c replayCandidate, p replay.Params, win monitor.Window, progress func(monitor.ReplayProgress)) (monitor.ReplayOutcome, error) {
+	if err := checkReplayName(members, c.name); err != nil {
+		return monitor.ReplayOutcome{}, err
 	}
 	// The candidate joins the monitor's models (its bundle gives the
 	// reference of its prediction drift) unless configured already.
-	members = append(members[:len(members):len(members)], rendezvous.Member{Name: name, Role: model.RoleChallenger, Model: c.m})
-	mon, err := buildMonitor(ws.cfg, ws.store, members)
+	members = append(members[:len(members):len(members)], rendezvous.Member{Name: c.name, Role: model.RoleChallenger, Model: c.m})
+	mon, err := buildMonitor(cfg, st, members)
 	if err != nil {
-		return replayOutcome{}, err
+		return monitor.ReplayOutcome{}, err
 	}
-	first, last := firstAndLast(ctx, ws.store, win)
-	bar := newReplayProgress(stderr, name, first, last)
-	st, err := replay.Run(ctx, replay.Params{
-		Source: ws.store, Sink: sink, Candidate: c.m, Name: name, Inputs: c.inputs,
-		Since: win.Since, Until: win.Until, Sample: f.sample, Concurrency: f.concurrency, BatchSize: f.batch,
-		Progress: bar.update,
-	})
-	bar.done()
-	if err != nil {
-		return replayOutcome{Replay: st}, fmt.Errorf("replay %s: %w", name, err)
-	}
-	rep, err := mon.Report(ctx, monitor.ReportParams{Challenger: name, Window: win, Source: monitor.SourceReplay, ReplayVersion: c.m.Info().Version})
-	if err != nil && st.Scored == 0 {
-		// Nothing scored: the report has nothing to say, the statistics do.
-		rep = monitor.ChallengerReport{Source: monitor.SourceReplay, Days: []monitor.ReportSegment{}}
-	} else if err != nil {
-		return replayOutcome{Replay: st}, fmt.Errorf("report on %s: %w", name, err)
-	}
-	return replayOutcome{Replay: st, Report: rep}, nil
+	p.Candidate, p.Name, p.Inputs = c.m, c.name, c.inputs
+	return mon.ReplayAndReport(ctx, p, win, progress)
 }
 
-// firstAndLast returns the received times of the first and last record in
-// win (zero when it is empty), for the progress bar's ETA.
-func firstAndLast(ctx context.Context, r store.RecordScanner, win monitor.Window) (first, last time.Time) {
-	p := store.ScanParams{Since: win.Since, Until: win.Until, Limit: 1}
-	_ = r.ScanRecords(ctx, p, func(rec *record.Record) error { first = rec.ReceivedAt; return nil })
-	p.Descending = true
-	_ = r.ScanRecords(ctx, p, func(rec *record.Record) error { last = rec.ReceivedAt; return nil })
-	return first, last
-}
-
-// replayProgress draws the replay's progress on a terminal: records read,
-// rate, and the ETA from how far through the window's time span the scan
-// is (records are read in time order).
+// replayProgress draws the replay's progress on a terminal: the share of
+// the window's time span read, records read, rate and ETA.
 type replayProgress struct {
 	*progress
-	first, last time.Time
 }
 
-func newReplayProgress(w io.Writer, name string, first, last time.Time) *replayProgress {
-	return &replayProgress{progress: newProgress(w, "replay "+name), first: first, last: last}
+func newReplayProgress(w io.Writer, name string) *replayProgress {
+	return &replayProgress{progress: newProgress(w, "replay "+name)}
 }
 
-func (p *replayProgress) update(s replay.Stats) {
+func (p *replayProgress) update(s monitor.ReplayProgress) {
 	if !p.tty || time.Since(p.progress.last) < 100*time.Millisecond {
 		return
 	}
 	p.progress.last = time.Now()
-	frac := 0.0
-	if span := p.last.Sub(p.first); span > 0 && !s.Position.IsZero() {
-		frac = min(max(float64(s.Position.Sub(p.first))/float64(span), 0), 1)
-	}
+	frac := s.Fraction
 	const width = 30
 	bar := []byte(strings.Repeat("#", int(frac*width)) + strings.Repeat(" ", width-int(frac*width)))
 	eta := "-"
 	if frac > 0 {
 		eta = (time.Duration(float64(s.Elapsed) * (1 - frac) / frac)).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r%s [%s] %3.0f%% %d records  %.0f/s  ETA %s ", p.label, bar, 100*frac, s.Read, s.Rate(), eta)
+	fmt.Fprintf(p.w, "\r%s [%s] %3.0f%% %d records  %.0f/s  ETA %s ", p.label, bar, 100*frac, s.Read, s.Rate, eta)
 }
 
 func writeReplayText(w io.Writer, o replayOutcome) error {
@@ -304,4 +325,15 @@ func numberText(n analysis.Number) string {
 		return "-"
 	}
 	return num(&v, 4)
+}
+
+// checkReplayName refuses production's name for a candidate's results (a
+// *gateway.FieldError naming "name").
+func checkReplayName(members []rendezvous.Member, name string) error {
+	for _, m := range members {
+		if m.Name == name && m.Role == model.RoleProduction {
+			return &gateway.FieldError{Field: "name", Msg: fmt.Sprintf("%q is the production model's name; give another name", name)}
+		}
+	}
+	return nil
 }

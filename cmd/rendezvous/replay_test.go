@@ -64,6 +64,11 @@ func TestReplay_BadFlagsAreOneLineUsageErrors(t *testing.T) {
 		{"replay", "--candidate", bundle, "--candidate", bundle, "--name", "x"},
 		{"replay", "--candidate", bundle, "--since", "last tuesday"},
 		{"replay", "--candidate", bundle, "extra"},
+		{"replay", "--candidate", bundle, "--store", "sqlite:///tmp/x.db", "--server", "http://127.0.0.1:1"},
+		{"replay", "--bundle-path", "models/x.json"},
+		{"replay", "--candidate", bundle, "--token", "t"},
+		{"replay", "--candidate", bundle, "--server", "http://127.0.0.1:1", "--batch", "5"},
+		{"replay", "--candidate", bundle, "--server", "ftp://x"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {

@@ -228,6 +228,9 @@ func newServer(ctx context.Context, opts serveOptions) (_ *server, err error) {
 			return mon.PromotionGate(ctx, challenger, rule)
 		}
 	}
+	if s.store != nil {
+		ap.Replay = serverReplay(s.cfg, s.store, s.gateway, s.log)
+	}
 	h, err := api.New(ap)
 	if err != nil {
 		return nil, err

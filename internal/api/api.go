@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,9 @@ type Params struct {
 	Gate GateFunc
 	// Reload re-reads the configuration (nil: POST /v1/reload is 501).
 	Reload ReloadFunc
+	// Replay runs a replay on the server's store (nil: POST /v1/replay is
+	// 503, the server keeps no replay results).
+	Replay ReplayFunc
 	// Extra mounts more routes (feedback, analysis, OIP v2 …) with the
 	// same request ids, metrics, panic recovery and JSON 404/405.
 	Extra []Route
@@ -85,6 +89,9 @@ type Handler struct {
 	retryAfter string
 	gate       GateFunc
 	reloadFn   ReloadFunc
+	replayFn   ReplayFunc
+	// replaying is set while a replay runs (one at a time).
+	replaying atomic.Bool
 	// crossOrigin refuses cross-origin browser requests on the
 	// state-changing routes (origins in server.cors_origins excepted).
 	crossOrigin *http.CrossOriginProtection
@@ -105,6 +112,7 @@ func New(p Params) (*Handler, error) {
 		retryAfter: "1",
 		gate:       p.Gate,
 		reloadFn:   p.Reload,
+		replayFn:   p.Replay,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -52,6 +52,7 @@ func (h *Handler) registerLifecycle() {
 	h.handle("POST /v1/models/{name}/promote", h.admin(h.promoteModel))
 	h.handle("POST /v1/rollback", h.admin(h.rollback))
 	h.handle("POST /v1/reload", h.admin(h.reload))
+	h.handle("POST /v1/replay", h.admin(h.replayRun))
 	h.handle("GET /v1/deployments", h.listDeployments)
 }
 

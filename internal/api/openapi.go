@@ -24,6 +24,8 @@ func OpenAPI(cfg *config.Config, extra ...Route) ([]byte, error) {
 	paths := corePaths(cfg)
 	lifecycleComponents(comps)
 	lifecyclePaths(paths)
+	replayComponents(comps)
+	replayPaths(paths)
 	compatPaths(cfg, paths, comps, classes, words)
 	if err := mountExtra(paths, comps, extra); err != nil {
 		return nil, err

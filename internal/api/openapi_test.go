@@ -35,7 +35,7 @@ func TestOpenAPI_DocumentIsStructurallyValidAndMatchesTheConfig(t *testing.T) {
 	// have responses, and operationIds are unique.
 	paths := doc["paths"].(map[string]any)
 	want := []string{"/v1/predict", "/v1/requests/{id}", "/v1/models", "/healthz", "/readyz", "/openapi.json", "/metrics",
-		"/v1/models/{name}", "/v1/models/{name}/promote", "/v1/rollback", "/v1/reload", "/v1/deployments"}
+		"/v1/models/{name}", "/v1/models/{name}/promote", "/v1/rollback", "/v1/reload", "/v1/deployments", "/v1/replay"}
 	for _, rt := range f.cfg.Routes {
 		want = append(want, rt.Path)
 	}

@@ -453,6 +453,7 @@ func TestRouteScope_Table(t *testing.T) {
 		{"POST", "/v1/models/{name}/promote", ScopeAdmin, false},
 		{"POST", "/v1/models/{name}/rollback", ScopeAdmin, false},
 		{"POST", "/v1/reload", ScopeAdmin, false},
+		{"POST", "/v1/replay", ScopeAdmin, false},
 		{"DELETE", "/v2/models/x", ScopeAdmin, false},
 		{"POST", "/ui/x", ScopeAdmin, false},
 		{"PUT", "/anything", ScopeAdmin, false},

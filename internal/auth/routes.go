@@ -18,7 +18,7 @@ import (
 //	read      GET /v1/… (requests, models, metrics, compare, drift, export),
 //	          the dashboard GET / and /ui/…
 //	admin     any other method under /v1/ (models POST/DELETE/PATCH, promote,
-//	          rollback, reload)
+//	          rollback, reload, replay)
 //	open      /healthz, /readyz, /metrics, /openapi.json, /v2/health/…,
 //	          /login, /logout
 //
