@@ -19,29 +19,35 @@ import (
 // errBadPayload reports a spooled batch that does not decode.
 var errBadPayload = errors.New("record: bad spooled batch")
 
-// encodeBatch appends recs as a spool payload to dst. A record that cannot
-// be encoded (e.g. a NaN feature) is left out and returned in refused with
-// its error, so the rest can still be spooled.
+// encodeBatch encodes recs as a spool payload in dst's spare room (after
+// len(dst)) and returns the payload alone, a subslice of the grown dst
+// (dst's own bytes are not part of it). A record that cannot be encoded
+// (e.g. a NaN feature) is left out and returned in refused with its error,
+// so the rest can still be spooled.
 func encodeBatch(dst []byte, recs []Record) (payload []byte, kept int, refused []refusedRecord) {
-	docs := make([][]byte, 0, len(recs))
-	ok := make([]int, 0, len(recs))
+	// The count comes first but is known only at the end (a record that
+	// cannot be encoded is left out): room for the longest uvarint is kept
+	// in front and the count is written right-aligned into it, so each
+	// document is copied once, into dst, and none is held beside it.
+	start := len(dst)
+	dst = append(dst, make([]byte, binary.MaxVarintLen64)...)
 	for i := range recs {
 		doc, err := json.Marshal(&recs[i])
 		if err != nil {
 			refused = append(refused, refusedRecord{rec: recs[i], err: fmt.Errorf("encode record %q for the spool: %w", recs[i].ID, err)})
 			continue
 		}
-		docs = append(docs, doc)
-		ok = append(ok, i)
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(ok)))
-	for j, i := range ok {
 		dst = binary.AppendUvarint(dst, uint64(len(recs[i].ID)))
 		dst = append(dst, recs[i].ID...)
-		dst = binary.AppendUvarint(dst, uint64(len(docs[j])))
-		dst = append(dst, docs[j]...)
+		dst = binary.AppendUvarint(dst, uint64(len(doc)))
+		dst = append(dst, doc...)
+		kept++
 	}
-	return dst, len(ok), refused
+	var count [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(count[:], uint64(kept))
+	at := start + binary.MaxVarintLen64 - n
+	copy(dst[at:], count[:n])
+	return dst[at:], kept, refused
 }
 
 type refusedRecord struct {
