@@ -48,8 +48,9 @@ func replayPaths(paths obj) {
 		"requestBody": jsonBody(ref("ReplayRequest")),
 		"responses": obj{
 			"200": obj{"description": "The replay's statistics and report.", "content": obj{
-				"application/json":     obj{"schema": ref("ReplayOutcome")},
-				"application/x-ndjson": obj{"schema": obj{"type": "object", "description": "One line each: {\"progress\": ReplayProgress}, then {\"result\": ReplayOutcome} or {\"error\": …, \"field\": …}."}},
+				"application/json": obj{"schema": ref("ReplayOutcome")},
+				"application/x-ndjson": obj{"schema": obj{"type": "object", "description": "One line each: {\"progress\": ReplayProgress}, then {\"result\": ReplayOutcome} or {\"error\": …, \"field\": …}.",
+					"properties": obj{"progress": ref("ReplayProgress"), "result": ref("ReplayOutcome"), "error": obj{"type": "string"}, "field": obj{"type": "string"}}}},
 			}},
 			"400": jsonResp("A field is invalid (the candidate cannot be loaded, a bad window or sample, production's name): the error names it.", ref("FieldProblem")),
 			"403": errResp("Not a loopback client (until access control gives an admin scope)."),
