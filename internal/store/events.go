@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -47,4 +48,29 @@ type EventLog interface {
 	// ListEvents returns the events in append order (oldest first); limit
 	// > 0 keeps only the newest limit of them.
 	ListEvents(ctx context.Context, limit int) ([]DeploymentEvent, error)
+}
+
+// EncodeEvent is ev as every backend's AppendEvent keeps it: Seq cleared
+// (the store assigns it), Time in UTC to the microsecond, and the whole
+// event as JSON text (so strings, U+0000 included, and the gate's figures
+// round-trip exactly).
+func EncodeEvent(ev DeploymentEvent) (DeploymentEvent, []byte, error) {
+	ev.Seq = 0
+	ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
+	doc, err := json.Marshal(ev)
+	if err != nil {
+		return ev, nil, fmt.Errorf("encode deployment event: %w", err)
+	}
+	return ev, doc, nil
+}
+
+// DecodeEvent is a stored event back from its JSON text, with the seq and
+// the time the store kept beside it.
+func DecodeEvent(seq int64, at time.Time, doc []byte) (DeploymentEvent, error) {
+	var ev DeploymentEvent
+	if err := json.Unmarshal(doc, &ev); err != nil {
+		return ev, fmt.Errorf("decode deployment event %d: %w", seq, err)
+	}
+	ev.Seq, ev.Time = seq, at.UTC()
+	return ev, nil
 }

@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -38,11 +37,9 @@ func (s *Store) AppendEvent(ctx context.Context, ev store.DeploymentEvent) (stor
 	if err := ctx.Err(); err != nil {
 		return ev, fmt.Errorf("append deployment event: %w", err)
 	}
-	ev.Seq = 0
-	ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
-	doc, err := json.Marshal(ev)
+	ev, doc, err := store.EncodeEvent(ev)
 	if err != nil {
-		return ev, fmt.Errorf("append deployment event: encode: %w", err)
+		return ev, fmt.Errorf("append deployment event: %w", err)
 	}
 	for range maxSeqRaces {
 		last, err := s.lastEventSeq(ctx)
@@ -99,11 +96,10 @@ func (s *Store) ListEvents(ctx context.Context, limit int) ([]store.DeploymentEv
 		if err := cur.Decode(&d); err != nil {
 			return nil, fmt.Errorf("list deployment events: %w", err)
 		}
-		var ev store.DeploymentEvent
-		if err := json.Unmarshal([]byte(d.Doc), &ev); err != nil {
-			return nil, fmt.Errorf("list deployment events: decode event %d: %w", d.Seq, err)
+		ev, err := store.DecodeEvent(d.Seq, time.UnixMicro(d.AtUS), []byte(d.Doc))
+		if err != nil {
+			return nil, fmt.Errorf("list deployment events: %w", err)
 		}
-		ev.Seq, ev.Time = d.Seq, time.UnixMicro(d.AtUS).UTC()
 		out = append(out, ev)
 	}
 	if err := cur.Err(); err != nil {

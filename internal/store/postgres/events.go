@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -18,11 +17,9 @@ func (s *Store) AppendEvent(ctx context.Context, ev store.DeploymentEvent) (stor
 	if err := ctx.Err(); err != nil {
 		return ev, fmt.Errorf("append deployment event: %w", err)
 	}
-	ev.Seq = 0
-	ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
-	doc, err := json.Marshal(ev)
+	ev, doc, err := store.EncodeEvent(ev)
 	if err != nil {
-		return ev, fmt.Errorf("append deployment event: encode: %w", err)
+		return ev, fmt.Errorf("append deployment event: %w", err)
 	}
 	err = s.pool.QueryRow(ctx, `INSERT INTO deployment_events (at, kind, doc) VALUES ($1, $2, $3::json) RETURNING seq`,
 		ev.Time, pgText(ev.Kind), string(doc)).Scan(&ev.Seq)
@@ -57,11 +54,10 @@ func (s *Store) ListEvents(ctx context.Context, limit int) ([]store.DeploymentEv
 		if err := rows.Scan(&seq, &at, &doc); err != nil {
 			return nil, fmt.Errorf("list deployment events: %w", ctxErr(ctx, err))
 		}
-		var ev store.DeploymentEvent
-		if err := json.Unmarshal([]byte(doc), &ev); err != nil {
-			return nil, fmt.Errorf("list deployment events: decode event %d: %w", seq, err)
+		ev, err := store.DecodeEvent(seq, at, []byte(doc))
+		if err != nil {
+			return nil, fmt.Errorf("list deployment events: %w", err)
 		}
-		ev.Seq, ev.Time = seq, at.UTC()
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {

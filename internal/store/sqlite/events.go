@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -20,11 +19,9 @@ func (s *Store) AppendEvent(ctx context.Context, ev store.DeploymentEvent) (stor
 	if err := ctx.Err(); err != nil {
 		return ev, fmt.Errorf("append deployment event: %w", err)
 	}
-	ev.Seq = 0
-	ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
-	doc, err := json.Marshal(ev)
+	ev, doc, err := store.EncodeEvent(ev)
 	if err != nil {
-		return ev, fmt.Errorf("append deployment event: encode: %w", err)
+		return ev, fmt.Errorf("append deployment event: %w", err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO deployment_events (at, kind, doc) VALUES (?, ?, ?) RETURNING seq`,
@@ -59,11 +56,10 @@ func (s *Store) ListEvents(ctx context.Context, limit int) ([]store.DeploymentEv
 		if err := rows.Scan(&seq, &at, &doc); err != nil {
 			return nil, fmt.Errorf("list deployment events: %w", err)
 		}
-		var ev store.DeploymentEvent
-		if err := json.Unmarshal([]byte(doc), &ev); err != nil {
-			return nil, fmt.Errorf("list deployment events: decode event %d: %w", seq, err)
+		ev, err := store.DecodeEvent(seq, time.UnixMicro(at), []byte(doc))
+		if err != nil {
+			return nil, fmt.Errorf("list deployment events: %w", err)
 		}
-		ev.Seq, ev.Time = seq, time.UnixMicro(at).UTC()
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
