@@ -308,21 +308,7 @@ func TestServe_NoneStoreTurnsRecordingOff(t *testing.T) {
 // operations with responses, every $ref resolves, and every documented
 // operation is routed (no 404/405 from the mux).
 func TestServe_OpenAPIDocumentsEveryMountedRoute(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	s, err := newServer(ctx, serveOptions{Addr: "127.0.0.1:0", StoreURL: "sqlite://" + filepath.Join(t.TempDir(), "o.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + s.Addr()
+	base := runTestServer(t, serveOptions{Addr: "127.0.0.1:0", StoreURL: "sqlite://" + filepath.Join(t.TempDir(), "o.db")}).base
 	resp, err := http.Get(base + "/openapi.json")
 	if err != nil {
 		t.Fatal(err)
