@@ -68,17 +68,7 @@ func testKill9(t *testing.T, mode string) {
 	g2.stop()
 	stored := storedIDs(t, sqliteURL(dir))
 
-	var missing []answer
-	dup := 0
-	for _, a := range ok {
-		switch stored[a.id] {
-		case 0:
-			missing = append(missing, a)
-		case 1:
-		default:
-			dup++
-		}
-	}
+	missing, dup := tally(ok, stored)
 	// The rate just before the kill: answers in its last second.
 	last := 0
 	for _, a := range ok {

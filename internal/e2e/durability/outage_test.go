@@ -131,18 +131,11 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	g.stop()
 	stored := storedIDs(t, pgURL)
-	missing, dup := 0, 0
+	lost, dup := tally(ok, stored)
+	missing := len(lost)
 	var example string
-	for _, a := range ok {
-		switch stored[a.id] {
-		case 0:
-			if missing++; missing == 1 {
-				example = a.id
-			}
-		case 1:
-		default:
-			dup++
-		}
+	if missing > 0 {
+		example = lost[0].id
 	}
 	duringOutage := 0
 	for _, a := range ok {

@@ -291,6 +291,21 @@ func storedIDs(t *testing.T, url string) map[string]int {
 	return got
 }
 
+// tally compares the answered-200 requests with the ids stored: those not
+// stored (in ok's order) and how many are stored more than once.
+func tally(ok []answer, stored map[string]int) (missing []answer, dup int) {
+	for _, a := range ok {
+		switch stored[a.id] {
+		case 0:
+			missing = append(missing, a)
+		case 1:
+		default:
+			dup++
+		}
+	}
+	return missing, dup
+}
+
 // sqliteURL is the URL of the example's SQLite file in dir.
 func sqliteURL(dir string) string { return "sqlite://" + filepath.Join(dir, "rendezvous.db") }
 

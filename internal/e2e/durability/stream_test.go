@@ -41,42 +41,9 @@ func TestKill9SyncStreamMode(t *testing.T) {
 	drain := g2.waitDrained(time.Minute)
 	g2.stop()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st, err := storeall.Open(ctx, sqliteURL(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumed := make(chan error, 1)
-	go func() { consumed <- natsrecord.Consume(ctx, js, st, natsrecord.ConsumerOptions{}) }()
-	caughtUp := waitStreamEmpty(t, js, time.Minute)
-	cancel()
-	if err := <-consumed; err != nil {
-		t.Fatal(err)
-	}
-	stored := storedIDs(t, sqliteURL(dir))
+	stored, caughtUp := consumeAll(t, srv.URL, sqliteURL(dir))
 
-	var missing []answer
-	dup := 0
-	for _, a := range ok {
-		switch stored[a.id] {
-		case 0:
-			missing = append(missing, a)
-		case 1:
-		default:
-			dup++
-		}
-	}
+	missing, dup := tally(ok, stored)
 	t.Logf("stream mode, durability=sync: %d answered 200 in %s, %d other statuses, %d transport errors; restarted gateway drained its spool in %s; recorder caught up in %s; %d records stored, %d answered-200 ids missing, %d stored twice",
 		len(ok), before, non200, errs, drain.Round(time.Millisecond), caughtUp.Round(time.Millisecond), len(stored), len(missing), dup)
 	if len(ok) == 0 {
@@ -193,18 +160,8 @@ func consumeAll(t *testing.T, url, storeURL string) (map[string]int, time.Durati
 // checkStored fails the test for an answered-200 id not stored exactly once.
 func checkStored(t *testing.T, ok []answer, stored map[string]int) {
 	t.Helper()
-	var missing, dup int
-	for _, a := range ok {
-		switch stored[a.id] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			dup++
-		}
-	}
-	if missing > 0 || dup > 0 {
-		t.Errorf("of %d requests answered 200: %d not stored, %d stored more than once", len(ok), missing, dup)
+	if missing, dup := tally(ok, stored); len(missing) > 0 || dup > 0 {
+		t.Errorf("of %d requests answered 200: %d not stored, %d stored more than once", len(ok), len(missing), dup)
 	}
 }
 
