@@ -74,7 +74,6 @@ type admission struct {
 	wait     time.Duration
 	lastShed atomic.Int64 // unix nanoseconds of the last shed request
 	shed     func(reason string)
-	inFlight atomic.Int64 // mirrors held, for lock-free reads
 
 	mu      sync.Mutex
 	held    int64 // predictions admitted and not released
@@ -140,11 +139,10 @@ func (a *admission) fits(n, own int64) bool {
 	return a.held+n <= a.limit || a.held == own
 }
 
-// tryAcquire admits n at once when nobody is queued and they fit.
-func (a *admission) tryAcquire(n int64) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.waiters.Len() > 0 || !a.fits(n, 0) {
+// admitNow admits n for a request holding own when nobody is queued and
+// they fit. Called with mu held.
+func (a *admission) admitNow(n, own int64) bool {
+	if a.waiters.Len() > 0 || !a.fits(n, own) {
 		return false
 	}
 	a.hold(n)
@@ -154,7 +152,6 @@ func (a *admission) tryAcquire(n int64) bool {
 // hold counts n more predictions in flight. Called with mu held.
 func (a *admission) hold(n int64) {
 	a.held += n
-	a.inFlight.Store(a.held)
 	if a.adapt != nil {
 		a.adapt.peak = max(a.adapt.peak, a.held)
 	}
@@ -164,8 +161,7 @@ func (a *admission) hold(n int64) {
 // own is what the request already holds.
 func (a *admission) acquire(ctx context.Context, n, own int64) error {
 	a.mu.Lock()
-	if a.waiters.Len() == 0 && a.fits(n, own) {
-		a.hold(n)
+	if a.admitNow(n, own) {
 		a.mu.Unlock()
 		return nil
 	}
@@ -208,7 +204,6 @@ func (a *admission) release(n int64, took time.Duration, learn bool) {
 		a.learn(took, time.Now())
 	}
 	a.admitWaiters()
-	a.inFlight.Store(a.held)
 }
 
 // admitWaiters admits queued requests in order while they fit. Called with
@@ -223,7 +218,6 @@ func (a *admission) admitWaiters() {
 		a.waiters.Remove(e)
 		close(w.ready)
 	}
-	a.inFlight.Store(a.held)
 }
 
 // learn adds one service time to the window and, when the window is over,
@@ -314,9 +308,6 @@ func (g *Gateway) reserve(ctx context.Context, n, own int64) error {
 	if waiting := g.handing.Load(); waiting >= a.max {
 		a.refuse(ShedRecorder)
 		return &OverloadError{Reason: ShedRecorder, InFlight: waiting, Limit: a.max}
-	}
-	if own == 0 && a.tryAcquire(n) {
-		return nil
 	}
 	if err := a.acquire(ctx, n, own); err != nil {
 		reason := ShedQueueWait

@@ -11,6 +11,13 @@ import (
 
 func discardShed(string) {}
 
+// tryAcquire admits n at once when nobody is queued and they fit.
+func (a *admission) tryAcquire(n int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.admitNow(n, 0)
+}
+
 // TestAdmission_QueuesInArrivalOrderAndBigBatchesAreNotOvertaken: with a
 // limit of 4 and 3 held, a batch of 4 queues first and a single behind it
 // waits too, although it would fit: arrival order is kept, so a large
