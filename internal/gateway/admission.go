@@ -25,9 +25,10 @@ const (
 	ShedQueueWait = "queue_wait" // no room within the queue wait
 	ShedTooLarge  = "too_large"  // a batch larger than the whole limit
 	ShedGone      = "client_gone"
-	// ShedRecorder: as many records as the limit are waiting for the
-	// recorder (a full queue spilling to the spool), so answering more
-	// would only add records that wait in memory.
+	// ShedRecorder: the recorder is behind — its queue holds several
+	// batches (record.Recorder.Behind) for the whole queue wait, or as many
+	// records as the limit wait for a full queue's spill to the spool — so
+	// answering more would only add records it cannot write.
 	ShedRecorder = "recorder_behind"
 )
 
@@ -55,7 +56,7 @@ func (e *OverloadError) Error() string {
 	case ShedGone:
 		return "overloaded: the client went away while waiting for admission"
 	case ShedRecorder:
-		return fmt.Sprintf("overloaded: %d records are waiting for the recorder (its queue is full and spilling to disk); retry later", e.InFlight)
+		return "overloaded: the recorder is behind (records come faster than the store takes them); retry later"
 	}
 	if e.Ceiling > e.Limit {
 		return fmt.Sprintf("overloaded: %d of %d predictions in flight (adaptive limit, server.max_in_flight %d); retry later", e.InFlight, e.Limit, e.Ceiling)
@@ -80,6 +81,28 @@ type admission struct {
 	limit   int64 // the current limit: max, or less when adaptive
 	waiters list.List
 	adapt   *adaptive // nil: the limit is fixed at max
+	// behind, when set, reports that the recorder has fallen behind:
+	// nothing is admitted meanwhile (see recorderGate).
+	behind func() bool
+}
+
+// recorderGate is the recorder as admission watches it
+// (*record.Recorder): while it is behind, requests wait in the queue
+// instead of being admitted, and each batch it writes lets the queue look
+// again. Waiting requests are parked goroutines, so the processor goes to
+// the recorder (and to requests already admitted): on a saturated server
+// with thousands of connections the recorder would otherwise get one turn
+// in thousands, fall further behind and end up spilling to disk.
+type recorderGate interface {
+	Behind() bool
+	NotifyProgress(f func())
+}
+
+// kick admits queued requests that fit now (the recorder made progress).
+func (a *admission) kick() {
+	a.mu.Lock()
+	a.admitWaiters()
+	a.mu.Unlock()
 }
 
 // refuse counts a shed request.
@@ -136,7 +159,7 @@ func newAdmission(limit int, wait, target time.Duration, shed func(string)) *adm
 // fits reports whether n more predictions may be admitted now for a
 // request already holding own of them. Called with mu held.
 func (a *admission) fits(n, own int64) bool {
-	return a.held+n <= a.limit || a.held == own
+	return (a.held+n <= a.limit || a.held == own) && (a.behind == nil || !a.behind())
 }
 
 // admitNow admits n for a request holding own when nobody is queued and
@@ -311,8 +334,12 @@ func (g *Gateway) reserve(ctx context.Context, n, own int64) error {
 	}
 	if err := a.acquire(ctx, n, own); err != nil {
 		reason := ShedQueueWait
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			reason = ShedGone
+		case a.behind != nil && a.behind():
+			a.refuse(ShedRecorder)
+			return &OverloadError{Reason: ShedRecorder, Limit: a.max}
 		}
 		a.refuse(reason)
 		inFlight, limit := g.AdmissionState()

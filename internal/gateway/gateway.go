@@ -191,6 +191,10 @@ func New(p Params) (*Gateway, error) {
 	}
 	g.metrics = m
 	g.admit = newAdmission(p.MaxInFlight, p.MaxQueueWait, p.AdmissionTarget, func(reason string) { m.shed.WithLabelValues(reason).Inc() })
+	if rg, ok := p.Recorder.(recorderGate); ok && g.admit != nil {
+		g.admit.behind = rg.Behind
+		rg.NotifyProgress(g.admit.kick)
+	}
 	return g, nil
 }
 

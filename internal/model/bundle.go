@@ -259,6 +259,11 @@ func (b *Bundle) Predict(_ context.Context, in schema.Input) (Prediction, error)
 	return pr, nil
 }
 
+// Inline implements Inliner: a bundle is in-process and CPU-bound (a
+// pipeline and a scorer with no I/O), so the rendezvous calls it on the
+// request's own goroutine.
+func (b *Bundle) Inline() bool { return true }
+
 // Score returns the positive-class probability for already transformed
 // feature values (pipeline output order).
 func (b *Bundle) Score(values []float64) float64 { return b.scorer.Prob(values) }

@@ -73,6 +73,18 @@ type Model interface {
 	Predict(ctx context.Context, in schema.Input) (Prediction, error)
 }
 
+// Inliner is implemented by a model that is safe to call on the caller's
+// goroutine: in-process, CPU-bound, bounded to microseconds, never blocking
+// on I/O or locks another request may hold. The rendezvous calls a model
+// whose Inline returns true directly, in policy order, instead of on a
+// goroutine of its own: under load a spawned goroutine waits behind every
+// other runnable one for a CPU (and can miss its deadline doing so), while
+// the call itself takes less than spawning it. An inline model runs to
+// completion; the context it is given carries values, not a deadline.
+type Inliner interface {
+	Inline() bool
+}
+
 // Sentinel errors.
 var (
 	// ErrInvalidBundle is wrapped by every bundle loading error.

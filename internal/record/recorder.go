@@ -130,8 +130,14 @@ type RecorderOptions struct {
 	// The Recorder owns the spool from then on and closes it in Close.
 	Spool *spool.Spool
 	// SpoolAfter bounds a batch's first store write when there is a spool:
-	// a write that fails or has not succeeded within it is cancelled and
-	// the batch spooled (default 500ms, at most WriteTimeout).
+	// a write that fails, or makes no progress for SpoolAfter, is
+	// cancelled and the batch spooled (default 500ms, at most
+	// WriteTimeout). Progress is a call of the write context's Done or Err
+	// method, which database/sql and the SQLite driver make at every
+	// statement: a write that goes on taking statements is slow, not stuck
+	// (on a saturated processor it gets a slice of CPU every so often),
+	// and spooling it would only add work; it is bounded by WriteTimeout.
+	// A hung store (a network write that never returns) makes no calls.
 	SpoolAfter time.Duration
 	// DropReportEvery is the least time between two drop log lines
 	// (default 10s); each line gives the drops since the previous one, by
@@ -243,6 +249,8 @@ type Recorder struct {
 	opts RecorderOptions
 	log  *slog.Logger
 	sp   *spool.Spool // nil: no spool
+
+	progress atomic.Pointer[func()] // NotifyProgress
 
 	wake    chan struct{} // cap 1: a batch filled, or the queue became non-empty
 	closing chan struct{} // closed by the first Close
@@ -783,15 +791,58 @@ func (r *Recorder) dispatch(c *chunk) bool {
 	for _, w := range waiters {
 		w <- werr
 	}
+	if f := r.progress.Load(); f != nil {
+		(*f)()
+	}
 	return ok
+}
+
+// BehindBatches is how many batches (RecorderOptions.BatchSize records
+// each, at most half the queue) may wait in the queue before Behind
+// reports true.
+const BehindBatches = 4
+
+// Behind reports whether the recorder has fallen behind: BehindBatches
+// batches or more wait in its queue (at most half the queue), so records
+// come faster than the store takes them, or than the recorder gets CPU to
+// write them. A gateway stops admitting requests while it is, which gives
+// the recorder the processor back long before its queue is full (see
+// NotifyProgress).
+func (r *Recorder) Behind() bool {
+	r.mu.Lock()
+	d := r.depth
+	r.mu.Unlock()
+	return d >= min(BehindBatches*r.opts.BatchSize, max(1, r.opts.QueueSize/2))
+}
+
+// NotifyProgress sets f to be called, on the recorder's goroutine and with
+// no lock held, each time a batch has left the queue (written, spooled or
+// dropped), so a caller waiting for Behind to turn false can look again.
+// f must not block; nil removes it.
+func (r *Recorder) NotifyProgress(f func()) {
+	if f == nil {
+		r.progress.Store(nil)
+		return
+	}
+	r.progress.Store(&f)
 }
 
 // writeOnce makes one attempt, bounded by SpoolAfter, at writing recs
 // (queued) to the store, and reports whether it succeeded.
 func (r *Recorder) writeOnce(recs []Record) bool {
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.SpoolAfter)
-	err := r.w.WriteRecords(r.yielding(ctx, len(recs)), recs)
-	cancel()
+	base, cancelBase := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
+	ctx, cancel := context.WithCancelCause(base)
+	y := r.yielding(ctx, len(recs))
+	stop := watchStall(y, r.opts.SpoolAfter, func() {
+		cancel(fmt.Errorf("%w: no progress for %v (recorder.spool_after)", errStalled, r.opts.SpoolAfter))
+	})
+	err := r.w.WriteRecords(y, recs)
+	stop()
+	if err != nil && errors.Is(context.Cause(ctx), errStalled) {
+		err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+	}
+	cancel(nil)
+	cancelBase()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -1161,9 +1212,50 @@ func (r *Recorder) reportDrops() {
 	}
 }
 
+// errStalled is the cause of a write cancelled by watchStall.
+var errStalled = errors.New("store write stalled")
+
+// watchStall calls stall once y's write has made no progress (no call of
+// its Done or Err method) for d, and returns the function that stops the
+// watch; stall is not called after it returns.
+func watchStall(y *yieldCtx, d time.Duration, stall func()) (stop func()) {
+	var (
+		mu      sync.Mutex
+		t       *time.Timer
+		stopped bool
+	)
+	check := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		idle := y.since() - time.Duration(y.seen.Load())
+		if idle >= d {
+			stopped = true
+			stall()
+			return
+		}
+		t.Reset(d - idle)
+	}
+	mu.Lock()
+	t = time.AfterFunc(d, check)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
 // yieldEvery is how long a batch write runs, at most, between two offers of
 // the processor to other goroutines (see yielding).
 const yieldEvery = 100 * time.Microsecond
+
+// yieldBudget is how long a batch write may spend yielding before it stops
+// giving way, unless it has itself run longer (see yielding).
+const yieldBudget = 5 * time.Millisecond
 
 // yieldPause is how long a write parks when it yields. Any pause will do: a
 // parked goroutine leaves its processor to the scheduler, which then also
@@ -1192,7 +1284,13 @@ func pause() { time.Sleep(yieldPause) }
 // gives way to waiting requests there, without the store knowing. When
 // records queue up behind the batch the recorder stops yielding: at
 // saturation, write throughput is what keeps the queue from overflowing.
-func (r *Recorder) yielding(ctx context.Context, n int) context.Context {
+// It also stops once its yields have taken longer in all than yieldBudget
+// and than the write itself has run: a yield lasts as long as the
+// goroutines that run meanwhile, and with hundreds of them runnable (every
+// connection of a saturated server) each one took tens of milliseconds, a
+// batch a second or more, and the store looked too slow (SpoolAfter) to a
+// recorder that was only starved of CPU.
+func (r *Recorder) yielding(ctx context.Context, n int) *yieldCtx {
 	start := time.Now()
 	y := &yieldCtx{Context: ctx, since: func() time.Duration { return time.Since(start) }, yield: pause}
 	y.keepingUp = func() bool {
@@ -1215,6 +1313,8 @@ type yieldCtx struct {
 	context.Context
 	since     func() time.Duration
 	next      atomic.Int64 // the since() from which Done yields again
+	yielded   atomic.Int64 // time spent in yield so far
+	seen      atomic.Int64 // the since() of the last Done or Err call (progress)
 	yield     func()
 	keepingUp func() bool
 }
@@ -1234,10 +1334,20 @@ func (y *yieldCtx) Err() error {
 }
 
 func (y *yieldCtx) maybeYield() {
-	if int64(y.since()) >= y.next.Load() && y.keepingUp() {
-		y.yield()
-		y.next.Store(int64(y.since() + yieldEvery))
+	now := y.since()
+	y.seen.Store(int64(now))
+	if int64(now) < y.next.Load() {
+		return
 	}
+	yielded := time.Duration(y.yielded.Load())
+	if yielded > yieldBudget && yielded > now-yielded || !y.keepingUp() {
+		return
+	}
+	y.yield()
+	after := y.since()
+	y.seen.Store(int64(after))
+	y.yielded.Add(int64(after - now))
+	y.next.Store(int64(after + yieldEvery))
 }
 
 // storeUp reports whether the writer is a Pinger that answers.

@@ -46,6 +46,19 @@
 // so a hung in-process model fills its in-flight cap and is then skipped,
 // instead of piling up goroutines without bound.
 //
+// # Inline members
+//
+// A member whose model implements model.Inliner (an in-process bundle) is
+// not given a goroutine: Route calls it on its own goroutine, after starting
+// the others, production first, then the fallbacks, then the shadows. Such
+// a call takes microseconds, less than starting a goroutine; on a busy
+// server a spawned goroutine waits behind every other runnable one and
+// could miss its deadline while the request's own goroutine, already
+// running, computes the answer at once. An inline member's latency is still
+// measured from the start of the request (so a shadow called after
+// production includes production's microseconds) and judged against its
+// deadline like any other; it cannot be cut off, so it must be bounded.
+//
 // A Result's status is judged by that member's own measured latency; the
 // decision by what had arrived when it was made. In the rare race where an
 // answer measured just inside its deadline arrives just after the router saw
@@ -59,8 +72,9 @@
 // # Recording
 //
 // Every request produces exactly one call of the complete callback given to
-// Route, on a goroutine of its own, once every member has answered or been
-// cut off. It receives the Decision Route returned and every member's
+// Route, once every member has answered or been cut off: before Route
+// returns, on the caller's goroutine, when every member had answered by the
+// decision (all inline), else on a goroutine of its own. It receives the Decision Route returned and every member's
 // Result in member order. Wait blocks until all callbacks have returned.
 //
 // The package knows nothing of HTTP or stores.
@@ -90,6 +104,11 @@ const (
 	DefaultDeadline = 50 * time.Millisecond
 	// DefaultMaxInFlight is a member's cap when Member.MaxInFlight is 0.
 	DefaultMaxInFlight = 1024
+	// InlineMax is the most an inline member's Predict may take, on
+	// average, and stay inline (at most a tenth of its deadline): a heavier
+	// one is called on a goroutine like any other, so it cannot hold up
+	// the fallbacks behind it.
+	InlineMax = time.Millisecond
 	// DefaultGrace is how long after its deadline a member that has not
 	// returned is still waited for (to record a late answer) before it is
 	// cut off and recorded as timeout.
@@ -152,11 +171,15 @@ type Router struct {
 	// deadline share one context per request (member.group indexes it).
 	deadlines []time.Duration
 	// order is production's index followed by the fallbacks' indices.
-	order   []int
-	prod    int
-	overall time.Duration
-	grace   time.Duration
-	log     *slog.Logger
+	order []int
+	// inlineOrder is the order inline members are called in: those of
+	// order first (production, then the fallbacks), then the shadows in
+	// member order, so production's answer is ready soonest.
+	inlineOrder []int
+	prod        int
+	overall     time.Duration
+	grace       time.Duration
+	log         *slog.Logger
 
 	mu          sync.Mutex
 	outstanding int
@@ -165,8 +188,15 @@ type Router struct {
 
 type member struct {
 	Member
-	group    int
-	inFlight atomic.Int64
+	group int
+	// inline: the model implements model.Inliner and asks to be called
+	// on the request's goroutine (see inlineOrder), which it is while its
+	// cost, a moving average of its own Predict time (nanoseconds), stays
+	// under inlineMax.
+	inline    bool
+	inlineMax time.Duration
+	cost      atomic.Int64
+	inFlight  atomic.Int64
 }
 
 // New checks the members and policy, applies defaults and returns a
@@ -215,6 +245,19 @@ func New(members []Member, policy Policy, opts ...Option) (*Router, error) {
 		if m.group < 0 {
 			m.group = len(r.deadlines)
 			r.deadlines = append(r.deadlines, m.Deadline)
+		}
+		if in, ok := m.Model.(model.Inliner); ok && in.Inline() {
+			m.inline, m.inlineMax = true, min(InlineMax, m.Deadline/10)
+		}
+	}
+	for _, i := range r.order {
+		if r.members[i].inline {
+			r.inlineOrder = append(r.inlineOrder, i)
+		}
+	}
+	for i, m := range r.members {
+		if m.inline && !slices.Contains(r.order, i) {
+			r.inlineOrder = append(r.inlineOrder, i)
 		}
 	}
 	return r, nil
@@ -353,8 +396,13 @@ type call struct {
 	results []Result
 	final   []bool // results[i] will not change any more
 	pending int    // members not final
-	ch      chan outcome
-	timer   *time.Timer
+	// ch receives the outcomes of members called on goroutines; nil when
+	// every member called was inline.
+	ch chan outcome
+	// inline has bit i set for member i to be called inline (members
+	// past the 64th never are).
+	inline uint64
+	timer  *time.Timer
 	// ctxs[g] is the context of the members whose deadline is
 	// r.deadlines[g]; cancelled by finish once every member is final.
 	ctxs    []context.Context
@@ -376,9 +424,11 @@ const inlineMembers = 4
 // error when ctx is done first; in both cases Decision.Reason is
 // "unavailable".
 //
-// complete, when non-nil, is called exactly once on another goroutine after
-// every member has answered or been cut off, with the returned Decision and
-// every member's Result in member order. complete owns the slice. A panic in
+// complete, when non-nil, is called exactly once after every member has
+// answered or been cut off, with the returned Decision and every member's
+// Result in member order: before Route returns, on the caller's goroutine,
+// when every member had answered by the decision (inline members, see the
+// package comment); otherwise on a goroutine of its own. complete owns the slice. A panic in
 // complete is recovered and logged. in must not be modified until complete
 // has been called.
 func (r *Router) Route(ctx context.Context, in schema.Input, complete func(Decision, []Result)) (Decision, error) {
@@ -394,7 +444,6 @@ func (r *Router) RouteKey(ctx context.Context, key string, in schema.Input, comp
 	c := &call{
 		r:     r,
 		start: time.Now(),
-		ch:    make(chan outcome, n),
 	}
 	if n <= inlineMembers {
 		c.results, c.final = c.resBuf[:n], c.finBuf[:n]
@@ -435,10 +484,26 @@ func (r *Router) RouteKey(ctx context.Context, key string, in schema.Input, comp
 			continue
 		}
 		c.pending++
+		if m.inline && i < 64 && time.Duration(m.cost.Load()) < m.inlineMax {
+			c.inline |= 1 << i
+			continue
+		}
+		if c.ch == nil {
+			c.ch = make(chan outcome, n)
+		}
 		if c.ctxs[m.group] == nil {
 			c.ctxs[m.group], c.cancels[m.group] = context.WithTimeout(base, m.Deadline)
 		}
 		go c.invoke(i, m, c.ctxs[m.group], in)
+	}
+	if c.inline != 0 {
+		// After the goroutines are started, so remote calls are on their
+		// way while the in-process models compute.
+		for _, i := range r.inlineOrder {
+			if c.inline&(1<<i) != 0 {
+				c.callInline(i, r.members[i], base, in)
+			}
+		}
 	}
 
 	var (
@@ -475,8 +540,29 @@ func (r *Router) RouteKey(ctx context.Context, key string, in schema.Input, comp
 	}
 
 	r.track()
-	go c.finish(dec, complete)
+	if c.pending == 0 {
+		// Every member answered (all inline, typically): nothing is left
+		// to wait for, and a goroutine per request would only queue
+		// behind every runnable connection of a busy server.
+		c.finish(dec, complete)
+	} else {
+		go c.finish(dec, complete)
+	}
 	return dec, err
+}
+
+// callInline runs inline member i's Predict on the request's goroutine
+// and accepts its outcome.
+func (c *call) callInline(i int, m *member, ctx context.Context, in schema.Input) {
+	o := outcome{i: i}
+	t0 := time.Now()
+	o.pred, o.panicked, o.err = c.r.predict(ctx, m, in)
+	now := time.Now()
+	o.lat = now.Sub(c.start)
+	cost := m.cost.Load() // racing updates lose a sample, not the average
+	m.cost.Store(cost + (int64(now.Sub(t0))-cost)/8)
+	m.inFlight.Add(-1)
+	c.accept(o)
 }
 
 // invoke runs one member's Predict on its own goroutine.
