@@ -800,7 +800,7 @@ func (r *Recorder) dispatch(c *chunk) bool {
 // BehindBatches is how many batches (RecorderOptions.BatchSize records
 // each, at most half the queue) may wait in the queue before Behind
 // reports true.
-const BehindBatches = 4
+const BehindBatches = 16
 
 // Behind reports whether the recorder has fallen behind: BehindBatches
 // batches or more wait in its queue (at most half the queue), so records
