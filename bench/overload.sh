@@ -254,6 +254,13 @@ SETUP="embedded example"
 PINNING="servers on CPU ${SERVER_CPUS:-any} (GOMAXPROCS $(pin "$SERVER_CPUS" nproc)), wrk and the probe on CPU ${WRK_CPUS:-any} (taskset)"
 [ -z "$SERVER_CPUS$WRK_CPUS" ] && PINNING="no pinning"
 
+# With no 503 at all there is nothing to time: say so rather than "met".
+if [ "${F[new.s503]}" = 0 ]; then
+	SHED_VERDICT="no 503 was answered"
+else
+	SHED_VERDICT="as the probe sees it $(verdict "$(le "${F[new.shp99]}" 4.999)"), in the server $(verdict "$(le "${F[new.srv5p99]}" 4.999)")"
+fi
+
 SECTION=$WORK/section.md
 cat >"$SECTION" <<EOT
 <!-- overload:begin (written by bench/overload.sh; do not edit by hand) -->
@@ -285,7 +292,7 @@ Peak: \`wrk -t1 -c$CONNS -d$PEAK_DURATION\`. Overload: \`wrk -t2 -c$OVER_CONNS -
 | server RSS, max | ${F[old.rss]} MB | ${F[new.rss]} MB | ≤ 200 MB |
 | steady (-c$CONNS, $STEADY_DURATION): non-2xx of requests; socket errors | ${F[old.steady]} of ${F[old.steadyn]}; ${F[old.steadyerr]} | ${F[new.steady]} of ${F[new.steadyn]}; ${F[new.steadyerr]} | 0 |
 
-Targets, after: admitted p99 ≤ deadline — $(verdict "$(le "${F[new.okp99]}" "$DEADLINE_MS")"); goodput ≥ 90 % of peak — $(verdict "$(ge "${F[new.goodpct]}" 90)"); every 503 with Retry-After — $(verdict "$([ "${F[new.nora]}" = 0 ] && echo 1 || echo 0)"); 503 in < 5 ms (p99) — $(verdict "$(le "${F[new.shp99]}" 4.999)"); no 503 after model work — $(verdict "$([ "$UNAV_new" = 0 ] && echo 1 || echo 0)"); RSS ≤ 200 MB — $(verdict "$(le "${F[new.rss]}" 200)"); zero non-2xx at 64 connections — $(verdict "$([ "${F[new.steady]}" = 0 ] && echo 1 || echo 0)").
+Targets, after: admitted p99 ≤ deadline — as the probe sees it $(verdict "$(le "${F[new.okp99]}" "$DEADLINE_MS")"), in the server $(verdict "$(le "${F[new.srv2p99]}" "$DEADLINE_MS")"); goodput ≥ 90 % of peak — $(verdict "$(ge "${F[new.goodpct]}" 90)"); every 503 with Retry-After — $(verdict "$([ "${F[new.nora]}" = 0 ] && echo 1 || echo 0)"); 503 in < 5 ms (p99) — $SHED_VERDICT; no 503 after model work — $(verdict "$([ "$UNAV_new" = 0 ] && echo 1 || echo 0)"); RSS ≤ 200 MB — $(verdict "$(le "${F[new.rss]}" 200)"); zero non-2xx at 64 connections — $(verdict "$([ "${F[new.steady]}" = 0 ] && echo 1 || echo 0)").
 
 <!-- overload:end -->
 EOT
