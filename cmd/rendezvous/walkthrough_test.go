@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/testenv"
 )
@@ -141,7 +142,15 @@ func TestWalkthrough_PromoteAChallenger(t *testing.T) {
 		Pairs   int    `json:"pairs"`
 		Verdict string `json:"verdict"`
 	}
-	doJSON(t, "GET", ts.base+"/v1/compare?challenger=my-gbt", nil, 200, &cmp)
+	// simulate returns once every answer and label is in; the last
+	// records reach the store with the recorder's next batch (async mode,
+	// flush_interval), so the comparison is read again until it holds them.
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		doJSON(t, "GET", ts.base+"/v1/compare?challenger=my-gbt", nil, 200, &cmp)
+		if cmp.Pairs >= 1500 || time.Now().After(end) {
+			break
+		}
+	}
 	if cmp.Pairs != 1500 || cmp.Verdict != "challenger_better" {
 		t.Errorf("compare: %d pairs, verdict %s; want 1500 and challenger_better (README shows them)", cmp.Pairs, cmp.Verdict)
 	}
