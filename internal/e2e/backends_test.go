@@ -353,6 +353,9 @@ func runServe(t *testing.T, bin, cfgFile, storeURL string) (string, func()) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, "serve", "--config", cfgFile, "--addr", addr, "--store", storeURL)
+	// The spool of a PostgreSQL or MongoDB store defaults to the working
+	// directory ("rendezvous.spool"): not the source tree.
+	cmd.Dir = t.TempDir()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
