@@ -752,9 +752,9 @@ func (r *Recorder) take(partial bool) (c *chunk, more bool) {
 }
 
 // dispatch makes the taken chunk c durable — written to the store, or with
-// a spool, spooled when the store does not take it within SpoolAfter (or
-// dropped when the spool cannot take it either) — wakes its waiters and
-// recycles it. It returns false when Close gave up on it (no spool).
+// a spool, spooled when the write fails or makes no progress for
+// SpoolAfter (or dropped when the spool cannot take it either) — wakes its
+// waiters and recycles it. It returns false when Close gave up on it (no spool).
 func (r *Recorder) dispatch(c *chunk) bool {
 	var werr error
 	ok := true
@@ -827,8 +827,9 @@ func (r *Recorder) NotifyProgress(f func()) {
 	r.progress.Store(&f)
 }
 
-// writeOnce makes one attempt, bounded by SpoolAfter, at writing recs
-// (queued) to the store, and reports whether it succeeded.
+// writeOnce makes one attempt at writing recs (queued) to the store,
+// cancelled after SpoolAfter without progress (watchStall) and bounded by
+// WriteTimeout, and reports whether it succeeded.
 func (r *Recorder) writeOnce(recs []Record) bool {
 	base, cancelBase := context.WithTimeout(r.ctx, r.opts.WriteTimeout)
 	ctx, cancel := context.WithCancelCause(base)

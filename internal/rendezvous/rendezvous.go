@@ -189,11 +189,10 @@ type Router struct {
 type member struct {
 	Member
 	group int
-	// inline: the model implements model.Inliner and asks to be called
-	// on the request's goroutine (see inlineOrder), which it is while its
-	// cost, a moving average of its own Predict time (nanoseconds), stays
-	// under inlineMax.
-	inline    bool
+	// inlineMax > 0: the model implements model.Inliner and asks to be
+	// called on the request's goroutine (see inlineOrder), which it is
+	// while its cost, a moving average of its own Predict time
+	// (nanoseconds), stays under inlineMax.
 	inlineMax time.Duration
 	cost      atomic.Int64
 	inFlight  atomic.Int64
@@ -247,16 +246,16 @@ func New(members []Member, policy Policy, opts ...Option) (*Router, error) {
 			r.deadlines = append(r.deadlines, m.Deadline)
 		}
 		if in, ok := m.Model.(model.Inliner); ok && in.Inline() {
-			m.inline, m.inlineMax = true, min(InlineMax, m.Deadline/10)
+			m.inlineMax = min(InlineMax, m.Deadline/10)
 		}
 	}
 	for _, i := range r.order {
-		if r.members[i].inline {
+		if r.members[i].inlineMax > 0 {
 			r.inlineOrder = append(r.inlineOrder, i)
 		}
 	}
 	for i, m := range r.members {
-		if m.inline && !slices.Contains(r.order, i) {
+		if m.inlineMax > 0 && !slices.Contains(r.order, i) {
 			r.inlineOrder = append(r.inlineOrder, i)
 		}
 	}
@@ -484,7 +483,7 @@ func (r *Router) RouteKey(ctx context.Context, key string, in schema.Input, comp
 			continue
 		}
 		c.pending++
-		if m.inline && i < 64 && time.Duration(m.cost.Load()) < m.inlineMax {
+		if i < 64 && time.Duration(m.cost.Load()) < m.inlineMax {
 			c.inline |= 1 << i
 			continue
 		}
