@@ -172,7 +172,7 @@ func (r *Recorder) replayFeedback(f spool.Frame) bool {
 		if r.replayCtx.Err() != nil || r.flushed() {
 			return false
 		}
-		if attempt >= r.opts.IsolateAfter && r.storeUp(r.replayCtx) {
+		if attempt >= r.opts.IsolateAfter && !r.unavailable(err) && r.storeUp(r.replayCtx) {
 			r.log.Error("recorder: the reachable store refuses a spooled feedback batch; skipped (its rows follow)",
 				"seq", f.Seq, "rows", len(fb), "err", err, "payload", string(f.Data))
 			return true

@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rendezvous-gw/rendezvous/internal/record/spool"
+	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/rendezvous-gw/rendezvous/internal/record/spool"
 )
 
 // Writer is where a Recorder puts batches of records. A store.Store
@@ -40,6 +44,17 @@ type Writer interface {
 // (isolate the records it refuses).
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// OutageClassifier is implemented by writers that can tell from a write's
+// error that the store was not serving (it could not be reached, was
+// starting up or shutting down, dropped the connection or timed out)
+// rather than refusing the records. The Recorder never isolates or
+// quarantines records over such an error, whatever a ping answers a moment
+// later: a store restarting answers one connection's ping and refuses the
+// next connection as "starting up".
+type OutageClassifier interface {
+	Unavailable(err error) bool
 }
 
 // Recorder defaults, used for zero (or negative) RecorderOptions fields.
@@ -1093,7 +1108,7 @@ func (r *Recorder) writeBatch(base context.Context, batch []Record, o origin) bo
 			r.lose(len(batch), o)
 			return false
 		}
-		if attempt >= r.opts.IsolateAfter && r.storeUp(base) {
+		if attempt >= r.opts.IsolateAfter && !r.unavailable(err) && r.storeUp(base) {
 			if len(batch) == 1 {
 				r.quarantine(batch[0], err, o)
 				return true
@@ -1349,6 +1364,35 @@ func (y *yieldCtx) maybeYield() {
 	y.seen.Store(int64(after))
 	y.yielded.Add(int64(after - now))
 	y.next.Store(int64(after + yieldEvery))
+}
+
+// unavailable reports whether err says the store was not serving rather
+// than refusing records: the writer's OutageClassifier says so, or err is a
+// timeout, a network error, a connection cut short or refused.
+func (r *Recorder) unavailable(err error) bool {
+	if c, ok := r.w.(OutageClassifier); ok && c.Unavailable(err) {
+		return true
+	}
+	return Unavailable(err)
+}
+
+// Unavailable reports whether err, from any store, is a sign of an outage
+// rather than of a refused record: a context deadline or cancellation, a
+// net.Error, an end of stream in the middle of an exchange, or a refused,
+// reset, aborted or broken connection.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	_, isNet := errors.AsType[net.Error](err)
+	return isNet
 }
 
 // storeUp reports whether the writer is a Pinger that answers.

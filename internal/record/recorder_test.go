@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -404,6 +408,77 @@ func TestRecorder_ReachableStoreRefusingOneRecordQuarantinesOnlyThatRecord(t *te
 		}
 		closeOK(t, r)
 	})
+}
+
+// restartingWriter is a store in the middle of a restart: its ping gets
+// through, but every write fails with a "starting up" error until ready,
+// and it classifies that error as an outage.
+type restartingWriter struct {
+	*batchWriter
+	ready atomic.Bool
+}
+
+var errStartingUp = errors.New("the database system is starting up")
+
+func (w *restartingWriter) Ping(context.Context) error { return nil }
+
+func (w *restartingWriter) Unavailable(err error) bool { return errors.Is(err, errStartingUp) }
+
+func (w *restartingWriter) WriteRecords(ctx context.Context, recs []record.Record) error {
+	if !w.ready.Load() {
+		return fmt.Errorf("copy: failed to connect: %w", errStartingUp)
+	}
+	return w.batchWriter.WriteRecords(ctx, recs)
+}
+
+func TestRecorder_OutageErrorWhileThePingAnswersIsRetriedNeverQuarantined(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &restartingWriter{batchWriter: newBatchWriter()}
+		r := record.NewRecorder(w, record.RecorderOptions{
+			BatchSize: 4, FlushInterval: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+			IsolateAfter: 1, Logger: quietLog,
+			Quarantine: func(rec record.Record, err error) { t.Errorf("quarantined %s over %v", rec.ID, err) },
+		})
+		enqueue(t, r, 0, 8)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if s := r.Stats(); s.Written != 0 || s.QueueDepth != 8 || s.Quarantined != 0 {
+			t.Errorf("while the store starts up stats = %+v; want 8 queued", s)
+		}
+		w.ready.Store(true)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if s := r.Stats(); s.Written != 8 || s.QueueDepth != 0 || s.Quarantined != 0 {
+			t.Errorf("once it is up stats = %+v; want 8 written", s)
+		}
+		closeOK(t, r)
+	})
+}
+
+func TestUnavailable_TellsAnOutageFromARefusal(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"deadline", fmt.Errorf("write: %w", context.DeadlineExceeded), true},
+		{"cancelled", context.Canceled, true},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
+		{"connection reset", fmt.Errorf("copy: %w", syscall.ECONNRESET), true},
+		{"broken pipe", fmt.Errorf("copy: %w", syscall.EPIPE), true},
+		{"cut short", fmt.Errorf("read reply: %w", io.ErrUnexpectedEOF), true},
+		{"closed", fmt.Errorf("write: %w", net.ErrClosed), true},
+		{"refused record", errors.New(`cannot encode record "r1"`), false},
+		{"text that only looks like an outage", errors.New("connection refused"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := record.Unavailable(tt.err); got != tt.want {
+				t.Errorf("Unavailable(%v) = %v; want %v", tt.err, got, tt.want)
+			}
+		})
+	}
 }
 
 func TestRecorder_StoreOutageIsRetriedNeverQuarantined(t *testing.T) {

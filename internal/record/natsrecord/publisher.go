@@ -210,6 +210,29 @@ func (p *Publisher) publish(ctx context.Context, msgs []*nats.Msg) error {
 	return nil
 }
 
+var _ record.OutageClassifier = (*Publisher)(nil)
+
+// Unavailable reports whether err, from a write, says the stream could not
+// take messages at that moment rather than refusing them: NATS
+// disconnected, reconnecting, closed or draining, no responders, too many
+// publishes in flight, a timeout. It makes the Publisher a
+// record.OutageClassifier.
+func (p *Publisher) Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, target := range []error{
+		nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting,
+		nats.ErrDisconnected, nats.ErrNoServers, nats.ErrTimeout, nats.ErrNoResponders,
+		jetstream.ErrNoStreamResponse, jetstream.ErrTooManyStalledMsgs, jetstream.ErrAsyncPublishTimeout,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return record.Unavailable(err)
+}
+
 // Ping reports whether the stream takes records: reachable, and not full.
 func (p *Publisher) Ping(ctx context.Context) error {
 	s, err := p.ensure(ctx)

@@ -94,6 +94,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -400,6 +401,38 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping mongodb store %s: %w", s.redacted, err)
 	}
 	return nil
+}
+
+// outageCodes are MongoDB error codes that say the server is not serving
+// writes (host unreachable or not found, network timeout, shutting down,
+// not the primary, stepping down, socket error) rather than refusing them.
+var outageCodes = []int{6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436}
+
+var _ record.OutageClassifier = (*Store)(nil)
+
+// Unavailable reports whether err, from one of the store's writes, says
+// MongoDB was not serving rather than refusing the documents: a network
+// error or timeout, no server selectable, an error labelled retryable, or
+// one of outageCodes. It makes the store a record.OutageClassifier.
+func (s *Store) Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || record.Unavailable(err) ||
+		errors.Is(err, mongo.ErrClientDisconnected) {
+		return true
+	}
+	if _, ok := errors.AsType[topology.ServerSelectionError](err); ok {
+		return true
+	}
+	if le, ok := errors.AsType[mongo.LabeledError](err); ok &&
+		(le.HasErrorLabel("RetryableWriteError") || le.HasErrorLabel("TransientTransactionError")) {
+		return true
+	}
+	if se, ok := errors.AsType[mongo.ServerError](err); ok {
+		return slices.ContainsFunc(outageCodes, se.HasErrorCode)
+	}
+	return false
 }
 
 // WriteRecords inserts the batch with one unordered InsertMany. Records

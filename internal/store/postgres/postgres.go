@@ -354,6 +354,34 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
+var _ record.OutageClassifier = (*Store)(nil)
+
+// Unavailable reports whether err, from one of the store's writes, says
+// PostgreSQL was not serving rather than refusing the rows: a connection
+// that could not be made or was lost, a timeout, or a SQLSTATE of class 08
+// (connection exception), 53 (insufficient resources), 57 (operator
+// intervention: shutting down, starting up — 57P03 — or a cancelled
+// statement) or 58 (system error, such as an I/O error). It makes the
+// store a record.OutageClassifier.
+func (s *Store) Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if pgconn.Timeout(err) || pgconn.SafeToRetry(err) || record.Unavailable(err) {
+		return true
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && len(pgErr.Code) == 5 {
+		switch pgErr.Code[:2] {
+		case "08", "53", "57", "58":
+			return true
+		}
+	}
+	return false
+}
+
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
 const uniqueViolation = "23505"
 

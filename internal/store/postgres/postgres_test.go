@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -419,5 +420,48 @@ func TestWriteRecords_UnencodableRecordFailsTheBatchWritingNothing(t *testing.T)
 	}
 	if _, err := s.GetRecord(t.Context(), "good"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the batch was partly written: GetRecord(good) error = %v", err)
+	}
+}
+
+func TestUnavailable_TellsAnOutageFromARefusedRecord(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, connectErr := pgx.Connect(t.Context(), "postgres://gw@"+addr+"/db?sslmode=disable")
+	bad := storetest.FullRecord("bad", time.Now())
+	m := bad.Models["prod-gbt"]
+	m.Probability = new(math.NaN())
+	bad.Models["prod-gbt"] = m
+	refusal := s.WriteRecords(t.Context(), []record.Record{bad})
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a refused connection", connectErr, true},
+		{"starting up (57P03)", fmt.Errorf("copy: %w", &pgconn.PgError{Code: "57P03"}), true},
+		{"shutting down (57P01)", &pgconn.PgError{Code: "57P01"}, true},
+		{"connection failure (08006)", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections (53300)", &pgconn.PgError{Code: "53300"}, true},
+		{"an I/O error (58030)", &pgconn.PgError{Code: "58030"}, true},
+		{"a record the store cannot encode", refusal, false},
+		{"invalid text (22P02)", &pgconn.PgError{Code: "22P02"}, false},
+		{"a row too large (54000)", &pgconn.PgError{Code: "54000"}, false},
+		{"a duplicate key (23505)", &pgconn.PgError{Code: "23505"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.err == nil {
+				t.Fatal("the error to classify is nil")
+			}
+			if got := s.Unavailable(tt.err); got != tt.want {
+				t.Errorf("Unavailable(%v) = %v; want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }

@@ -73,7 +73,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/store"
@@ -921,6 +921,29 @@ func (s *Store) inChunks(ctx context.Context, ids []string, query string, fn fun
 		}
 	}
 	return nil
+}
+
+var _ record.OutageClassifier = (*Store)(nil)
+
+// Unavailable reports whether err, from one of the store's writes, says
+// the database file could not take writes at that moment rather than
+// refusing the rows: SQLite's primary result code BUSY, LOCKED, NOMEM,
+// IOERR, FULL, CANTOPEN or PROTOCOL, or a timeout. It makes the store a
+// record.OutageClassifier.
+func (s *Store) Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if record.Unavailable(err) {
+		return true
+	}
+	if se, ok := errors.AsType[*sqlite.Error](err); ok {
+		switch se.Code() & 0xff { // the primary result code of an extended one
+		case 5, 6, 7, 10, 13, 14, 15: // BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL
+			return true
+		}
+	}
+	return false
 }
 
 // Ping checks that the database file can be read.
