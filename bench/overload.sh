@@ -17,6 +17,10 @@
 #      503s the clients saw, and the records with status 'unavailable' in the
 #      SQLite file (a shed request is not recorded; a 503 after the models ran
 #      is);
+#   2b. the platform's own share: bench/bare (plain net/http, a constant
+#      answer) through the same peak and overload wrk runs, pinned the same
+#      way — what net/http and the kernel keep at 2000 connections with no
+#      gateway work;
 #   3. steady: wrk -c64 for OV_STEADY_DURATION (60s) — non-2xx (target 0).
 # Servers on OV_SERVER_CPUS (1), clients on OV_WRK_CPUS (0), with taskset
 # (GOMAXPROCS follows the affinity mask: 1 on one CPU). OV_CONFIG, a config
@@ -191,6 +195,26 @@ for s in old new; do
 	v=SHED_$s; log "($s) overload: $(grep '^status' "$WORK/over-$s.wrk"); probe: $(cat "$WORK/probe-$s.out"); shed ${!v}"
 done
 
+# --- 2b. the platform's own ratio: bench/bare through the same peak and overload ---
+# A plain net/http server answering a constant JSON body, pinned like the
+# gateways: what share of its 64-connection throughput net/http and this
+# kernel keep at OVER_CONNS connections with no gateway work at all.
+go build -o "$WORK/bin/bare" ./bench/bare
+start bare "$WORK/bin/bare" -addr 127.0.0.1:18293
+PID_bare=$LAST_PID
+wait_ready "$PID_bare" http://127.0.0.1:18293$ROUTE || die "bare server did not start: $(tail -3 "$WORK/bare.log")"
+URL_bare=http://127.0.0.1:18293$ROUTE
+warmup "$URL_bare" "$WARMUP"
+log "(bare) peak: wrk -c$CONNS -d$PEAK_DURATION"
+pin "$WRK_CPUS" wrk -t1 -c$CONNS -d"$PEAK_DURATION" -s bench/status.lua "$URL_bare" >"$WORK/peak-bare.wrk"
+log "(bare) overload: wrk -t2 -c$OVER_CONNS -d$OVER_DURATION"
+pin "$WRK_CPUS" wrk -t2 -c"$OVER_CONNS" -d"$OVER_DURATION" --timeout 5s -s bench/status.lua "$URL_bare" >"$WORK/over-bare.wrk"
+stop "$PID_bare"
+PEAK_bare=$(awk -v n="$(kv <(grep '^status' "$WORK/peak-bare.wrk") ok)" -v s="${PEAK_DURATION%s}" 'BEGIN {printf "%.0f", n / s}')
+GOOD_bare=$(awk -v n="$(kv <(grep '^status' "$WORK/over-bare.wrk") ok)" -v s="${OVER_DURATION%s}" 'BEGIN {printf "%.0f", n / s}')
+GOODPCT_bare=$(awk -v g="$GOOD_bare" -v p="$PEAK_bare" 'BEGIN {printf "%.0f", p ? 100 * g / p : 0}')
+log "(bare) peak $PEAK_bare 2xx/s, overload $GOOD_bare 2xx/s ($GOODPCT_bare %)"
+
 # --- 3. steady: 64 connections for a minute ----------------------------------------
 for s in old new; do
 	u=URL_$s
@@ -278,6 +302,7 @@ Peak: \`wrk -t1 -c$CONNS -d$PEAK_DURATION\`. Overload: \`wrk -t2 -c$OVER_CONNS -
 | peak: non-2xx | $PEAKNON_old | $PEAKNON_new | |
 | overload (-c$OVER_CONNS): goodput 2xx/s | ${F[old.good]} | ${F[new.good]} | |
 | goodput / peak | ${F[old.goodpct]} % | ${F[new.goodpct]} % | ≥ 90 % |
+| the platform's own share: \`bench/bare\` (net/http, constant answer, no gateway), same wrk runs without the probe: 2xx/s at -c$OVER_CONNS / at -c$CONNS | $GOOD_bare / $PEAK_bare = $GOODPCT_bare % | (same server) | |
 | admitted (2xx) p50 / p99 | ${F[old.okp50]} / ${F[old.okp99]} ms | ${F[new.okp50]} / ${F[new.okp99]} ms | p99 ≤ $DEADLINE_MS ms |
 | p99 of all answers (wrk) | ${F[old.allp99]} ms | ${F[new.allp99]} ms | |
 | 503s (share of answers) | ${F[old.s503]} (${F[old.s503pct]} %) | ${F[new.s503]} (${F[new.s503pct]} %) | |
@@ -292,7 +317,7 @@ Peak: \`wrk -t1 -c$CONNS -d$PEAK_DURATION\`. Overload: \`wrk -t2 -c$OVER_CONNS -
 | server RSS, max | ${F[old.rss]} MB | ${F[new.rss]} MB | ≤ 200 MB |
 | steady (-c$CONNS, $STEADY_DURATION): non-2xx of requests; socket errors | ${F[old.steady]} of ${F[old.steadyn]}; ${F[old.steadyerr]} | ${F[new.steady]} of ${F[new.steadyn]}; ${F[new.steadyerr]} | 0 |
 
-Targets, after: admitted p99 ≤ deadline — as the probe sees it $(verdict "$(le "${F[new.okp99]}" "$DEADLINE_MS")"), in the server $(verdict "$(le "${F[new.srv2p99]}" "$DEADLINE_MS")"); goodput ≥ 90 % of peak — $(verdict "$(ge "${F[new.goodpct]}" 90)"); every 503 with Retry-After — $(verdict "$([ "${F[new.nora]}" = 0 ] && echo 1 || echo 0)"); 503 in < 5 ms (p99) — $SHED_VERDICT; no 503 after model work — $(verdict "$([ "$UNAV_new" = 0 ] && echo 1 || echo 0)"); RSS ≤ 200 MB — $(verdict "$(le "${F[new.rss]}" 200)"); zero non-2xx at 64 connections — $(verdict "$([ "${F[new.steady]}" = 0 ] && echo 1 || echo 0)").
+Targets, after: admitted p99 ≤ deadline — as the probe sees it $(verdict "$(le "${F[new.okp99]}" "$DEADLINE_MS")"), in the server $(verdict "$(le "${F[new.srv2p99]}" "$DEADLINE_MS")"); goodput ≥ 90 % of peak — $(verdict "$(ge "${F[new.goodpct]}" 90)") (${F[new.goodpct]} %, where a server that does nothing keeps $GOODPCT_bare %); every 503 with Retry-After — $(verdict "$([ "${F[new.nora]}" = 0 ] && echo 1 || echo 0)"); 503 in < 5 ms (p99) — $SHED_VERDICT; no 503 after model work — $(verdict "$([ "$UNAV_new" = 0 ] && echo 1 || echo 0)"); RSS ≤ 200 MB — $(verdict "$(le "${F[new.rss]}" 200)"); zero non-2xx at 64 connections — $(verdict "$([ "${F[new.steady]}" = 0 ] && echo 1 || echo 0)").
 
 <!-- overload:end -->
 EOT

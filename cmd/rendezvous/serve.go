@@ -28,6 +28,7 @@ import (
 	"github.com/rendezvous-gw/rendezvous/internal/auth"
 	"github.com/rendezvous-gw/rendezvous/internal/config"
 	"github.com/rendezvous-gw/rendezvous/internal/gateway"
+	"github.com/rendezvous-gw/rendezvous/internal/gctune"
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 	"github.com/rendezvous-gw/rendezvous/internal/record"
 	"github.com/rendezvous-gw/rendezvous/internal/record/natsrecord"
@@ -93,6 +94,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if s.reloader != nil {
 		go s.reloader.ReloadOn(ctx, cfgHup) // … and the configuration file
 	}
+	if t := startGCTuner(s.cfg.Server.GCHeadroom, log); t != nil {
+		defer t.Stop()
+	}
 	if *pprofAddr != "" {
 		stop, err := servePprof(*pprofAddr, log)
 		if err != nil {
@@ -101,6 +105,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stop()
 	}
 	return s.run(ctx)
+}
+
+// startGCTuner paces the garbage collector by server.gc_headroom (nil
+// when it is -1 or GOGC is set in the environment: Go's own pacing).
+func startGCTuner(headroom int64, log *slog.Logger) *gctune.Tuner {
+	if headroom < 0 {
+		log.Info("garbage collector: Go's own pacing (server.gc_headroom is -1)")
+		return nil
+	}
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		log.Info("garbage collector: Go's own pacing (GOGC is set)", "gogc", v)
+		return nil
+	}
+	log.Debug("garbage collector paced by headroom", "headroom_bytes", headroom)
+	return gctune.Start(gctune.Options{Headroom: headroom, Logger: log})
 }
 
 // fanOut copies every signal of in to each of outs (buffered; a signal

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,36 @@ func TestValidate_AuthTLSAndLimitProblemsHaveTheirPaths(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "(line ") {
 		t.Errorf("no line numbers: %v", err)
+	}
+}
+
+func TestValidate_GCHeadroomEdges(t *testing.T) {
+	tests := []struct {
+		headroom int64
+		wantErr  bool
+	}{
+		{-2, true},
+		{-1, false}, // Go's own pacing
+		{1<<20 - 1, true},
+		{1 << 20, false},
+		{256 << 20, false},
+	}
+	for _, tt := range tests {
+		p := exampleDir(t)
+		data, _ := os.ReadFile(p)
+		data = []byte(strings.Replace(string(data), "server:\n", fmt.Sprintf("server:\n  gc_headroom: %d\n", tt.headroom), 1))
+		os.WriteFile(p, data, 0o644)
+		c, err := Load(p)
+		if got := err != nil && strings.Contains(err.Error(), "server.gc_headroom: must be -1"); got != tt.wantErr {
+			t.Errorf("gc_headroom %d: error %v; want an error naming server.gc_headroom: %v", tt.headroom, err, tt.wantErr)
+		}
+		if err == nil && c.Server.GCHeadroom != tt.headroom {
+			t.Errorf("gc_headroom %d loaded as %d", tt.headroom, c.Server.GCHeadroom)
+		}
+	}
+	c := &Config{}
+	c.ApplyDefaults()
+	if c.Server.GCHeadroom != DefaultGCHeadroom {
+		t.Errorf("default gc_headroom = %d; want %d", c.Server.GCHeadroom, DefaultGCHeadroom)
 	}
 }

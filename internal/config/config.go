@@ -92,6 +92,12 @@ type Server struct {
 	// TLS serves HTTPS (and optionally requires client certificates);
 	// relative paths resolve against the configuration file's directory.
 	TLS TLS `yaml:"tls"`
+	// GCHeadroom paces the garbage collector: the heap may grow by this
+	// many bytes over the live heap before the next collection (GC
+	// percentage headroom/live, between 100 and 400; see package gctune).
+	// Default 48 MiB; -1: Go's own pacing (GOGC). A GOGC environment
+	// variable also leaves Go's pacing in place.
+	GCHeadroom int64 `yaml:"gc_headroom"`
 	// CORSOrigins lists the exact origins ("https://app.example.com")
 	// whose browser pages may call the API (Access-Control-Allow-Origin,
 	// preflight, and the state-changing routes' cross-origin check).

@@ -21,6 +21,7 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultMaxRecordedBody = 64 << 10
 	DefaultMaxConnections  = 4096
+	DefaultGCHeadroom      = 48 << 20
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxBatch        = 1000
@@ -88,6 +89,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if s.WriteTimeout == 0 {
 		s.WriteTimeout = DefaultWriteTimeout
+	}
+	if s.GCHeadroom == 0 {
+		s.GCHeadroom = DefaultGCHeadroom
 	}
 	if c.Store.URL == "" {
 		c.Store.URL = DefaultStoreURL
@@ -291,6 +295,9 @@ func (c *Config) validateServer(ps *problems) {
 	}
 	if s.MaxConnections < -1 {
 		ps.add("server.max_connections", "must be -1 (no cap) or > 0, got %d", s.MaxConnections)
+	}
+	if s.GCHeadroom < -1 || s.GCHeadroom > 0 && s.GCHeadroom < 1<<20 {
+		ps.add("server.gc_headroom", "must be -1 (Go's own pacing) or at least 1048576 bytes (1 MiB), got %d", s.GCHeadroom)
 	}
 	if s.WriteTimeout < 0 {
 		ps.add("server.write_timeout", "must be > 0, got %v", s.WriteTimeout)
