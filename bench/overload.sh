@@ -20,7 +20,9 @@
 #   2b. the platform's own share: bench/bare (plain net/http, a constant
 #      answer) through the same peak and overload wrk runs, pinned the same
 #      way — what net/http and the kernel keep at 2000 connections with no
-#      gateway work;
+#      gateway work — with every server's CPU time per answer (from /proc),
+#      hence what 2000 connections add to each request before any gateway
+#      work, and the goodput share that leaves reachable;
 #   3. steady: wrk -c64 for OV_STEADY_DURATION (60s) — non-2xx (target 0).
 # Servers on OV_SERVER_CPUS (1), clients on OV_WRK_CPUS (0), with taskset
 # (GOMAXPROCS follows the affinity mask: 1 on one CPU). OV_CONFIG, a config
@@ -165,7 +167,9 @@ for s in old new; do
 	DURATION=$PEAK_DURATION
 	f=$WORK/peak-$s.wrk
 	log "($s) peak: wrk -c$CONNS -d$PEAK_DURATION"
+	c0=$($BT cpu "${!p}")
 	pin "$WRK_CPUS" wrk -t1 -c$CONNS -d"$PEAK_DURATION" --latency -s bench/status.lua "${!u}" >"$f"
+	printf -v "PEAKCPU_$s" %s "$(awk -v a="$c0" -v b="$($BT cpu "${!p}")" -v n="$(awk '/requests in/ {print $1}' "$f")" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')"
 	secs=${PEAK_DURATION%s}
 	printf -v "PEAK_$s" %s "$(awk -v n="$(kv <(grep '^status' "$f") ok)" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')"
 	printf -v "PEAKP50_$s" %s "$(ms "$(awk '$1 == "50%" {print $2}' "$f")")"
@@ -185,8 +189,10 @@ for s in old new; do
 	log "($s) overload: wrk -t2 -c$OVER_CONNS -d$OVER_DURATION + probe -c$PROBE_CONNS"
 	pin "$WRK_CPUS" "$WORK/bin/probe" -url "${!u}" -c "$PROBE_CONNS" -d "$OVER_DURATION" >"$WORK/probe-$s.out" 2>&1 &
 	probe=$!
+	c0=$($BT cpu "${!p}")
 	pin "$WRK_CPUS" wrk -t2 -c"$OVER_CONNS" -d"$OVER_DURATION" --timeout 5s --latency -s bench/status.lua "${!u}" >"$WORK/over-$s.wrk"
 	wait "$probe" || die "probe failed: $(cat "$WORK/probe-$s.out")"
+	printf -v "OVERCPUS_$s" %s "$(awk -v a="$c0" -v b="$($BT cpu "${!p}")" 'BEGIN {print b - a}')"
 	sleep 2 # requests the clients abandoned finish; the recorder catches up
 	kill "$sampler" 2>/dev/null || true
 	shed1=$(metrics_sum "${!b}" rendezvous_admission_shed_total)
@@ -206,10 +212,18 @@ wait_ready "$PID_bare" http://127.0.0.1:18293$ROUTE || die "bare server did not 
 URL_bare=http://127.0.0.1:18293$ROUTE
 warmup "$URL_bare" "$WARMUP"
 log "(bare) peak: wrk -c$CONNS -d$PEAK_DURATION"
+c0=$($BT cpu "$PID_bare")
 pin "$WRK_CPUS" wrk -t1 -c$CONNS -d"$PEAK_DURATION" -s bench/status.lua "$URL_bare" >"$WORK/peak-bare.wrk"
+c1=$($BT cpu "$PID_bare")
 log "(bare) overload: wrk -t2 -c$OVER_CONNS -d$OVER_DURATION"
 pin "$WRK_CPUS" wrk -t2 -c"$OVER_CONNS" -d"$OVER_DURATION" --timeout 5s -s bench/status.lua "$URL_bare" >"$WORK/over-bare.wrk"
+c2=$($BT cpu "$PID_bare")
 stop "$PID_bare"
+# CPU µs per request of the bare server at each load, and what 2,000
+# connections add to every request before any gateway work.
+PEAKCPU_bare=$(awk -v a="$c0" -v b="$c1" -v n="$(awk '/requests in/ {print $1}' "$WORK/peak-bare.wrk")" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')
+OVERCPU_bare=$(awk -v a="$c1" -v b="$c2" -v n="$(awk '/requests in/ {print $1}' "$WORK/over-bare.wrk")" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}')
+EXTRA_bare=$(awk -v a="$PEAKCPU_bare" -v b="$OVERCPU_bare" 'BEGIN {printf "%.1f", b - a}')
 PEAK_bare=$(awk -v n="$(kv <(grep '^status' "$WORK/peak-bare.wrk") ok)" -v s="${PEAK_DURATION%s}" 'BEGIN {printf "%.0f", n / s}')
 GOOD_bare=$(awk -v n="$(kv <(grep '^status' "$WORK/over-bare.wrk") ok)" -v s="${OVER_DURATION%s}" 'BEGIN {printf "%.0f", n / s}')
 GOODPCT_bare=$(awk -v g="$GOOD_bare" -v p="$PEAK_bare" 'BEGIN {printf "%.0f", p ? 100 * g / p : 0}')
@@ -245,6 +259,13 @@ for s in old new; do
 	peak=PEAK_$s
 	F[$s.good]=$(awk -v n="$ok" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
 	F[$s.goodpct]=$(awk -v g="${F[$s.good]}" -v p="${!peak}" 'BEGIN {printf "%.0f", 100 * g / p}')
+	pc=PEAKCPU_$s oc=OVERCPUS_$s
+	F[$s.peakcpu]=${!pc}
+	F[$s.overcpu]=$(awk -v c="${!oc}" -v n="$answered" 'BEGIN {printf "%.1f", n ? c * 1e6 / n : 0}')
+	# The most goodput / peak a gateway whose own work costs the same at
+	# both loads could keep: its peak cost over that cost plus what
+	# 2,000 connections add to a request of the bare server.
+	F[$s.bound]=$(awk -v p="${!pc}" -v x="$EXTRA_bare" 'BEGIN {printf "%.0f", 100 * p / (p + x)}')
 	F[$s.okp50]=$(kv "$pr" ok_p50)
 	F[$s.okp99]=$(kv "$pr" ok_p99)
 	F[$s.allp99]=$(ms "$(awk '$1 == "99%" {print $2}' "$w")")
@@ -303,6 +324,9 @@ Peak: \`wrk -t1 -c$CONNS -d$PEAK_DURATION\`. Overload: \`wrk -t2 -c$OVER_CONNS -
 | overload (-c$OVER_CONNS): goodput 2xx/s | ${F[old.good]} | ${F[new.good]} | |
 | goodput / peak | ${F[old.goodpct]} % | ${F[new.goodpct]} % | ≥ 90 % |
 | the platform's own share: \`bench/bare\` (net/http, constant answer, no gateway), same wrk runs without the probe: 2xx/s at -c$OVER_CONNS / at -c$CONNS | $GOOD_bare / $PEAK_bare = $GOODPCT_bare % | (same server) | |
+| server CPU µs per answer (its /proc times): peak / overload | ${F[old.peakcpu]} / ${F[old.overcpu]} | ${F[new.peakcpu]} / ${F[new.overcpu]} | |
+| \`bench/bare\`: CPU µs per answer, peak / overload (what $OVER_CONNS connections add to every request) | $PEAKCPU_bare / $OVERCPU_bare (+$EXTRA_bare) | (same server) | |
+| most goodput / peak reachable if the gateway's own work cost the same at both loads: peak µs / (peak µs + bare's extra µs) | ${F[old.bound]} % | ${F[new.bound]} % | |
 | admitted (2xx) p50 / p99 | ${F[old.okp50]} / ${F[old.okp99]} ms | ${F[new.okp50]} / ${F[new.okp99]} ms | p99 ≤ $DEADLINE_MS ms |
 | p99 of all answers (wrk) | ${F[old.allp99]} ms | ${F[new.allp99]} ms | |
 | 503s (share of answers) | ${F[old.s503]} (${F[old.s503pct]} %) | ${F[new.s503]} (${F[new.s503pct]} %) | |
@@ -317,7 +341,7 @@ Peak: \`wrk -t1 -c$CONNS -d$PEAK_DURATION\`. Overload: \`wrk -t2 -c$OVER_CONNS -
 | server RSS, max | ${F[old.rss]} MB | ${F[new.rss]} MB | ≤ 200 MB |
 | steady (-c$CONNS, $STEADY_DURATION): non-2xx of requests; socket errors | ${F[old.steady]} of ${F[old.steadyn]}; ${F[old.steadyerr]} | ${F[new.steady]} of ${F[new.steadyn]}; ${F[new.steadyerr]} | 0 |
 
-Targets, after: admitted p99 ≤ deadline — as the probe sees it $(verdict "$(le "${F[new.okp99]}" "$DEADLINE_MS")"), in the server $(verdict "$(le "${F[new.srv2p99]}" "$DEADLINE_MS")"); goodput ≥ 90 % of peak — $(verdict "$(ge "${F[new.goodpct]}" 90)") (${F[new.goodpct]} %, where a server that does nothing keeps $GOODPCT_bare %); every 503 with Retry-After — $(verdict "$([ "${F[new.nora]}" = 0 ] && echo 1 || echo 0)"); 503 in < 5 ms (p99) — $SHED_VERDICT; no 503 after model work — $(verdict "$([ "$UNAV_new" = 0 ] && echo 1 || echo 0)"); RSS ≤ 200 MB — $(verdict "$(le "${F[new.rss]}" 200)"); zero non-2xx at 64 connections — $(verdict "$([ "${F[new.steady]}" = 0 ] && echo 1 || echo 0)").
+Targets, after: admitted p99 ≤ deadline — as the probe sees it $(verdict "$(le "${F[new.okp99]}" "$DEADLINE_MS")"), in the server $(verdict "$(le "${F[new.srv2p99]}" "$DEADLINE_MS")"); goodput ≥ 90 % of peak — $(verdict "$(ge "${F[new.goodpct]}" 90)") (${F[new.goodpct]} %, where a server that does nothing keeps $GOODPCT_bare % and the platform's per-connection cost alone caps this gateway at ${F[new.bound]} %); every 503 with Retry-After — $(verdict "$([ "${F[new.nora]}" = 0 ] && echo 1 || echo 0)"); 503 in < 5 ms (p99) — $SHED_VERDICT; no 503 after model work — $(verdict "$([ "$UNAV_new" = 0 ] && echo 1 || echo 0)"); RSS ≤ 200 MB — $(verdict "$(le "${F[new.rss]}" 200)"); zero non-2xx at 64 connections — $(verdict "$([ "${F[new.steady]}" = 0 ] && echo 1 || echo 0)").
 
 <!-- overload:end -->
 EOT

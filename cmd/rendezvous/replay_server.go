@@ -35,9 +35,11 @@ func serverReplay(cfg *config.Config, st store.Store, gw *gateway.Gateway, log *
 			c.bundle, c.inputs = b, b.Pipeline.Inputs
 		}
 		if err := checkReplayName(gw.Deployment().Members, c.name); err != nil {
+			closeModel(m)
 			return nil, err
 		}
 		return func(ctx context.Context, progress func(any)) (any, error) {
+			defer closeModel(m)
 			var pf func(monitor.ReplayProgress)
 			if progress != nil {
 				pf = func(p monitor.ReplayProgress) { progress(p) }
@@ -45,6 +47,14 @@ func serverReplay(cfg *config.Config, st store.Store, gw *gateway.Gateway, log *
 			p := replay.Params{Source: st, Sink: sink, Sample: req.Sample, Concurrency: cmp.Or(req.Concurrency, runtime.GOMAXPROCS(0))}
 			return replayAndReport(ctx, cfg, st, gw.Deployment().Members, c, p, monitor.Window{Since: req.Since, Until: req.Until}, pf)
 		}, nil
+	}
+}
+
+// closeModel releases a candidate's connections when the model holds any
+// (remote and NATS models have a Close method).
+func closeModel(m model.Model) {
+	if c, ok := m.(interface{ Close() }); ok {
+		c.Close()
 	}
 }
 

@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rendezvous-gw/rendezvous/internal/monitor"
 )
@@ -234,5 +236,49 @@ func TestReplayServer_AClientThatGoesAwayCancelsTheRun(t *testing.T) {
 	<-cancelled
 	if err := <-errc; err == nil {
 		t.Error("the cancelled client read a whole answer")
+	}
+}
+
+func TestReplayServer_ClosesTheCandidatesConnectionsWhenTheRunEnds(t *testing.T) {
+	url := recordedStore(t, 10)
+	ts := startOn(t, generousConfig(t), url, &syncBuffer{})
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	closed := make(chan struct{}, 64)
+	remote := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"predictions": []any{map[string]any{"probability": 0.3}}})
+	}))
+	remote.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+			closed <- struct{}{}
+		}
+	}
+	remote.Start()
+	t.Cleanup(remote.Close)
+	body := `{"candidate": {"remote": {"protocol": "mlflow", "url": "` + remote.URL + `"}}, "name": "closing", "concurrency": 1}`
+	if code, b := postReplay(t, ts.base, body, false); code != http.StatusOK {
+		t.Fatalf("replay: %d %s", code, b)
+	}
+	// The run has ended: the candidate's idle keep-alive connection is
+	// closed by the gateway, so the remote server sees it go.
+	timeout := time.After(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(open)
+		mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-closed:
+		case <-timeout:
+			t.Fatalf("%d connection(s) to the candidate still open 10 s after the replay ended", n)
+		}
 	}
 }

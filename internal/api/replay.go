@@ -33,7 +33,9 @@ type ReplayRequest struct {
 
 // ReplayFunc prepares a replay against the server's own store: it loads
 // the candidate and checks the request. A *gateway.FieldError is the
-// body's fault (400 naming the field).
+// body's fault (400 naming the field). The handler calls the ReplayRun it
+// returns exactly once, so the run may release the candidate (a remote or
+// NATS model's connections) when it ends.
 type ReplayFunc func(req ReplayRequest) (ReplayRun, error)
 
 // ReplayRun runs a prepared replay and returns its outcome
@@ -125,16 +127,16 @@ func (h *Handler) replayRun(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, fe)
 		return
 	}
-	run, err := h.replayFn(req)
-	if err != nil {
-		h.writeReplayError(w, r, err)
-		return
-	}
 	if !h.replaying.CompareAndSwap(false, true) {
 		writeError(w, http.StatusConflict, errorBody{Error: "a replay is already running on this server; retry when it ends", RequestID: requestID(r)})
 		return
 	}
 	defer h.replaying.Store(false)
+	run, err := h.replayFn(req) // the candidate is loaded only when it will run
+	if err != nil {
+		h.writeReplayError(w, r, err)
+		return
+	}
 	// A replay outlives the server's read and write timeouts: the body is
 	// read, and the answer's deadline is set when it is written.
 	rc := http.NewResponseController(w)
