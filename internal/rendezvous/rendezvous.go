@@ -192,11 +192,34 @@ type member struct {
 	// inlineMax > 0: the model implements model.Inliner and asks to be
 	// called on the request's goroutine (see inlineOrder), which it is
 	// while its cost, a moving average of its own Predict time
-	// (nanoseconds), stays under inlineMax.
+	// (nanoseconds), stays under inlineMax. Every call updates it, inline
+	// or on a goroutine, so a member moved to goroutines by a slow spell
+	// comes back once its calls are fast again.
 	inlineMax time.Duration
 	cost      atomic.Int64
 	inFlight  atomic.Int64
 }
+
+// observe adds one Predict time to an inline member's cost. A sample counts
+// at most costClamp × inlineMax: a call whose goroutine was descheduled in
+// the middle (behind thousands of runnable connections, or parked to
+// assist the garbage collector) took that long in wall-clock time, not in
+// work, and one such stall must not move a cheap member off the request's
+// goroutine; a member whose every call is heavy still passes inlineMax
+// within a few calls.
+func (m *member) observe(d time.Duration) {
+	if m.inlineMax <= 0 {
+		return
+	}
+	d = min(d, costClamp*m.inlineMax)
+	cost := m.cost.Load() // racing updates lose a sample, not the average
+	m.cost.Store(cost + (int64(d)-cost)/8)
+}
+
+// costClamp bounds one sample of a member's cost, in units of its
+// inlineMax: one stalled call raises the moving average by at most half
+// of inlineMax, three in a row move the member to a goroutine.
+const costClamp = 4
 
 // New checks the members and policy, applies defaults and returns a
 // Router. Every problem is reported at once; each names the member or
@@ -558,8 +581,7 @@ func (c *call) callInline(i int, m *member, ctx context.Context, in schema.Input
 	o.pred, o.panicked, o.err = c.r.predict(ctx, m, in)
 	now := time.Now()
 	o.lat = now.Sub(c.start)
-	cost := m.cost.Load() // racing updates lose a sample, not the average
-	m.cost.Store(cost + (int64(now.Sub(t0))-cost)/8)
+	m.observe(now.Sub(t0))
 	m.inFlight.Add(-1)
 	c.accept(o)
 }
@@ -568,8 +590,11 @@ func (c *call) callInline(i int, m *member, ctx context.Context, in schema.Input
 func (c *call) invoke(i int, m *member, ctx context.Context, in schema.Input) {
 	defer m.inFlight.Add(-1) // only when Predict really returned
 	o := outcome{i: i}
+	t0 := time.Now()
 	o.pred, o.panicked, o.err = c.r.predict(ctx, m, in)
-	o.lat = time.Since(c.start)
+	now := time.Now()
+	o.lat = now.Sub(c.start)
+	m.observe(now.Sub(t0)) // its own time, not its wait for a CPU
 	c.ch <- o // buffered for every member: never blocks
 }
 
