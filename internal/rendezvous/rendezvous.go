@@ -594,7 +594,8 @@ func (c *call) invoke(i int, m *member, ctx context.Context, in schema.Input) {
 	o.pred, o.panicked, o.err = c.r.predict(ctx, m, in)
 	now := time.Now()
 	o.lat = now.Sub(c.start)
-	m.observe(now.Sub(t0)) // its own time, not its wait for a CPU
+	// Its own time, not its wait for a CPU.
+	m.observe(now.Sub(t0))
 	c.ch <- o // buffered for every member: never blocks
 }
 
