@@ -94,7 +94,8 @@ type Server struct {
 	TLS TLS `yaml:"tls"`
 	// GCHeadroom paces the garbage collector: the heap may grow by this
 	// many bytes over the live heap before the next collection (GC
-	// percentage headroom/live, between 100 and 400; see package gctune).
+	// percentage headroom / (live heap + stacks + globals), between 100
+	// and 400; see package gctune).
 	// Default 48 MiB; -1: Go's own pacing (GOGC). A GOGC environment
 	// variable also leaves Go's pacing in place.
 	GCHeadroom int64 `yaml:"gc_headroom"`

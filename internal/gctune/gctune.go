@@ -10,9 +10,10 @@
 // next request costs more than the collection itself (measured in
 // BENCHMARKS.md, "Overload"). A Tuner instead lets the heap grow by a fixed
 // headroom over the live heap: after every collection it sets the GC
-// percentage to Headroom/(live heap + stacks + globals), never under 100 (Go's default: a large heap
-// is collected exactly as without the Tuner, so it cannot make the
-// collector run more often) and never over MaxPercent.
+// percentage to Headroom/(live heap + stacks + globals), never under 100
+// (Go's default: a large heap is collected exactly as without the Tuner,
+// so it cannot make the collector run more often) and never over
+// MaxPercent.
 package gctune
 
 import (
@@ -120,8 +121,8 @@ func (t *Tuner) arm() {
 	}, t)
 }
 
-// tune sets the percentage for the live heap, when it moved by more than
-// a tenth.
+// tune sets the percentage for the current heap, when it moved by a tenth
+// or more.
 func (t *Tuner) tune() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -137,7 +138,7 @@ func (t *Tuner) tune() {
 	}
 	p := Percent(base, t.opts.Headroom, t.opts.MaxPercent)
 	old := int(t.percent.Load())
-	if p == old || (p > old && p-old < old/10) || (p < old && old-p < old/10) {
+	if d := p - old; max(d, -d) < old/10 {
 		return
 	}
 	debug.SetGCPercent(p)

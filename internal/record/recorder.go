@@ -52,7 +52,9 @@ type Pinger interface {
 // rather than refusing the records. The Recorder never isolates or
 // quarantines records over such an error, whatever a ping answers a moment
 // later: a store restarting answers one connection's ping and refuses the
-// next connection as "starting up".
+// next connection as "starting up". The errors Unavailable recognises for
+// any writer (deadlines, network errors, refused or reset connections)
+// count as outages already; a classifier adds its store's own.
 type OutageClassifier interface {
 	Unavailable(err error) bool
 }

@@ -431,30 +431,6 @@ func (w *restartingWriter) WriteRecords(ctx context.Context, recs []record.Recor
 	return w.batchWriter.WriteRecords(ctx, recs)
 }
 
-func TestRecorder_OutageErrorWhileThePingAnswersIsRetriedNeverQuarantined(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		w := &restartingWriter{batchWriter: newBatchWriter()}
-		r := record.NewRecorder(w, record.RecorderOptions{
-			BatchSize: 4, FlushInterval: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-			IsolateAfter: 1, Logger: quietLog,
-			Quarantine: func(rec record.Record, err error) { t.Errorf("quarantined %s over %v", rec.ID, err) },
-		})
-		enqueue(t, r, 0, 8)
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-		if s := r.Stats(); s.Written != 0 || s.QueueDepth != 8 || s.Quarantined != 0 {
-			t.Errorf("while the store starts up stats = %+v; want 8 queued", s)
-		}
-		w.ready.Store(true)
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if s := r.Stats(); s.Written != 8 || s.QueueDepth != 0 || s.Quarantined != 0 {
-			t.Errorf("once it is up stats = %+v; want 8 written", s)
-		}
-		closeOK(t, r)
-	})
-}
-
 func TestUnavailable_TellsAnOutageFromARefusal(t *testing.T) {
 	tests := []struct {
 		name string
@@ -481,26 +457,49 @@ func TestUnavailable_TellsAnOutageFromARefusal(t *testing.T) {
 	}
 }
 
+// A store outage is retried until the store is back, never quarantined:
+// an unreachable store (its ping fails too), and a store restarting (its
+// ping answers while its writes fail with an error it classifies as an
+// outage; isolation would start after the first failure).
 func TestRecorder_StoreOutageIsRetriedNeverQuarantined(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		w := &pickyWriter{batchWriter: newBatchWriter()}
-		w.down.Store(true)
-		r := record.NewRecorder(w, record.RecorderOptions{
-			BatchSize: 4, FlushInterval: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: quietLog,
-			Quarantine: func(rec record.Record, err error) { t.Errorf("quarantined %s during an outage", rec.ID) },
+	tests := []struct {
+		name         string
+		isolateAfter int
+		start        func() (w record.Writer, up func())
+	}{
+		{"unreachable", 0, func() (record.Writer, func()) {
+			w := &pickyWriter{batchWriter: newBatchWriter()}
+			w.down.Store(true)
+			return w, func() { w.down.Store(false) }
+		}},
+		{"restarting, its ping answering", 1, func() (record.Writer, func()) {
+			w := &restartingWriter{batchWriter: newBatchWriter()}
+			return w, func() { w.ready.Store(true) }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w, up := tt.start()
+				r := record.NewRecorder(w, record.RecorderOptions{
+					BatchSize: 4, FlushInterval: 10 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+					IsolateAfter: tt.isolateAfter, Logger: quietLog,
+					Quarantine: func(rec record.Record, err error) { t.Errorf("quarantined %s during an outage: %v", rec.ID, err) },
+				})
+				enqueue(t, r, 0, 8)
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				if s := r.Stats(); s.Written != 0 || s.QueueDepth != 8 || s.Quarantined != 0 {
+					t.Errorf("during the outage stats = %+v; want 8 queued", s)
+				}
+				up()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if s := r.Stats(); s.Written != 8 || s.QueueDepth != 0 || s.Quarantined != 0 {
+					t.Errorf("after the outage stats = %+v; want 8 written", s)
+				}
+				closeOK(t, r)
+			})
 		})
-		enqueue(t, r, 0, 8)
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-		if s := r.Stats(); s.Written != 0 || s.QueueDepth != 8 || s.Quarantined != 0 {
-			t.Errorf("during the outage stats = %+v", s)
-		}
-		w.down.Store(false)
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if s := r.Stats(); s.Written != 8 || s.QueueDepth != 0 {
-			t.Errorf("after the outage stats = %+v", s)
-		}
-		closeOK(t, r)
-	})
+	}
 }

@@ -230,7 +230,7 @@ func (p *Publisher) Unavailable(err error) bool {
 			return true
 		}
 	}
-	return record.Unavailable(err)
+	return false
 }
 
 // Ping reports whether the stream takes records: reachable, and not full.

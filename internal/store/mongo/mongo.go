@@ -418,8 +418,7 @@ func (s *Store) Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || record.Unavailable(err) ||
-		errors.Is(err, mongo.ErrClientDisconnected) {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, mongo.ErrClientDisconnected) {
 		return true
 	}
 	if _, ok := errors.AsType[topology.ServerSelectionError](err); ok {

@@ -362,7 +362,8 @@ var _ record.OutageClassifier = (*Store)(nil)
 // (connection exception), 53 (insufficient resources), 57 (operator
 // intervention: shutting down, starting up — 57P03 — or a cancelled
 // statement) or 58 (system error, such as an I/O error). It makes the
-// store a record.OutageClassifier.
+// store a record.OutageClassifier (which also counts record.Unavailable's
+// generic network errors).
 func (s *Store) Unavailable(err error) bool {
 	if err == nil {
 		return false
@@ -370,7 +371,7 @@ func (s *Store) Unavailable(err error) bool {
 	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
 		return true
 	}
-	if pgconn.Timeout(err) || pgconn.SafeToRetry(err) || record.Unavailable(err) {
+	if pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
 		return true
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && len(pgErr.Code) == 5 {

@@ -928,14 +928,11 @@ var _ record.OutageClassifier = (*Store)(nil)
 // Unavailable reports whether err, from one of the store's writes, says
 // the database file could not take writes at that moment rather than
 // refusing the rows: SQLite's primary result code BUSY, LOCKED, NOMEM,
-// IOERR, FULL, CANTOPEN or PROTOCOL, or a timeout. It makes the store a
-// record.OutageClassifier.
+// IOERR, FULL, CANTOPEN or PROTOCOL. It makes the store a
+// record.OutageClassifier (which also counts deadlines as outages).
 func (s *Store) Unavailable(err error) bool {
 	if err == nil {
 		return false
-	}
-	if record.Unavailable(err) {
-		return true
 	}
 	if se, ok := errors.AsType[*sqlite.Error](err); ok {
 		switch se.Code() & 0xff { // the primary result code of an extended one
